@@ -1,0 +1,44 @@
+"""CLI start-up time: `thermcli --help` and `thermcli info` on a small file, against a bare
+`python -c pass` baseline measured in the same run. Prints medians and ratios."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def median_wall(cmd: list[str], repeats: int = 7) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> dict[str, float]:
+    from tests.conftest import make_dataset
+    from thermcli.io import write_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        small = Path(tmp) / "small.h5"
+        write_dataset(small, make_dataset(n=16, h=60, w=80))
+        exe = [sys.executable, "-m", "thermcli"]
+        baseline = median_wall([sys.executable, "-c", "pass"])
+        helps = median_wall(exe + ["--help"])
+        info = median_wall(exe + ["info", str(small)])
+    result = {"python_baseline_s": baseline, "help_s": helps, "info_s": info}
+    print(f"python -c pass      {baseline:.3f} s")
+    print(f"thermcli --help     {helps:.3f} s  ({helps / baseline:.1f}x python start-up; goal < 0.5 s)")
+    print(f"thermcli info small {info:.3f} s  ({info / baseline:.1f}x python start-up; goal < 0.5 s)")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Shared fixtures: a CLI runner, small datasets, and the real data in ../shared/data."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def runner():
+    from typer.testing import CliRunner
+
+    return CliRunner()
+
+
+@pytest.fixture
+def cli(runner):
+    """Invoke thermcli with a list of strings; returns the typer Result."""
+    from thermcli.cli.main import app
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(app, [str(a) for a in args], input=input)
+
+    return invoke
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data, or skip with a reason (a user's fresh clone does not have it)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not present at {SHARED_DATA} (only in the project's CI and workspace)")
+    return SHARED_DATA
+
+
+def make_dataset(n=6, h=12, w=10, unit="celsius", *, seed=0, labels=True, keypoints=False, rgb=False, channels=None):
+    """A small valid dataset for tests."""
+    from thermcli.io import COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES, COCO_SIGMAS, COCO_SKELETON, Dataset, Meta
+
+    rng = np.random.default_rng(seed)
+    shape = (n, h, w) if channels is None else (n, h, w, channels)
+    if unit == "celsius":
+        frames = (22 + 12 * rng.random(shape)).astype(np.float32)
+    elif unit == "kelvin":
+        frames = (295 + 12 * rng.random(shape)).astype(np.float32)
+    elif unit == "counts":
+        frames = rng.integers(0, 2**14, shape, dtype=np.uint16)
+    else:
+        frames = rng.integers(0, 256, shape, dtype=np.uint8)
+    meta = Meta(unit=unit, modality="thermal", class_names=["INH", "EXH"] if labels else None)
+    kwargs = {}
+    if labels:
+        kwargs["labels"] = rng.integers(0, 2, n).astype(np.int64)
+    if keypoints:
+        meta.keypoint_names = list(COCO_KEYPOINT_NAMES)
+        meta.sigmas = list(COCO_SIGMAS)
+        meta.skeleton = [list(e) for e in COCO_SKELETON]
+        meta.flip_pairs = [list(p) for p in COCO_FLIP_PAIRS]
+        kp = np.zeros((n, 1, 17, 3), np.float32)
+        kp[..., 0] = rng.random((n, 1, 17)) * w
+        kp[..., 1] = rng.random((n, 1, 17)) * h
+        kp[..., 2] = 2
+        kwargs["keypoints"] = kp
+        kwargs["boxes"] = np.tile(np.array([[[0, 0, w, h]]], np.float32), (n, 1, 1))
+    if rgb:
+        kwargs["rgb"] = rng.integers(0, 256, (n, h * 2, w * 2, 3), dtype=np.uint8)
+    kwargs["subject"] = np.array([f"s{i % 3}" for i in range(n)], dtype=object)
+    kwargs["timestamp"] = np.arange(n, dtype=np.float64) / 10
+    return Dataset(frames=frames, meta=meta, **kwargs)
+
+
+@pytest.fixture
+def small_h5(tmp_path):
+    from thermcli.io import write_dataset
+
+    path = tmp_path / "small.h5"
+    write_dataset(path, make_dataset())
+    return path
+
+
+def sha256(path: Path) -> str:
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(str(child.relative_to(path)).encode() + child.read_bytes())
+        return digest.hexdigest()
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def assert_clean_error(result, code: int, *needles: str) -> None:
+    """Exit ``code``, one line on stderr naming what is at fault, no traceback."""
+    assert result.exit_code == code, (result.exit_code, result.output, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])

@@ -1,0 +1,3 @@
+from thermcli.cli.main import main
+
+main()

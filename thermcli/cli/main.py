@@ -1,0 +1,144 @@
+"""The typer app: global options, subcommand registration, and the one place where errors
+become exit codes (0 ok, 1 data/runtime error, 2 usage, 3 failed quality gate, 130 interrupted).
+
+Only the standard library, typer and rich are imported here; each command imports what it needs
+(h5py, cv2, torch, sklearn) inside its own body, so ``thermcli --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+import traceback
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+import thermcli
+from thermcli.cli import state
+from thermcli.errors import ThermcliError
+
+# name → "module:function". A command is listed here only once it works end to end.
+COMMANDS: dict[str, str] = {
+    "info": "thermcli.cli.info:info",
+}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _emit_error(prefix: str, message: str) -> None:
+    typer.echo(f"{prefix}: error: {_one_line(message)}", err=True)
+
+
+class ThermcliGroup(TyperGroup):
+    """Maps every failure to a one-line message on stderr and an exit code.
+
+    Overriding ``main`` covers both the console script and typer's CliRunner in tests.
+    """
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return list(self.commands)  # registration order, not alphabetical
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra: Any):
+        args = list(sys.argv[1:] if args is None else args)
+        state.reset()
+        if any(a in ("-v", "--verbose") for a in args[: _first_command_index(args, self)]):
+            state.verbose = True
+        prog = prog_name or "thermcli"
+        try:
+            rv = super().main(args=args, prog_name=prog, complete_var=complete_var, standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) else 0
+        except typer.Exit as exc:  # raised by commands that end early (--version)
+            code = exc.exit_code
+        except typer.TyperException as exc:  # usage errors: bad option, missing argument
+            ctx_path = getattr(getattr(exc, "ctx", None), "command_path", prog)
+            _emit_error(ctx_path, exc.format_message())
+            code = exc.exit_code
+        except typer.Abort:
+            _emit_error(prog, "interrupted; no output written")
+            code = 130
+        except ThermcliError as exc:
+            if state.verbose:
+                traceback.print_exc()
+            _emit_error(prog, exc.one_line())
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            _emit_error(prog, "interrupted; no output written")
+            code = 130
+        except MemoryError:
+            _emit_error(prog, "out of memory; try a smaller --batch-size")
+            code = 1
+        except Exception as exc:  # a bug or an unexpected environment: still one line
+            if state.verbose:
+                traceback.print_exc()
+            hint = "" if state.verbose else " (run with --verbose for the traceback)"
+            _emit_error(prog, f"{type(exc).__name__}: {exc}{hint}")
+            code = 1
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _first_command_index(args: list[str], group: TyperGroup) -> int:
+    for i, arg in enumerate(args):
+        if arg in group.commands:
+            return i
+    return len(args)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"thermcli {thermcli.__version__}")
+        raise typer.Exit(0)
+
+
+app = typer.Typer(
+    cls=ThermcliGroup,
+    name="thermcli",
+    help="Transfer learning on thermal (LWIR) images: Unix-style commands that read and write "
+    "HDF5/PNG artifacts.\n\nExample: thermcli info sample_data/breathing.h5",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _global(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Tracebacks and more detail on errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or messages, only errors.")] = False,
+) -> None:
+    state.verbose = state.verbose or verbose
+    state.quiet = quiet
+
+
+def _register() -> None:
+    for name, target in COMMANDS.items():
+        module_name, function_name = target.split(":")
+        function = getattr(importlib.import_module(module_name), function_name)
+        app.command(name)(function)
+
+
+_register()
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """Console-script entry point: SIGTERM (cluster pre-emption) stops as cleanly as Ctrl-C."""
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    app()
+
+
+if __name__ == "__main__":
+    main()

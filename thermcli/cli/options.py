@@ -1,0 +1,144 @@
+"""Options shared by several commands, defined once, and parsers for their text forms.
+
+Parsers raise ``typer.BadParameter`` so the message names the option and the exit code is 2.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+# ---- shared options -------------------------------------------------------------------------
+
+Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of every random step (recorded in the output).")]
+Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+Workers = Annotated[int, typer.Option("--workers", min=1, help="Parallel worker processes.")]
+Shard = Annotated[
+    Optional[str],
+    typer.Option("--shard", help="Process only slice K of N (0-based, e.g. 0/4); join with `thermcli merge`."),
+]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Frames per streamed batch.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+InputPath = Annotated[Path, typer.Argument(help="Input dataset: .h5 file or PNG folder.", show_default=False)]
+OutputPath = Annotated[Path, typer.Argument(help="Output: .h5 file or PNG folder.", show_default=False)]
+
+
+# ---- parsers --------------------------------------------------------------------------------
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+
+
+def _float(text: str, option: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a number", param_hint=option) from None
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"{text!r} is not a finite number", param_hint=option)
+    return value
+
+
+def parse_levels(text: str, option: str = "--range") -> list[float]:
+    """``START:STOP:STEP`` (STOP included when reached) or a comma list ``50,150,250``.
+
+    >>> parse_levels("50:300:100")
+    [50.0, 150.0, 250.0]
+    >>> parse_levels("0:1:0.25")
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
+    text = text.strip()
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise typer.BadParameter(f"{text!r}: expected START:STOP:STEP", param_hint=option)
+        start, stop, step = (_float(p, option) for p in parts)
+        if step <= 0:
+            raise typer.BadParameter(f"{text!r}: STEP must be > 0", param_hint=option)
+        if stop < start:
+            raise typer.BadParameter(f"{text!r}: STOP must be ≥ START", param_hint=option)
+        count = int(math.floor((stop - start) / step + 1e-9)) + 1
+        if count > 10_000:
+            raise typer.BadParameter(f"{text!r} gives {count} levels; at most 10000", param_hint=option)
+        return [round(start + i * step, 12) for i in range(count)]
+    values = [_float(p, option) for p in text.split(",") if p.strip()]
+    if not values:
+        raise typer.BadParameter("no levels given", param_hint=option)
+    return values
+
+
+def parse_interval(text: str, option: str) -> tuple[float, float]:
+    """``LO:HI`` with LO < HI, e.g. a temperature window ``20:40``."""
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise typer.BadParameter(f"{text!r}: expected LO:HI", param_hint=option)
+    lo, hi = (_float(p, option) for p in parts)
+    if lo >= hi:
+        raise typer.BadParameter(f"{text!r}: LO must be < HI", param_hint=option)
+    return lo, hi
+
+
+def parse_size(text: str, option: str = "--crop") -> tuple[int, int]:
+    """``HxW`` in pixels, height first as pose models write it (``256x192`` → (256, 192))."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
+    if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
+        raise typer.BadParameter(f"{text!r}: expected HEIGHTxWIDTH, e.g. 256x192", param_hint=option)
+    return int(match.group(1)), int(match.group(2))
+
+
+def parse_duration(text: str, option: str) -> float:
+    """A duration in seconds: ``60ms``, ``0.5s``, ``2`` (seconds), ``1.5min``."""
+    match = re.fullmatch(rf"\s*({_NUMBER})\s*(ms|s|min|)\s*", text)
+    if not match:
+        raise typer.BadParameter(f"{text!r}: expected a duration such as 60ms or 0.5s", param_hint=option)
+    value = float(match.group(1))
+    return value * {"ms": 1e-3, "s": 1.0, "": 1.0, "min": 60.0}[match.group(2)]
+
+
+def parse_shard(text: str | None, option: str = "--shard") -> tuple[int, int] | None:
+    """``K/N`` (0 ≤ K < N) → (K, N); None when not given."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match:
+        raise typer.BadParameter(f"{text!r}: expected K/N, e.g. 0/4", param_hint=option)
+    k, n = int(match.group(1)), int(match.group(2))
+    if n < 1 or not 0 <= k < n:
+        raise typer.BadParameter(f"{text!r}: need 0 ≤ K < N", param_hint=option)
+    return k, n
+
+
+def shard_bounds(n_items: int, shard: tuple[int, int] | None) -> tuple[int, int]:
+    """Rows [start, stop) of shard K of N: contiguous, sizes differ by at most one."""
+    if shard is None:
+        return 0, n_items
+    k, n = shard
+    return (n_items * k) // n, (n_items * (k + 1)) // n
+
+
+def parse_choice_list(text: str, choices: list[str], option: str) -> list[str]:
+    """Comma list of names, each one of ``choices`` (suggesting close names when not)."""
+    import difflib
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    for name in names:
+        if name not in choices:
+            close = difflib.get_close_matches(name, choices, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; choose from {', '.join(choices)}"
+            raise typer.BadParameter(f"unknown {name!r}{hint}", param_hint=option)
+    if not names:
+        raise typer.BadParameter("empty list", param_hint=option)
+    return names
+
+
+def resolved_options(ctx: typer.Context) -> dict[str, Any]:
+    """The command's options after parsing and defaults: what provenance records."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in ctx.params.items()}
+
+
+def command_line(ctx: typer.Context) -> str:
+    return ctx.command_path

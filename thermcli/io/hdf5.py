@@ -1,0 +1,310 @@
+"""HDF5 datasets: chunked along N, read and written in streamed batches, written atomically.
+
+Layout::
+
+    /                attrs: schema, schema_version, kind, thermcli_version, created,
+                            meta (JSON), provenance (JSON)
+    /frames          (N, H, W[, C])   chunked (chunk, H, W[, C])
+    /rgb /labels /keypoints /boxes /box_classes /scores /subject /sequence /timestamp
+    /columns/NAME    (N, ...)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+import thermcli
+from thermcli.errors import DataError
+from thermcli.io.atomic import atomic_path
+from thermcli.io.schema import (
+    KNOWN_VERSIONS,
+    PER_FRAME_FIELDS,
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    STRING_FIELDS,
+    Dataset,
+    Meta,
+    validate,
+    validate_meta,
+)
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+DEFAULT_CHUNK_BYTES = 4 << 20
+
+
+def is_hdf5(path: str | os.PathLike) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+class HDF5Reader:
+    """Streamed reader of a thermcli HDF5 dataset. Use as a context manager."""
+
+    def __init__(self, path: str | os.PathLike):
+        import h5py
+
+        self.path = Path(path)
+        where = str(self.path)
+        if not self.path.exists():
+            raise DataError("no such file", path=where)
+        if self.path.is_dir():
+            raise DataError("is a folder, not an HDF5 file", path=where)
+        if not is_hdf5(self.path):
+            raise DataError("not an HDF5 file (or truncated)", path=where)
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise DataError(f"cannot open HDF5 file ({_short(exc)}); truncated or corrupted?", path=where) from None
+        try:
+            self._open(where)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _open(self, where: str) -> None:
+        attrs = self._file.attrs
+        schema = _attr_str(attrs.get("schema"))
+        if schema != SCHEMA_NAME:
+            raise DataError(f"not a thermcli dataset (schema {schema!r}, expected {SCHEMA_NAME!r})", path=where)
+        version = attrs.get("schema_version")
+        try:
+            version = int(version)
+        except (TypeError, ValueError):
+            raise DataError(f"unreadable schema version {version!r}", path=where) from None
+        if version not in KNOWN_VERSIONS:
+            raise DataError(
+                f"schema version {version} is not known to thermcli {thermcli.__version__} "
+                f"(it reads {', '.join(map(str, KNOWN_VERSIONS))})",
+                path=where,
+            )
+        try:
+            meta_json = json.loads(_attr_str(attrs.get("meta")) or "{}")
+            meta_json["provenance"] = json.loads(_attr_str(attrs.get("provenance")) or "{}")
+            self.meta = Meta.from_json(meta_json)
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"unreadable metadata: {_short(exc)}", path=where) from None
+        validate_meta(self.meta, where=where)
+        if "frames" not in self._file:
+            raise DataError("has no frames dataset", path=where)
+        frames = self._file["frames"]
+        if frames.ndim not in (3, 4):
+            raise DataError(f"frames must be (N, H, W) or (N, H, W, C), got shape {frames.shape}", path=where)
+        self.n = int(frames.shape[0])
+        self.frame_shape = tuple(int(s) for s in frames.shape[1:])
+        self.frame_dtype = frames.dtype
+        self.fields = [name for name in PER_FRAME_FIELDS if name in self._file]
+        self.column_names = sorted(self._file["columns"].keys()) if "columns" in self._file else []
+        for name in self.fields + [f"columns/{c}" for c in self.column_names]:
+            rows = self._file[name].shape[0] if self._file[name].shape else 0
+            if rows != self.n:
+                raise DataError(f"{name} has {rows} rows but there are {self.n} frames", path=where)
+        # Absurd declared shapes: refuse before anyone allocates them.
+        frame_bytes = int(np.prod(self.frame_shape)) * frames.dtype.itemsize
+        if frame_bytes > 1 << 31:
+            raise DataError(f"frame shape {self.frame_shape} is implausibly large", path=where)
+        self.attrs = dict(self.meta.attrs)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __enter__(self) -> "HDF5Reader":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def read(self, start: int = 0, stop: int | None = None, *, check_values: bool = True) -> Dataset:
+        """Rows [start, stop) as a Dataset, validated."""
+        stop = self.n if stop is None else min(stop, self.n)
+        sl = slice(start, stop)
+        try:
+            kwargs: dict[str, Any] = {"frames": self._file["frames"][sl], "meta": self.meta}
+            for name in self.fields:
+                ds = self._file[name]
+                kwargs[name] = ds.asstr()[sl] if name in STRING_FIELDS else ds[sl]
+                if name in STRING_FIELDS:
+                    kwargs[name] = np.asarray(kwargs[name], dtype=object)
+            kwargs["columns"] = {c: self._file[f"columns/{c}"][sl] for c in self.column_names}
+        except (OSError, KeyError, ValueError) as exc:
+            raise DataError(f"cannot read rows {start}:{stop} ({_short(exc)}); truncated or corrupted?", path=str(self.path)) from None
+        batch = Dataset(**kwargs)
+        validate(batch, where=str(self.path), check_values=check_values, offset=start)
+        return batch
+
+    def read_field(self, name: str) -> np.ndarray:
+        """One whole per-frame field (small ones: labels, subject, timestamp...)."""
+        if name.startswith("columns/"):
+            return self._file[name][...]
+        if name not in self.fields:
+            raise DataError(f"has no {name}", path=str(self.path))
+        ds = self._file[name]
+        if name in STRING_FIELDS:
+            return np.asarray(ds.asstr()[...], dtype=object)
+        return ds[...]
+
+    def iter_batches(self, batch_size: int = 256, start: int = 0, stop: int | None = None) -> Iterator[Dataset]:
+        stop = self.n if stop is None else min(stop, self.n)
+        for lo in range(start, stop, batch_size):
+            yield self.read(lo, min(lo + batch_size, stop))
+
+    def read_all(self) -> Dataset:
+        _check_fits_in_memory(self.n, self.frame_shape, self.frame_dtype, str(self.path))
+        return self.read(0, self.n)
+
+
+def _check_fits_in_memory(n: int, frame_shape: tuple[int, ...], dtype: np.dtype, where: str) -> None:
+    need = n * int(np.prod(frame_shape)) * np.dtype(dtype).itemsize
+    try:
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > avail:
+        raise DataError(
+            f"{n} frames of {frame_shape} need {need / 2**30:.1f} GiB, more than the "
+            f"{avail / 2**30:.1f} GiB of free memory; this command loads the whole dataset",
+            path=where,
+        )
+
+
+class HDF5Writer:
+    """Streamed, atomic writer. ``append`` batches; ``close`` (or leaving ``with``) commits.
+
+    Nothing appears at ``path`` until the write completes; on any exception the temporary file
+    is removed.
+    """
+
+    def __init__(self, path: str | os.PathLike, meta: Meta, *, force: bool = False, compression: str | None = None):
+        self.path = Path(path)
+        self.meta = meta
+        self.force = force
+        self.compression = compression
+        validate_meta(meta, where=str(self.path))
+        import h5py
+
+        self._ctx = atomic_path(self.path, force=force)
+        try:
+            self._tmp = self._ctx.__enter__()
+            self._file = h5py.File(self._tmp, "w")
+        except OSError as exc:
+            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
+            raise DataError(f"cannot create output ({_short(exc)})", path=str(self.path)) from None
+        self._layout: dict[str, tuple[tuple[int, ...], np.dtype]] | None = None
+        self.n = 0
+        self._closed = False
+
+    def __enter__(self) -> "HDF5Writer":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort(exc_type, exc, tb)
+
+    def _create(self, batch: Dataset) -> None:
+        import h5py
+
+        self._layout = {}
+        for name, values in batch.per_frame().items():
+            row_shape = tuple(values.shape[1:])
+            if name in STRING_FIELDS:
+                dtype = h5py.string_dtype("utf-8")
+            else:
+                dtype = values.dtype
+            row_bytes = max(1, int(np.prod(row_shape)) * (np.dtype(dtype).itemsize if name not in STRING_FIELDS else 16))
+            # chunks follow the writer's batch size (streamed reads use the same), capped at ~4 MB
+            chunk_rows = int(max(1, min(len(batch), 1024, DEFAULT_CHUNK_BYTES // row_bytes)))
+            self._file.create_dataset(
+                name,
+                shape=(0, *row_shape),
+                maxshape=(None, *row_shape),
+                dtype=dtype,
+                chunks=(chunk_rows, *row_shape),
+                compression=self.compression if name == "frames" else None,
+            )
+            self._layout[name] = (row_shape, np.dtype(dtype) if name not in STRING_FIELDS else np.dtype(object))
+
+    def append(self, batch: Dataset) -> None:
+        validate(batch, where=str(self.path), offset=self.n)
+        if len(batch) == 0:
+            return
+        if self._layout is None:
+            self._create(batch)
+        arrays = batch.per_frame()
+        if set(arrays) != set(self._layout):
+            raise DataError(
+                f"batch fields {sorted(arrays)} differ from the first batch's {sorted(self._layout)}",
+                path=str(self.path),
+            )
+        m = len(batch)
+        for name, values in arrays.items():
+            row_shape, _ = self._layout[name]
+            if tuple(values.shape[1:]) != row_shape:
+                raise DataError(f"{name} rows of shape {values.shape[1:]} after rows of shape {row_shape}", path=str(self.path))
+            ds = self._file[name]
+            ds.resize(self.n + m, axis=0)
+            if name in STRING_FIELDS:
+                ds[self.n : self.n + m] = [str(v) for v in values]
+            else:
+                ds[self.n : self.n + m] = values
+        self.n += m
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            if self.n == 0:
+                raise DataError("no frames to write", path=str(self.path))
+            attrs = self._file.attrs
+            attrs["schema"] = SCHEMA_NAME
+            attrs["schema_version"] = SCHEMA_VERSION
+            attrs["kind"] = "dataset"
+            attrs["thermcli_version"] = thermcli.__version__
+            attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            meta_json = self.meta.to_json()
+            provenance = meta_json.pop("provenance")
+            attrs["meta"] = json.dumps(meta_json)
+            attrs["provenance"] = json.dumps(provenance)
+            self._file.close()
+        except BaseException as exc:
+            self.abort(type(exc), exc, exc.__traceback__)
+            raise
+        self._closed = True
+        self._ctx.__exit__(None, None, None)
+
+    def abort(self, exc_type=None, exc=None, tb=None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._file.close()
+        except Exception:
+            pass
+        try:
+            self._ctx.__exit__(exc_type or RuntimeError, exc or RuntimeError("aborted"), tb)
+        except BaseException:
+            pass
+
+
+def _attr_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:160]

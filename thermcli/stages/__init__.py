@@ -1,0 +1,1 @@
+"""One module per pipeline step: the library API behind each subcommand."""

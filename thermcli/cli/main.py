@@ -23,6 +23,7 @@ from thermcli.errors import ThermcliError
 # name → "module:function". A command is listed here only once it works end to end.
 COMMANDS: dict[str, str] = {
     "info": "thermcli.cli.info:info",
+    "synth": "thermcli.cli.synth:synth",
 }
 
 

@@ -36,9 +36,22 @@ _IRONBOW_STOPS = [
     (1.00, (255, 255, 245)),
 ]
 
+# Rainbow as thermal cameras draw it (FLIR "rainbow"): black → navy → blue → green → yellow →
+# red → white. The stops were fitted to the pseudo-colour frames of ../shared/data/thermal-people
+# (bench/palette_fit.py measures the fit); OpenCV's own rainbow is offered as "opencv-rainbow".
+_RAINBOW_STOPS = [
+    (0.00, (0, 0, 0)),
+    (0.20, (0, 30, 160)),
+    (0.27, (0, 80, 255)),
+    (0.46, (0, 150, 0)),
+    (0.65, (255, 255, 0)),
+    (0.80, (255, 0, 0)),
+    (1.00, (255, 255, 255)),
+]
+
 # OpenCV colour maps offered by name (all built by cv2.applyColorMap on a 0..255 ramp).
 _OPENCV_MAPS = {
-    "rainbow": "COLORMAP_RAINBOW",
+    "opencv-rainbow": "COLORMAP_RAINBOW",
     "jet": "COLORMAP_JET",
     "turbo": "COLORMAP_TURBO",
     "inferno": "COLORMAP_INFERNO",
@@ -49,7 +62,7 @@ _OPENCV_MAPS = {
     "viridis": "COLORMAP_VIRIDIS",
 }
 
-PALETTES = ("white-hot", "black-hot", "ironbow", *_OPENCV_MAPS)
+PALETTES = ("white-hot", "black-hot", "ironbow", "rainbow", *_OPENCV_MAPS)
 
 
 def palette_names() -> list[str]:
@@ -66,9 +79,9 @@ def _check_name(name: str, param: str) -> None:
         raise UsageError(f"unknown palette {name!r}{hint}", param=param)
 
 
-def _ironbow() -> np.ndarray:
-    stops = np.array([s for s, _ in _IRONBOW_STOPS])
-    colours = np.array([c for _, c in _IRONBOW_STOPS], dtype=np.float64)
+def _interpolate(control: list[tuple[float, tuple[int, int, int]]]) -> np.ndarray:
+    stops = np.array([s for s, _ in control])
+    colours = np.array([c for _, c in control], dtype=np.float64)
     x = np.linspace(0.0, 1.0, 256)
     lut = np.stack([np.interp(x, stops, colours[:, k]) for k in range(3)], axis=1)
     return np.rint(lut).astype(np.uint8)
@@ -83,7 +96,9 @@ def _lut(name: str) -> np.ndarray:
         ramp = np.arange(255, -1, -1, dtype=np.uint8)
         lut = np.stack([ramp] * 3, axis=1)
     elif name == "ironbow":
-        lut = _ironbow()
+        lut = _interpolate(_IRONBOW_STOPS)
+    elif name == "rainbow":
+        lut = _interpolate(_RAINBOW_STOPS)
     else:
         import cv2
 

@@ -363,6 +363,17 @@ def _image_size(path: Path) -> tuple[int, int] | None:
         return None
 
 
+def _frame_size(path: Path, kind: str, options: ImportOptions) -> tuple[int, int] | None:
+    """(h, w) of one file's frame: the header for images; radiometric files are decoded (their
+    JPEG header gives the visible picture's size, not the thermal one)."""
+    if kind != "radiometric":
+        return _image_size(path)
+    try:
+        return tuple(read_radiometric(path, plausible=options.plausible).celsius.shape)  # type: ignore[return-value]
+    except DataError:
+        return None  # reported as a per-file error by the import itself
+
+
 def run_import(sources: list[Path], out: Path, *, options: ImportOptions, provenance: dict[str, Any], force: bool) -> ImportReport:
     """Import ``sources`` into the dataset ``out``; return what was written and skipped."""
     from thermcli.io import create_writer
@@ -459,7 +470,7 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
             pad_shape = (max(h for h, _ in sizes), max(w for _, w in sizes))
         record_size = True
     elif options.pad and all(u.kind in ("images", "radiometric") for u in units):
-        sizes = {s for u in units for f in u.files if (s := _image_size(f)) is not None}
+        sizes = {s for u in units for f in u.files if (s := _frame_size(f, u.kind, options)) is not None}
         if sizes:
             pad_shape = (max(h for h, _ in sizes), max(w for _, w in sizes))
         record_size = True

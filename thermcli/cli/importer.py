@@ -36,7 +36,7 @@ def import_(
         Optional[str], typer.Option("--palette", help="Pseudo-colour palette of the images (ironbow, rainbow, white-hot, black-hot, …): convert back to a relative 8-bit intensity.")
     ] = None,
     unit: Annotated[str, typer.Option("--unit", help="auto, intensity, counts, celsius or kelvin (16-bit PNG in centikelvin, or float TIFF).")] = "auto",
-    modality: Annotated[str, typer.Option("--modality", help="thermal or rgb.")] = "thermal",
+    modality: Annotated[Optional[str], typer.Option("--modality", help="thermal or rgb (default: thermal, or what a thermcli COCO export recorded).")] = None,
     frames: Annotated[Optional[str], typer.Option("--frames", help="Frame range START:STOP of each SOURCE (STOP excluded).")] = None,
     stride: Annotated[int, typer.Option("--stride", min=1, help="Keep every STRIDE-th frame of the range.")] = 1,
     fps: Annotated[Optional[float], typer.Option("--fps", help="Frame rate for timestamps (videos: overrides the file's).")] = None,
@@ -98,7 +98,7 @@ def import_(
     *sources, out = paths
     if unit not in UNIT_CHOICES:
         raise UsageError(f"unknown unit {unit!r}; choose from {', '.join(UNIT_CHOICES)}", param="--unit")
-    if modality not in ("thermal", "rgb"):
+    if modality is not None and modality not in ("thermal", "rgb"):
         raise UsageError(f"unknown modality {modality!r}; choose thermal or rgb", param="--modality")
     if fps is not None and not fps > 0:
         raise UsageError("must be > 0", param="--fps")

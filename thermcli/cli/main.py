@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "info": "thermcli.cli.info:info",
     "synth": "thermcli.cli.synth:synth",
     "import": "thermcli.cli.importer:import_",
+    "export": "thermcli.cli.export:export",
 }
 
 

@@ -36,7 +36,7 @@ class ImportOptions:
     """Every option of an import, fully resolved (stored in the output's provenance)."""
 
     unit: str = "auto"
-    modality: str = "thermal"
+    modality: str | None = None  # None: from a COCO export's info, else thermal
     palette: str | None = None
     frames: tuple[int | None, int | None] | None = None
     stride: int = 1
@@ -433,8 +433,12 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
         labels_all = [merged[bounds[i] : bounds[i + 1]] for i in range(len(units))]
 
     # meta
-    meta = Meta(unit=unit, modality=options.modality, class_names=class_names)
     coco = next((u.coco for u in units if u.kind == "coco"), None)
+    hint = ((coco.info or {}).get("thermcli") or {}) if coco is not None else {}
+    modality = options.modality or (hint.get("modality") if hint.get("modality") in ("thermal", "rgb") else "thermal")
+    if class_names is None and hint.get("class_names"):
+        class_names = list(hint["class_names"])
+    meta = Meta(unit=unit, modality=modality, class_names=class_names)
     people = 0
     if coco is not None:
         people = max(u.coco.max_people for u in units if u.kind == "coco")
@@ -442,8 +446,14 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
         if coco.keypoint_names:
             meta.keypoint_names = coco.keypoint_names
             meta.skeleton = coco.skeleton
-            if coco.keypoint_names == COCO_KEYPOINT_NAMES:
+            k = len(coco.keypoint_names)
+            if hint.get("sigmas") and len(hint["sigmas"]) == k:
+                meta.sigmas = [float(v) for v in hint["sigmas"]]
+            elif coco.keypoint_names == COCO_KEYPOINT_NAMES:
                 meta.sigmas = list(COCO_SIGMAS)
+            if hint.get("flip_pairs") is not None:
+                meta.flip_pairs = [list(p) for p in hint["flip_pairs"]]
+            elif coco.keypoint_names == COCO_KEYPOINT_NAMES:
                 meta.flip_pairs = [list(p) for p in COCO_FLIP_PAIRS]
     if options.yolo is not None:
         from thermcli.io.yolo import read_yolo_names

@@ -91,6 +91,7 @@ def read_flir(path: Path, *, emissivity: float | None = None, ambient: float | N
     """A FLIR R-JPEG through ``flyr``: exactly flyr's ``celsius``, as float32."""
     import flyr
 
+    _check_flir_directory(path)
     try:
         thermogram = flyr.unpack(str(path))
     except Exception as exc:  # flyr raises ValueError/KeyError/struct.error on files it cannot parse
@@ -117,6 +118,31 @@ def read_flir(path: Path, *, emissivity: float | None = None, ambient: float | N
         "object_distance_m": float(metadata.get("object_distance", np.nan)),
     }
     return Thermogram(celsius=celsius, camera="flir", attrs=attrs)
+
+
+def _check_flir_directory(path: Path) -> None:
+    """Refuse a FLIR segment whose record directory claims more entries than it has bytes.
+
+    flyr walks the claimed count one entry at a time: on the DJI Zenmuse XT2/XTR samples that
+    is 33 million iterations (a minute) before it fails anyway.
+    """
+    from flyr.records import extract_flir_app1
+
+    try:
+        with open(path, "rb") as fh:
+            app1 = extract_flir_app1(fh).getvalue()
+    except Exception as exc:
+        raise DataError(f"flyr cannot read this FLIR file ({type(exc).__name__}: {_short(exc)})", path=str(path)) from None
+    if len(app1) < 0x40:
+        raise DataError("FLIR segment is too short to hold a record directory", path=str(path))
+    offset = int.from_bytes(app1[0x18:0x1C], "big")
+    entries = int.from_bytes(app1[0x1C:0x20], "big")
+    if offset + 32 * entries > len(app1):
+        raise DataError(
+            f"malformed FLIR record directory ({entries} entries at offset {offset} in a {len(app1)}-byte segment); "
+            "flyr cannot read this file",
+            path=str(path),
+        )
 
 
 def read_infiray(path: Path) -> Thermogram:

@@ -126,7 +126,7 @@ def image_arrays(coco: CocoSet, image: CocoImage, people: int) -> dict[str, np.n
     classes = np.full((people,), -1, np.int32)
     keypoints = np.zeros((people, k, 3), np.float32)
     ann_ids = np.full((people,), -1, np.int64)
-    area = np.full((people,), np.nan, np.float32)
+    area = np.full((people,), np.nan, np.float64)  # COCO areas feed OKS: keep them exact
     iscrowd = np.zeros((people,), np.uint8)
     for p, ann in enumerate(image.annotations):
         if ann.get("bbox") is not None:

@@ -189,8 +189,8 @@ def read_radiometric(
         thermogram = read_infiray(path)
     elif kind == "dji":
         raise DataError(
-            "DJI R-JPEG: decoding needs DJI's native Thermal SDK (no pure-Python reader for this Python); "
-            "convert with the SDK's dji_irp to a float32 TIFF and import that with --unit celsius",
+            "DJI R-JPEG: decoding needs DJI's native Thermal SDK (no pure-Python reader for Python 3.11); "
+            "convert it with the SDK, save the temperatures as a float32 TIFF and import that with --unit celsius",
             path=where,
         )
     else:

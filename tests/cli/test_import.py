@@ -235,3 +235,20 @@ def test_png_folder_output_validates(cli, tmp_path, grey_folder):
     assert cli("import", folder, tmp_path / "out").exit_code == 0
     assert cli("info", tmp_path / "out").exit_code == 0
     np.testing.assert_array_equal(read_dataset(tmp_path / "out").frames, frames)
+
+
+def test_yolo_with_video_is_usage_error(cli, tmp_path):
+    import cv2
+
+    video = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (16, 12))
+    for i in range(3):
+        writer.write(np.full((12, 16, 3), 40 * i, np.uint8))
+    writer.release()
+    (tmp_path / "labels").mkdir()
+    assert_clean_error(cli("import", video, tmp_path / "o.h5", "--yolo", tmp_path / "labels"), 2, "--yolo")
+    result = cli("import", video, tmp_path / "o.h5", "--frames", "1:")
+    assert result.exit_code == 0, result.output
+    ds = read_dataset(tmp_path / "o.h5")
+    assert len(ds) == 2 and ds.frames.shape[1:] == (12, 16)
+    np.testing.assert_allclose(ds.timestamp, [0.2, 0.4])

@@ -13,7 +13,7 @@ from thermcli.cli.options import BatchSize, Force, InputPath, JsonOut, parse_int
 def export(
     ctx: typer.Context,
     path: InputPath,
-    out: Annotated[Path, typer.Argument(help="Output: a folder (png, coco, yolo) or a .h5 file (png only makes folders).", show_default=False)],
+    out: Annotated[Path, typer.Argument(help="Output folder (no suffix).", show_default=False)],
     to: Annotated[str, typer.Option("--to", help="png, coco or yolo.")] = "png",
     palette: Annotated[
         Optional[str], typer.Option("--palette", help="8-bit pseudo-colour images with this palette (ironbow, rainbow, white-hot, black-hot, …).")

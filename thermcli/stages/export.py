@@ -121,7 +121,7 @@ def run_export(
         from thermcli.ops.palette import palette_lut
 
         palette_lut(palette)
-    if out.suffix and to != "png":
+    if out.suffix:
         raise UsageError(f"--to {to} writes a folder: give OUT without a suffix", param="OUT")
     report = ExportReport(to=to)
     with open_dataset(path) as reader:

@@ -344,11 +344,13 @@ def _decide_unit(units: list[_Unit], options: ImportOptions) -> str:
     hint = ((coco.info or {}).get("thermcli") or {}).get("unit") if coco is not None else None
     if hint in UNIT_CHOICES[1:]:
         return hint
-    first_unit = units[0]
-    first = _read_plain(first_unit.files[0]) if first_unit.files else None
-    if first is None:
-        raise DataError("no frames", path=str(first_unit.source))
-    return _auto_unit(first, first_unit.files[0])
+    for u in units:
+        for path in u.files:
+            try:
+                return _auto_unit(_read_plain(path), path)
+            except _Skip:
+                continue  # an unreadable file is reported by the import itself
+    return "intensity"
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
@@ -398,8 +400,11 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
         units.extend(_expand(Path(source), options, report))
     if not units:
         raise DataError("no readable source (every one was skipped)", path=str(sources[0]))
-    if options.yolo is not None and not Path(options.yolo).is_dir():
-        raise DataError("no such folder", path=str(options.yolo))
+    if options.yolo is not None:
+        if not Path(options.yolo).is_dir():
+            raise DataError("no such folder", path=str(options.yolo))
+        if any(u.kind in ("video", "coco") for u in units):
+            raise UsageError("YOLO labels go with image folders (not videos or COCO files)", param="--yolo")
     unit = _decide_unit(units, options)
     overrides = _overrides_table(options)
 
@@ -549,7 +554,8 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
     writer = None
     frame_shape: tuple[int, ...] | None = None
     batch: list[tuple[int, int, np.ndarray, dict[str, Any], tuple[int, int]]] = []
-    has_timestamp: bool | None = None
+    # timestamps for all frames or none: videos carry their rate, image sequences need --fps
+    has_timestamp = options.fps is not None or all(u.kind == "video" for u in units)
 
     def flush() -> None:
         nonlocal writer
@@ -557,13 +563,9 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
             return
         dataset = _batch_dataset(batch, meta, units, options, labels_all, signal_tables, signal_names, label_tables, has_timestamp, record_size)
         if options.yolo is not None:
-            from thermcli.io.yolo import read_yolo_boxes
-
             per_frame = []
-            for ui, index, frame, _, size in batch:
-                path = units[ui].files[index] if units[ui].kind != "video" else None
-                if path is None:
-                    raise UsageError("--yolo labels need image files, not a video", param="--yolo")
+            for ui, index, *_ in batch:
+                path = units[ui].files[index]
                 per_frame.append(yolo_cache.pop(path))
             p = max(yolo_people, 1)
             boxes = np.full((len(batch), p, 4), np.nan, np.float32)
@@ -580,8 +582,6 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
     try:
         if options.yolo is not None:
             # people per frame must be fixed before the first batch: count boxes first (small files)
-            from thermcli.io.yolo import read_yolo_boxes
-
             for u in units:
                 for index in _selection(u.n, options):
                     label = Path(options.yolo) / (u.files[index].stem + ".txt")
@@ -613,11 +613,6 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
                     raise DataError(skip.message, path=str(skip.path)) from None
                 report.skipped.append({"path": str(skip.path), "error": skip.message})
                 continue
-            stamp = "timestamp" in extras
-            if has_timestamp is None:
-                has_timestamp = stamp
-            elif has_timestamp != stamp:
-                has_timestamp = False
             batch.append((ui, index, frame, extras, size))
             if len(batch) >= options.batch_size:
                 flush()

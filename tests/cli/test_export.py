@@ -68,7 +68,9 @@ def test_coco_export_import_roundtrip_celsius(cli, tmp_path, celsius_h5):
     back = read_dataset(tmp_path / "back.h5")
     assert back.meta.unit == "celsius"
     np.testing.assert_allclose(back.frames, ds.frames, atol=1e-4)
-    _same(ds, back, fields=("boxes", "keypoints"))
+    _same(ds, back, fields=("boxes", "keypoints", "labels", "timestamp"))
+    assert list(back.subject) == list(ds.subject)  # carried in each image's "thermcli" record
+    assert back.meta.class_names == ds.meta.class_names
     assert back.meta.keypoint_names == ds.meta.keypoint_names
     assert back.meta.skeleton == ds.meta.skeleton and back.meta.sigmas == ds.meta.sigmas
 

@@ -32,6 +32,7 @@ class CocoImage:
     width: int
     height: int
     annotations: list[dict[str, Any]]
+    extra: dict[str, Any] | None = None  # per-frame fields a thermcli export stored ("thermcli" key)
 
 
 @dataclass
@@ -98,7 +99,8 @@ def read_coco(path: str | os.PathLike, *, image_root: str | os.PathLike | None =
         image_path = safe_join(root, file_name, where=where)
         width = _int(record.get("width", 0), "image width", where)
         height = _int(record.get("height", 0), "image height", where)
-        images[image_id] = CocoImage(image_id, image_path, str(file_name), width, height, [])
+        extra = record.get("thermcli") if isinstance(record.get("thermcli"), dict) else None
+        images[image_id] = CocoImage(image_id, image_path, str(file_name), width, height, [], extra)
     k = len(keypoint_names) if keypoint_names else None
     for ann in doc.get("annotations", []):
         if not isinstance(ann, dict):
@@ -148,6 +150,14 @@ def image_arrays(coco: CocoSet, image: CocoImage, people: int) -> dict[str, np.n
     }
     if k:
         out["keypoints"] = keypoints
+    # per-frame fields of a thermcli export (labels, ids, timestamps, columns), typed by info
+    dtypes = ((coco.info or {}).get("thermcli") or {}).get("columns") or {}
+    for key, value in (image.extra or {}).items():
+        if key in ("labels", "subject", "sequence", "timestamp"):
+            out[key] = value
+        elif key == "columns" and isinstance(value, dict):
+            for name, column in value.items():
+                out[f"columns/{name}"] = np.asarray(column, dtype=np.dtype(dtypes.get(name, "float64")))
     return out
 
 
@@ -171,6 +181,7 @@ def build_coco(
     keypoint_names: list[str] | None,
     skeleton: list[list[int]] | None,
     info: dict[str, Any],
+    image_extras: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A COCO document from per-frame arrays (people with a NaN box and no visible keypoint are
     padding and skipped)."""
@@ -188,6 +199,8 @@ def build_coco(
     for i in range(n):
         h, w = sizes[i]
         images.append({"id": int(image_ids[i]), "file_name": file_names[i], "width": int(w), "height": int(h)})
+        if image_extras is not None and image_extras[i]:
+            images[-1]["thermcli"] = image_extras[i]
         people = 0
         if boxes is not None:
             people = boxes.shape[1]

@@ -101,6 +101,27 @@ def _sizes(batch: Dataset) -> list[tuple[int, int]]:
     return [(int(batch.frames.shape[1]), int(batch.frames.shape[2]))] * len(batch)
 
 
+# columns the COCO format itself carries (ids, areas, crowd flags, sizes)
+COCO_COLUMNS = ("annotation_id", "area", "iscrowd", "image_id", "image_size")
+
+
+def _frame_extras(batch: Dataset, j: int) -> dict[str, Any]:
+    """Frame j's fields that COCO has no place for, stored under the image's "thermcli" key."""
+    extra: dict[str, Any] = {}
+    if batch.labels is not None:
+        extra["labels"] = batch.labels[j].tolist()
+    for name in ("subject", "sequence"):
+        values = getattr(batch, name)
+        if values is not None:
+            extra[name] = str(values[j])
+    if batch.timestamp is not None:
+        extra["timestamp"] = float(batch.timestamp[j])
+    columns = {k: np.asarray(v[j]).tolist() for k, v in batch.columns.items() if k not in COCO_COLUMNS}
+    if columns:
+        extra["columns"] = columns
+    return extra
+
+
 def run_export(
     path: Path,
     out: Path,
@@ -160,7 +181,10 @@ def run_export(
         sizes: list[tuple[int, int]] = []
         image_ids: list[int] = []
         collected: dict[str, list[np.ndarray]] = {}
+        extras: list[dict[str, Any]] = []
         box_names = meta.box_class_names or (["person"] if to == "coco" else None)
+        column_dtypes = {name: reader.read_field(f"columns/{name}").dtype.str for name in reader.column_names
+                         if name not in COCO_COLUMNS}
         with atomic_path(out, force=force, directory=True) as tmp:
             (tmp / "images").mkdir()
             if to == "yolo":
@@ -187,6 +211,8 @@ def run_export(
                         text = format_yolo_boxes(batch.boxes[j], classes, width=w, height=h)
                         (tmp / "labels" / f"{index:06d}.txt").write_text(text)
                         report.annotations += text.count("\n")
+                    if to == "coco":
+                        extras.append(_frame_extras(batch, j))
                     file_names.append(f"images/{name}")
                     sizes.append((h, w))
                     index += 1
@@ -222,6 +248,8 @@ def run_export(
                         "sigmas": meta.sigmas,
                         "flip_pairs": meta.flip_pairs,
                         "class_names": meta.class_names,
+                        "label_kind": meta.label_kind,
+                        "columns": {k: v for k, v in column_dtypes.items()},
                         "window": list(window) if window else None,
                         "palette": palette,
                     },
@@ -241,6 +269,7 @@ def run_export(
                     keypoint_names=meta.keypoint_names,
                     skeleton=meta.skeleton,
                     info=info,
+                    image_extras=extras,
                 )
                 report.annotations = len(doc["annotations"])
                 (tmp / "annotations.json").write_text(json.dumps(doc) + "\n")

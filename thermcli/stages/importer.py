@@ -444,6 +444,8 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
     if class_names is None and hint.get("class_names"):
         class_names = list(hint["class_names"])
     meta = Meta(unit=unit, modality=modality, class_names=class_names)
+    if not options.labels and hint.get("label_kind") in ("multiclass", "multilabel"):
+        meta.label_kind = hint["label_kind"]
     people = 0
     if coco is not None:
         people = max(u.coco.max_people for u in units if u.kind == "coco")
@@ -555,7 +557,9 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
     frame_shape: tuple[int, ...] | None = None
     batch: list[tuple[int, int, np.ndarray, dict[str, Any], tuple[int, int]]] = []
     # timestamps for all frames or none: videos carry their rate, image sequences need --fps
-    has_timestamp = options.fps is not None or all(u.kind == "video" for u in units)
+    has_timestamp = options.fps is not None or all(
+        u.kind == "video" or (u.kind == "coco" and all("timestamp" in (im.extra or {}) for im in u.coco.images)) for u in units
+    )
 
     def flush() -> None:
         nonlocal writer
@@ -676,6 +680,12 @@ def _batch_dataset(batch, meta, units, options, labels_all, signal_tables, signa
     for key in ("keypoints", "boxes", "box_classes"):
         if key in extras[0]:
             kwargs[key] = np.stack([e[key] for e in extras])
+    # fields a thermcli COCO export stored per image, unless an option sets them
+    if labels_all is None and all("labels" in e for e in extras):
+        kwargs["labels"] = np.asarray([e["labels"] for e in extras], np.uint8 if meta.label_kind == "multilabel" else np.int64)
+    for key in ("subject", "sequence"):
+        if key not in kwargs and all(key in e for e in extras):
+            kwargs[key] = np.array([str(e[key]) for e in extras], dtype=object)
     for key in [k for k in extras[0] if k.startswith("columns/")]:
         columns[key.removeprefix("columns/")] = np.stack([np.asarray(e[key]) for e in extras])
     if record_size:

@@ -89,3 +89,18 @@ def test_recipe_imports_every_segment(tmp_path, shared_data):
         assert reader.n == rows
         assert sorted(set(reader.read_field("sequence"))) == [f"{i:02d}" for i in range(10)]
         assert {"flow", "volume"} <= set(reader.column_names)
+
+
+def test_skipped_video_leaves_its_table_unused(cli, tmp_path, shared_data):
+    folder = shared_data / "breathing-spirometry"
+    broken = tmp_path / "99vid.mp4"
+    broken.write_bytes(b"not a video at all" * 20)
+    out = tmp_path / "b.h5"
+    result = cli(
+        "import", broken, folder / "00vid.mp4", out, "--signals", folder / "01data.txt", "--signals", folder / "00data.txt",
+        "--extra-rows", "--skip-bad", "--columns", "flow",
+    )
+    assert result.exit_code == 0, result.output
+    assert "99vid.mp4" in result.stderr
+    ds = read_dataset(out)
+    np.testing.assert_array_equal(ds.columns["flow"], read_signal_table(folder / "00data.txt")["flow"][: len(ds)])

@@ -83,6 +83,7 @@ class _Unit:
     files: list[Path]
     video: VideoInfo | None = None
     coco: Any = None
+    source_index: int = 0  # which SOURCE argument it came from
 
     @property
     def n(self) -> int:
@@ -162,21 +163,24 @@ def _selection(n: int, options: ImportOptions) -> np.ndarray:
 # ---- per-frame tables -----------------------------------------------------------------------------
 
 
-def _load_tables(paths: tuple[Path, ...], units: list[_Unit], what: str, options: ImportOptions, report: ImportReport):
-    """Tables aligned to units: one per unit, or one over all units' frames. Returns a list of
-    (table, offsets) where rows for unit i start at offsets[i]."""
+def _load_tables(paths: tuple[Path, ...], units: list[_Unit], n_sources: int, what: str, options: ImportOptions, report: ImportReport):
+    """Tables aligned to units: one per SOURCE, one per unit, or one over all units' frames.
+    Returns (table, offset) per unit: the unit's rows start at ``offset`` of its table."""
     from thermcli.io.signals import read_signal_table, table_length
 
     if not paths:
         return None
     tables = [read_signal_table(p) for p in paths]
     counts = [u.n for u in units]
-    if len(tables) == len(units):
-        groups = [([i], t, p) for i, (t, p) in enumerate(zip(tables, paths))]
-    elif len(tables) == 1:
+    if len(tables) == 1:
         groups = [(list(range(len(units))), tables[0], paths[0])]
+    elif len(tables) == n_sources:
+        # a skipped source (--skip-bad) simply leaves its table unused
+        groups = [([i for i, u in enumerate(units) if u.source_index == k], t, p) for k, (t, p) in enumerate(zip(tables, paths))]
+    elif len(tables) == len(units):
+        groups = [([i], t, p) for i, (t, p) in enumerate(zip(tables, paths))]
     else:
-        raise UsageError(f"{len(tables)} tables for {len(units)} sources: give one per SOURCE or one for all", param=what)
+        raise UsageError(f"{len(tables)} tables for {n_sources} sources: give one per SOURCE or one for all", param=what)
     per_unit: list[tuple[dict[str, np.ndarray], int]] = [None] * len(units)  # type: ignore[list-item]
     for members, table, path in groups:
         need = sum(counts[i] for i in members)
@@ -396,8 +400,10 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
                 raise UsageError(f"bad regular expression: {exc}", param=param) from None
     report = ImportReport()
     units: list[_Unit] = []
-    for source in sources:
-        units.extend(_expand(Path(source), options, report))
+    for k, source in enumerate(sources):
+        for unit_ in _expand(Path(source), options, report):
+            unit_.source_index = k
+            units.append(unit_)
     if not units:
         raise DataError("no readable source (every one was skipped)", path=str(sources[0]))
     if options.yolo is not None:
@@ -408,8 +414,8 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
     unit = _decide_unit(units, options)
     overrides = _overrides_table(options)
 
-    label_tables = _load_tables(options.labels, units, "--labels", options, report)
-    signal_tables = _load_tables(options.signals, units, "--signals", options, report)
+    label_tables = _load_tables(options.labels, units, len(sources), "--labels", options, report)
+    signal_tables = _load_tables(options.signals, units, len(sources), "--signals", options, report)
     if label_tables:
         _check_columns([options.label_column], label_tables, "--label-column")
     if signal_tables and options.columns:

@@ -358,15 +358,12 @@ def _decide_unit(units: list[_Unit], options: ImportOptions) -> str:
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
-    """(h, w) from the file header (PIL reads only the header), None when unreadable."""
+    """(h, w) of an image file, None when unreadable (decodes it: --pad pays one extra read)."""
     try:
-        from PIL import Image
-
-        with Image.open(path) as im:
-            w, h = im.size
-        return int(h), int(w)
-    except Exception:
+        image = _read_plain(path)
+    except _Skip:
         return None
+    return int(image.shape[0]), int(image.shape[1])
 
 
 def _frame_size(path: Path, kind: str, options: ImportOptions) -> tuple[int, int] | None:

@@ -20,7 +20,7 @@ def _group():
 
 
 def _section(name: str) -> str:
-    match = re.search(rf"^### `thermcli {re.escape(name)}\b.*?(?=^### |^## |\Z)", README, re.M | re.S)
+    match = re.search(rf"^### `thermcli {re.escape(name)}(?=[\s`]).*?(?=^### |^## |\Z)", README, re.M | re.S)
     return match.group(0) if match else ""
 
 
@@ -41,6 +41,7 @@ def test_every_command_has_a_section_with_every_option(name):
 def _readme_command_lines() -> list[str]:
     lines = []
     for block in re.findall(r"```(?:sh|bash|console)\n(.*?)```", README, re.S):
+        block = re.sub(r"\\\n\s*", " ", block)  # join continued lines
         for raw in block.splitlines():
             line = raw.strip().removeprefix("$ ")
             line = re.sub(r"^(\.venv/bin/)?thermcli\b", "thermcli", line)

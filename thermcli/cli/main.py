@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "info": "thermcli.cli.info:info",
     "synth": "thermcli.cli.synth:synth",
     "export-model": "thermcli.cli.export_model:export_model",
+    "import": "thermcli.cli.importer:import_",
+    "export": "thermcli.cli.export:export",
 }
 
 

@@ -29,6 +29,7 @@ DATASET_CASES = [
 ]
 CHECKPOINT_CASES = ["missing_pt", "zero_byte_pt", "corrupted_pt", "foreign_pt", "pickled_code_pt"]
 COCO_CASES = ["coco_path_escape", "coco_absolute_path", "coco_not_json"]
+IMAGE_CASES = ["zero_byte_jpg", "truncated_png", "not_a_video"]
 
 
 def _raw(path: Path, shape, dtype="float32", fill=25.0, version=1, schema="thermcli.dataset", labels=None):
@@ -129,4 +130,17 @@ def build(case: str, root: Path) -> Path:
     if case == "coco_not_json":
         (root / "coco.json").write_text("{not json")
         return root / "coco.json"
+    if case == "zero_byte_jpg":
+        (root / "cam").mkdir()
+        (root / "cam" / "IR_0001.jpg").write_bytes(b"")
+        return root / "cam" / "IR_0001.jpg"
+    if case == "truncated_png":
+        import cv2
+
+        ok, buf = cv2.imencode(".png", np.full((32, 32), 128, np.uint8))
+        (root / "cut.png").write_bytes(buf.tobytes()[:40])
+        return root / "cut.png"
+    if case == "not_a_video":
+        (root / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
+        return root / "clip.mp4"
     raise KeyError(case)

@@ -13,7 +13,7 @@ from typing import Callable
 import pytest
 
 from tests.conftest import sha256
-from tests.robustness.corpus import CHECKPOINT_CASES, DATASET_CASES, build
+from tests.robustness.corpus import CHECKPOINT_CASES, COCO_CASES, DATASET_CASES, IMAGE_CASES, build
 
 # command name → (input kinds it reads, argv builder (broken input, output folder) → argv)
 Argv = Callable[[Path, Path], list[str]]
@@ -21,6 +21,11 @@ COMMANDS: dict[str, tuple[list[str], Argv]] = {
     "info": (DATASET_CASES, lambda bad, out: ["info", str(bad)]),
     "info-pt": (CHECKPOINT_CASES, lambda bad, out: ["info", str(bad)]),
     "export-model": (CHECKPOINT_CASES, lambda bad, out: ["export-model", str(bad), str(out / "m.onnx")]),
+    "import": (
+        ["missing", "empty_folder", *COCO_CASES, *IMAGE_CASES],
+        lambda bad, out: ["import", str(bad), str(out / "x.h5")],
+    ),
+    "export": (DATASET_CASES, lambda bad, out: ["export", str(bad), str(out / "x")]),
 }
 
 CASES = [(command, case) for command, (cases, _) in COMMANDS.items() for case in cases]

@@ -319,7 +319,8 @@ def _unscale_homography(h_scaled: np.ndarray, source_scale: float, target_scale:
 
 def register_ecc(source: np.ndarray, target: np.ndarray, *, initial: np.ndarray | None = None,
                  levels: int = 4, finest_level: int = 0, iterations: int = 80, eps: float = 1e-6,
-                 min_size: int = 24) -> tuple[np.ndarray, float]:
+                 min_size: int = 32, sigma: float = 1.0, source_sigma: float | None = None,
+                 max_move: float = 0.15) -> tuple[np.ndarray, float]:
     """Automatic multimodal registration: ECC (enhanced correlation coefficient, Evangelidis &
     Psarakis 2008) on edge maps, coarse to fine, from an initial guess.
 
@@ -331,9 +332,20 @@ def register_ecc(source: np.ndarray, target: np.ndarray, *, initial: np.ndarray 
     """
     import cv2
 
-    s_h, s_w = source.shape[:2]
     t_h, t_w = target.shape[:2]
     h = np.eye(3) if initial is None else normalize_homography(np.asarray(initial, np.float64))
+    # bring the source to about the target's pixel size first, so both edge maps have similar widths
+    zoom = math.sqrt(abs(np.linalg.det(h[:2, :2]))) if np.all(np.isfinite(h)) else 1.0
+    source = _as_float(source)
+    if zoom < 0.9:
+        pre = (max(1, round(source.shape[1] * zoom)), max(1, round(source.shape[0] * zoom)))
+        pre_scale = pre[0] / source.shape[1]
+        source = cv2.resize(source, pre, interpolation=cv2.INTER_AREA)
+        h = _scale_homography(h, pre_scale, 1.0)
+    else:
+        pre_scale = 1.0
+    s_h, s_w = source.shape[:2]
+    target = _as_float(target)
     correlation = float("nan")
     converged_once = False
     for level in range(levels - 1, finest_level - 1, -1):
@@ -342,23 +354,46 @@ def register_ecc(source: np.ndarray, target: np.ndarray, *, initial: np.ndarray 
             continue
         ss = (max(1, round(s_w * scale)), max(1, round(s_h * scale)))
         ts = (max(1, round(t_w * scale)), max(1, round(t_h * scale)))
-        src = edge_map(cv2.resize(_as_float(source), ss, interpolation=cv2.INTER_AREA), sigma=1.0)
-        tgt = edge_map(cv2.resize(_as_float(target), ts, interpolation=cv2.INTER_AREA), sigma=1.0)
+        src = edge_map(cv2.resize(source, ss, interpolation=cv2.INTER_AREA), sigma=sigma if source_sigma is None else source_sigma)
+        tgt = edge_map(cv2.resize(target, ts, interpolation=cv2.INTER_AREA), sigma=sigma)
         s_scale, t_scale = ss[0] / s_w, ts[0] / t_w
         h_level = _scale_homography(h, s_scale, t_scale)
         warp = np.linalg.inv(h_level)  # ECC's warp maps template (target) pixels to input (source) pixels
         warp = (warp / warp[2, 2]).astype(np.float32)
         criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, eps)
+        before = _warped_correlation(src, tgt, warp)
         try:
-            correlation, warp = cv2.findTransformECC(tgt, src, warp, cv2.MOTION_HOMOGRAPHY, criteria, None, 1)
+            cc, new_warp = cv2.findTransformECC(tgt, src, warp.copy(), cv2.MOTION_HOMOGRAPHY, criteria, None, 1)
         except cv2.error:
             continue  # did not converge at this level: keep the previous estimate
+        new_h_level = np.linalg.inv(new_warp.astype(np.float64))
+        # a level may only improve the fit, and only by a plausible move (coarse levels with little
+        # structure can run away; the finer levels then start from the previous estimate)
+        moved = float(np.max(np.linalg.norm(apply_homography(new_h_level, image_corners(ss)) -
+                                            apply_homography(h_level, image_corners(ss)), axis=1)))
+        if not np.all(np.isfinite(new_h_level)) or cc <= before or moved > max_move * max(ts):
+            continue
         converged_once = True
-        h_level = np.linalg.inv(warp.astype(np.float64))
-        h = normalize_homography(_unscale_homography(h_level, s_scale, t_scale))
+        correlation = float(cc)
+        h = normalize_homography(_unscale_homography(new_h_level, s_scale, t_scale))
+    h = normalize_homography(_scale_homography(h, 1.0 / pre_scale, 1.0)) if pre_scale != 1.0 else h
     if not converged_once:
         raise DataError("automatic registration did not converge (too little shared structure, or a poor initial guess)")
     return h, float(correlation)
+
+
+def _warped_correlation(source: np.ndarray, target: np.ndarray, warp: np.ndarray) -> float:
+    """Correlation coefficient of ``target`` and ``source`` warped onto it (ECC's objective)."""
+    import cv2
+
+    th, tw = target.shape
+    warped = cv2.warpPerspective(source, warp.astype(np.float32), (tw, th), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=float("nan"))
+    valid = np.isfinite(warped)
+    if valid.sum() < 16:
+        return -1.0
+    a, b = warped[valid] - warped[valid].mean(), target[valid] - target[valid].mean()
+    return float((a * b).sum() / (np.sqrt((a * a).sum() * (b * b).sum()) + 1e-12))
 
 
 def _as_float(image: np.ndarray) -> np.ndarray:

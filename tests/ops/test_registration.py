@@ -51,7 +51,7 @@ def test_estimate_homography_recovers_exact_points_and_rejects_outliers():
     assert corner_error(est, h, (320, 240)) < 1e-4
     reference, _ = cv2.findHomography(src[5:], dst[5:], 0)
     np.testing.assert_allclose(est, reference / reference[2, 2], atol=1e-8)
-    assert reprojection_errors(est, src[5:], dst[5:]).max() < 1e-6
+    assert reprojection_errors(est, src[5:], dst[5:]).max() < 1e-4
 
 
 @pytest.mark.parametrize(

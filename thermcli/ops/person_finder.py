@@ -26,15 +26,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def find_people(frame: np.ndarray, *, band: tuple[float, float] = (26.0, 42.0), relative: bool = False,
-                percentile: float = 90.0, min_area: float = 0.002, max_area: float = 0.6,
+def find_people(frame: np.ndarray, *, band: tuple[float, float] = (25.0, 42.0), relative: bool = False,
+                percentile: float = 90.0, local: float | None = 0.1, min_area: float = 0.002, max_area: float = 0.6,
                 min_height: float = 0.08, max_aspect: float = 2.5) -> np.ndarray:
     """Person boxes (M, 4) float64 x, y, w, h (pixel edges: a pixel spans ±0.5), largest first.
 
     ``frame``: (H, W) float32 °C, or any intensity image with ``relative=True``.
     ``band``: °C range of people. ``min_area``/``max_area``: component area as a fraction of the
     frame; ``min_height``: box height as a fraction of the frame height; ``max_aspect``: the
-    widest accepted width/height (lying people are wider; raise it for them).
+    widest accepted width/height (lying people are wider; raise it for them). ``local`` (relative
+    mode only): subtract a Gaussian-blurred background of that width (fraction of the frame
+    height) first, so people count as warm relative to their surroundings (hot ground, sky).
     """
     import cv2
 
@@ -45,6 +47,9 @@ def find_people(frame: np.ndarray, *, band: tuple[float, float] = (26.0, 42.0), 
     finite = np.isfinite(values)
     if relative:
         v8 = np.zeros(values.shape, np.uint8)
+        if local:
+            filled = np.where(finite, values, np.nanmedian(values) if finite.any() else 0.0).astype(np.float32)
+            values = np.where(finite, filled - cv2.GaussianBlur(filled, (0, 0), local * h), np.nan)
         if finite.any():
             lo, hi = np.percentile(values[finite], [0.5, 99.5])
             v8 = np.clip((np.where(finite, values, lo) - lo) / max(hi - lo, 1e-9) * 255, 0, 255).astype(np.uint8)
@@ -102,3 +107,21 @@ def box_recall(found: list[np.ndarray], truth: list[np.ndarray], *, iou: float =
                 used.add(j)
                 matched += 1
     return matched, total
+
+
+def pseudocolour_intensity(rgb: np.ndarray) -> np.ndarray:
+    """A heuristic inverse of rainbow-like thermal palettes (blue cold → green → yellow → red →
+    white hot): relative intensity in [0, 1] from hue, with desaturated bright pixels hottest and
+    dark pixels coldest. ``rgb``: (H, W, 3) uint8 RGB. Not a temperature; for ``relative=True``.
+    """
+    import cv2
+
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV_FULL).astype(np.float64)
+    hue = hsv[..., 0] * 360.0 / 256.0
+    sat, val = hsv[..., 1] / 255.0, hsv[..., 2] / 255.0
+    # hue 240° (blue) → 0, 0° (red) → 1; magenta/purple (> 240°) counts as the coldest blue
+    warm = np.clip((240.0 - np.where(hue > 300, 0.0, np.minimum(hue, 240.0))) / 240.0, 0, 1)
+    warm = np.where(hue > 240, 0.0, warm)
+    # white-hot top of the scale: bright and unsaturated; dark pixels: the cold end
+    intensity = 0.85 * warm + 0.15 * (1 - sat) * val
+    return np.where(val < 0.15, val, intensity).astype(np.float32)

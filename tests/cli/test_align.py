@@ -234,3 +234,15 @@ def test_apply_needs_a_dataset_output(cli, tmp_path, tug):
     assert_clean_error(result, 2, "--points")
     result = cli("align", tug / "thermal.h5", tug / "rgb.h5", tmp_path / "x.json", "--auto", "--apply")
     assert_clean_error(result, 2, "OUT")
+
+
+def test_automatic_registration_on_the_tug_sample(cli, tmp_path, tug):
+    """No target, no initial guess: ECC on edge maps of 9 synchronised pairs of 80×60 frames."""
+    out = tmp_path / "auto.json"
+    result = cli("align", tug / "thermal.h5", tug / "rgb.h5", out, "--auto")
+    assert result.exit_code == 0, result.output
+    truth = np.array(json.loads((tug / "homography.json").read_text())["matrix"])
+    from thermcli.stages.align import default_initial
+
+    error = corner_error(np.array(json.loads(out.read_text())["matrix"]), truth, (128, 96))
+    assert error < 2.0 < corner_error(default_initial((128, 96), (80, 60)), truth, (128, 96))

@@ -56,7 +56,7 @@ def align(
     min_views: Annotated[int, typer.Option("--min-views", min=1, help="Fail unless the target is found in at least this many views.")] = 1,
     ransac_px: Annotated[float, typer.Option("--ransac-px", min=0.1, help="RANSAC inlier threshold in thermal pixels.")] = 3.0,
     initial: Annotated[Optional[Path], typer.Option("--initial", help="Initial guess for --auto: a transform JSON (default: RGB scaled to the thermal width, centred).")] = None,
-    auto_pairs: Annotated[int, typer.Option("--auto-pairs", min=1, help="Frame pairs --auto registers (the median is kept).")] = 5,
+    auto_pairs: Annotated[int, typer.Option("--auto-pairs", min=1, help="Frame pairs --auto registers (the per-corner median is kept).")] = 9,
     batch_size: BatchSize = 64,
     force: Force = False,
     json_out: JsonOut = False,

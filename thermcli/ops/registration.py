@@ -280,9 +280,11 @@ def distort_points(points: np.ndarray, camera: np.ndarray, dist: np.ndarray) -> 
 # ---- automatic (intensity-based) registration ------------------------------------------------
 
 
-def edge_map(image: np.ndarray, *, sigma: float = 1.0) -> np.ndarray:
-    """Modality-independent structure: the gradient magnitude of the smoothed image, compressed
-    (square root) and standardised. ``image``: (H, W[, 3]) any dtype; returns (H, W) float32."""
+def edge_map(image: np.ndarray, *, sigma: float = 0.8, window: float = 6.0) -> np.ndarray:
+    """Modality-independent structure: the gradient magnitude of the smoothed image, divided by
+    its local average (a ``window``-pixel Gaussian), so weak and strong edges weigh alike — an
+    edge that is faint in one modality and strong in the other still lines up. Standardised.
+    ``image``: (H, W[, 3]) any dtype; returns (H, W) float32."""
     import cv2
 
     image = np.asarray(image)
@@ -298,7 +300,8 @@ def edge_map(image: np.ndarray, *, sigma: float = 1.0) -> np.ndarray:
         values = cv2.GaussianBlur(values, (0, 0), sigma)
     gx = cv2.Sobel(values, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(values, cv2.CV_32F, 0, 1, ksize=3)
-    magnitude = np.sqrt(np.sqrt(gx * gx + gy * gy))
+    magnitude = np.sqrt(gx * gx + gy * gy)
+    magnitude = magnitude / (cv2.GaussianBlur(magnitude, (0, 0), window) + 0.05 * float(magnitude.mean()) + 1e-6)
     return ((magnitude - magnitude.mean()) / (magnitude.std() + 1e-6)).astype(np.float32)
 
 
@@ -319,8 +322,8 @@ def _unscale_homography(h_scaled: np.ndarray, source_scale: float, target_scale:
 
 def register_ecc(source: np.ndarray, target: np.ndarray, *, initial: np.ndarray | None = None,
                  levels: int = 4, finest_level: int = 0, iterations: int = 80, eps: float = 1e-6,
-                 min_size: int = 32, sigma: float = 1.0, source_sigma: float | None = None,
-                 max_move: float = 0.15) -> tuple[np.ndarray, float]:
+                 min_size: int = 32, sigma: float = 0.8, source_sigma: float | None = None,
+                 max_move: float = 0.3) -> tuple[np.ndarray, float]:
     """Automatic multimodal registration: ECC (enhanced correlation coefficient, Evangelidis &
     Psarakis 2008) on edge maps, coarse to fine, from an initial guess.
 
@@ -382,14 +385,14 @@ def register_ecc(source: np.ndarray, target: np.ndarray, *, initial: np.ndarray 
     return h, float(correlation)
 
 
-def _warped_correlation(source: np.ndarray, target: np.ndarray, warp: np.ndarray) -> float:
+def _warped_correlation(source: np.ndarray, target: np.ndarray, warp: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Correlation coefficient of ``target`` and ``source`` warped onto it (ECC's objective)."""
     import cv2
 
     th, tw = target.shape
     warped = cv2.warpPerspective(source, warp.astype(np.float32), (tw, th), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=float("nan"))
-    valid = np.isfinite(warped)
+    valid = np.isfinite(warped) if mask is None else np.isfinite(warped) & (mask > 0)
     if valid.sum() < 16:
         return -1.0
     a, b = warped[valid] - warped[valid].mean(), target[valid] - target[valid].mean()

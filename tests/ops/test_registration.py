@@ -202,3 +202,17 @@ def test_llvip_recovers_known_warp(shared_data):
     # measured: 4 of these 6 within 0.4 px, one at 2.4 px, one diverges; ~15 px from LLVIP's identity (README)
     assert np.mean(relative < 2.0) >= 0.6, relative
     assert np.median(absolute) < 40, absolute
+
+
+@pytest.mark.parametrize("light_on_dark", [False, True])
+def test_circle_grid_both_polarities(light_on_dark):
+    image = np.full((240, 320), 230, np.uint8)
+    centres = np.array([[60 + 30 * c, 50 + 30 * r] for r in range(4) for c in range(5)], np.float64)
+    for x, y in centres:
+        cv2.circle(image, (int(x * 16), int(y * 16)), 9 * 16, 20, -1, lineType=cv2.LINE_AA, shift=4)
+    if light_on_dark:
+        image = 255 - image  # a heated grid seen by a thermal camera
+    found, polarity = find_target(image.astype(np.float32), (5, 4), kind="circles")
+    assert found is not None
+    assert polarity == ("inverted" if light_on_dark else "normal")
+    np.testing.assert_allclose(found, centres, atol=0.3)

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import REPO, assert_clean_error
 from tests.ops import _cases as cases
 from thermcli.io import Dataset, Meta, read_dataset, write_dataset
-from thermcli.ops.registration import apply_homography, corner_error
+from thermcli.ops.registration import corner_error
 
 TUG = REPO / "sample_data" / "tug"
 

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from thermcli.errors import DataError, UsageError
+from thermcli.errors import DataError
 
 TRANSFORM_KIND = "homography"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -562,7 +562,6 @@ def run_align(thermal_path: Path, rgb_path: Path, out: Path, transform: Transfor
             labels_from = "thermal" if "keypoints" in thermal_reader.fields or "boxes" in thermal_reader.fields else "rgb"
         label_reader = thermal_reader if labels_from == "thermal" else rgb_reader
         other_name = "rgb" if labels_from == "thermal" else "thermal"
-        other_reader = rgb_reader if labels_from == "thermal" else thermal_reader
         box_file = None
         if config.boxes not in ("dataset", "find"):
             box_file = read_box_file(config.boxes)
@@ -602,8 +601,7 @@ def run_align(thermal_path: Path, rgb_path: Path, out: Path, transform: Transfor
                 chunk = pairs[lo : lo + config.batch_size]
                 batch = _read_rows(thermal_reader, chunk[:, 0])
                 rgb_batch = _read_rows(rgb_reader, chunk[:, 1])
-                paired = _pair_batch(batch, rgb_batch, chunk, sync, lo, geometry, labels_from, other_name, meta,
-                                     thermal_rows=chunk[:, 0], box_file=box_file, config=config)
+                paired = _pair_batch(batch, rgb_batch, chunk, sync, lo, geometry, labels_from, other_name, meta)
                 if config.crop is not None:
                     paired, missing = _crop_batch(paired, config, box_file, meta)
                     counts["pairs_without_person"] += missing
@@ -632,7 +630,8 @@ def _read_rows(reader, rows: np.ndarray):
     return span.take(rows - lo)
 
 
-def _pair_batch(thermal, rgb, chunk, sync, lo, geometry, labels_from, other_name, meta, *, thermal_rows, box_file, config):
+def _pair_batch(thermal, rgb, chunk, sync, lo, geometry, labels_from, other_name, meta):
+    """One batch of synchronised pairs as a dataset in the output geometry."""
     from thermcli.io import Dataset
 
     n = len(chunk)

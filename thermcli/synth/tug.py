@@ -84,7 +84,6 @@ PARTS = [
     ("r_foot", 16, RTOE, 0.022, 0.018, "feet"),
 ]
 HEAD_PART = [p[0] for p in PARTS].index("head")
-# which joints a part's surface may hide or show (for visibility): the depth test below
 
 
 def generate(*, seed: int = 0, scale: float = 1.0) -> dict[str, Dataset | dict]:
@@ -179,8 +178,8 @@ def _apply_h(h: np.ndarray, points: np.ndarray) -> np.ndarray:
 def _subject(rng: np.random.Generator, index: int) -> dict[str, Any]:
     height = [1.62, 1.85, 1.72, 1.95, 1.55, 1.78][index % 6] + rng.uniform(-0.05, 0.05)
     build = [1.0, 0.9, 1.25, 1.05, 1.15, 0.95][index % 6] * rng.uniform(0.95, 1.05)
-    skin = np.array([rng.uniform(0.35, 0.95), 0, 0])
-    skin = np.array([225, 185, 160]) * skin[0] + np.array([110, 75, 55]) * (1 - skin[0])
+    light = rng.uniform(0.35, 0.95)  # skin tone: a mix of a light and a dark tone
+    skin = np.array([225, 185, 160]) * light + np.array([110, 75, 55]) * (1 - light)
     return {
         "height": height,
         "build": build,
@@ -242,7 +241,7 @@ def _poses(subject: dict[str, Any], scene: dict[str, Any], times: np.ndarray) ->
     shoulder = np.zeros((f, 2))
     elbow = np.full((f, 2), math.radians(20))
     gait_amp = np.zeros(f)
-    step_hz = 0.9 * math.sqrt(subject["speed"]) / 1.0
+    step_hz = 0.9 * math.sqrt(subject["speed"])  # gait cycles a second
     gait_phase = 2 * math.pi * step_hz * times + subject["tempo"] * 3.0
 
     for i in range(f):
@@ -250,9 +249,7 @@ def _poses(subject: dict[str, Any], scene: dict[str, Any], times: np.ndarray) ->
         name = timeline[stage[i]][0]
         seated_a = math.radians(90)
         if name == "sit":
-            first = stage[i] == 0
             pos[i] = chair
-            heading[i] = psi if first else psi
             hip_flex[i] = seated_a
             knee_flex[i] = seated_a
             lean[i] = math.radians(-6)
@@ -355,9 +352,8 @@ def _poses(subject: dict[str, Any], scene: dict[str, Any], times: np.ndarray) ->
         d2 = unit(sag(shoulder[:, side] + elbow[:, side]) + out)
         joints[:, wri] = joints[:, elb] + forearm * d2
         joints[:, hnd] = joints[:, wri] + hand * d2
-    thigh_len = thigh
     for side, (hip, knee, ank, toe) in enumerate(((11, 13, 15, LTOE), (12, 14, 16, RTOE))):
-        joints[:, knee] = joints[:, hip] + thigh_len * sag(hip_flex[:, side])
+        joints[:, knee] = joints[:, hip] + thigh * sag(hip_flex[:, side])
         joints[:, ank] = joints[:, knee] + shin * sag(hip_flex[:, side] - knee_flex[:, side])
         joints[:, toe] = joints[:, ank] + 0.13 * hgt * forward - 0.025 * hgt * up
     return {
@@ -372,7 +368,6 @@ def _scene(rng: np.random.Generator, subject: dict[str, Any]) -> dict[str, Any]:
     walk_m = rng.uniform(1.6, 1.9)
     psi = math.radians(rng.uniform(-55, -35))
     chair = np.array([rng.uniform(-1.4, -1.2), 0.0, rng.uniform(5.1, 5.4)])
-    chair[1] = 0.0
     return {
         "walk_m": walk_m,
         "path_angle": psi,
@@ -481,7 +476,6 @@ def _render(stream, size, ss, points, depth, jac_scale, radii_m, pose, subject, 
     nose = is_head & (fw > 0.9) & (upd < 0.05) & ~eyes
     ears = is_head & (np.abs(lf) > 0.88) & (np.abs(upd) < 0.3) & ~hair
 
-    materials = np.array([p[5] for p in PARTS])
     mat_of = np.where(covered, part_id, 0)
     left_side = np.array([p[0].startswith("l_") for p in PARTS])
     right_side = np.array([p[0].startswith("r_") for p in PARTS])
@@ -612,19 +606,13 @@ def _texture(shape: tuple[int, int], seed: int, cells: int) -> np.ndarray:
     return cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
 
 
-def _static_layout(scene: dict[str, Any], size, ss):
-    """Horizon row, door and chair masks in a stream's supersampled grid (RGB geometry first)."""
+def _layout_masks(scene: dict[str, Any], size, ss, homography: np.ndarray | None):
+    """Pixel coordinates (in RGB pixels) and floor, door and chair masks of a stream's
+    supersampled grid; ``homography`` maps RGB to that stream's pixels (None: the RGB stream)."""
     w, h = size
-    hh, ww = h * ss, w * ss
-    yy, xx = np.mgrid[0:hh, 0:ww]
+    yy, xx = np.mgrid[0 : h * ss, 0 : w * ss]
     x = (xx + 0.5) / ss - 0.5
     y = (yy + 0.5) / ss - 0.5
-    return x, y
-
-
-def _layout_masks(scene: dict[str, Any], size, ss, homography: np.ndarray | None):
-    w, h = size
-    x, y = _static_layout(scene, size, ss)
     if homography is not None:  # thermal grid → RGB pixel coordinates
         pts = _apply_h(np.linalg.inv(homography), np.stack([x, y], axis=-1))
         x, y = pts[..., 0], pts[..., 1]
@@ -639,7 +627,7 @@ def _layout_masks(scene: dict[str, Any], size, ss, homography: np.ndarray | None
     psi = scene["path_angle"]
     back = chair - 0.25 * np.array([math.cos(psi), 0, math.sin(psi)])
     (cu, cv), cz = _project(np.array([chair[0], scene["seat_h"], chair[2]]))
-    (bu, _), bz = _project(np.array([back[0], 0.9, back[2]]))
+    (bu, _), _ = _project(np.array([back[0], 0.9, back[2]]))
     (_, fv), _ = _project(np.array([chair[0], 0.0, chair[2]]))
     (_, tv), _ = _project(np.array([back[0], scene["seat_h"] + 0.45, back[2]]))
     px_m = FOCAL_PX / cz

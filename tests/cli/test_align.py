@@ -246,3 +246,34 @@ def test_automatic_registration_on_the_tug_sample(cli, tmp_path, tug):
 
     error = corner_error(np.array(json.loads(out.read_text())["matrix"]), truth, (128, 96))
     assert error < 2.0 < corner_error(default_initial((128, 96), (80, 60)), truth, (128, 96))
+
+
+def test_box_file_and_saved_transform(cli, tmp_path, tug):
+    thermal = read_dataset(tug / "thermal.h5")
+    rows = ["row,x,y,w,h"] + [f"{i},{b[0]},{b[1]},{b[2]},{b[3]}" for i, b in enumerate(thermal.boxes[:10, 0])]
+    (tmp_path / "boxes.csv").write_text("\n".join(rows) + "\n")
+    out, saved = tmp_path / "crops.h5", tmp_path / "H.json"
+    result = cli("align", tug / "thermal.h5", tug / "rgb.h5", out, "--points", _tug_points(tmp_path, tug),
+                 "--crop", "64x48", "--boxes", tmp_path / "boxes.csv", "--save-transform", saved, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    crops = read_dataset(out)
+    assert set(crops.columns["thermal_row"].tolist()) <= set(range(10)) and report["crops"] == len(crops) >= 9
+    assert report["pairs_without_person"] == report["pairs"] - len(crops)
+    np.testing.assert_allclose(crops.columns["crop_box"][:, 2] / crops.columns["crop_box"][:, 3], 48 / 64)
+    assert json.loads(saved.read_text())["method"].startswith("point pairs")
+
+
+def _tug_points(tmp_path, tug):
+    thermal, rgb = read_dataset(tug / "thermal.h5"), read_dataset(tug / "rgb.h5")
+    lines = ["rgb_x,rgb_y,thermal_x,thermal_y"]
+    for t in range(0, 30, 5):
+        r = t
+        if (rgb.sequence[r], rgb.columns["frame_index"][r]) != (thermal.sequence[t], thermal.columns["frame_index"][t]):
+            continue
+        for p, q in zip(rgb.keypoints[r, 0], thermal.keypoints[t, 0]):
+            if p[2] > 0 and q[2] > 0:
+                lines.append(f"{p[0]},{p[1]},{q[0]},{q[1]}")
+    path = tmp_path / "points.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path

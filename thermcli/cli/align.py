@@ -128,30 +128,18 @@ def align(
     options = resolved_options(ctx)
     inputs = [p for p in (*(streams or []), calib, points, transform, initial) if p is not None]
     provenance = make_provenance("thermcli align", options, inputs=inputs)
-    if transform is not None:
-        estimated = stage.read_transform(transform)
-    elif streams is None:
-        if calib is not None:
-            estimated = stage.calibrate(calib, ransac_px=ransac_px, **calib_options)
-        else:
-            estimated = stage.transform_from_points(points, ransac_px=ransac_px)
-    else:
-        init = stage.read_transform(initial).matrix if initial else None
-        estimated = stage.estimate_for_streams(
-            streams[0], streams[1], method=methods[0].lstrip("-"), calib=calib, points=points, initial=init,
-            max_skew=skew, clock_offset=offset, auto_pairs=auto_pairs, calib_options=calib_options, ransac_px=ransac_px,
-        )
-    if estimate_only or save_transform is not None:
-        stage.write_transform(out if estimate_only else save_transform, estimated, provenance, force=force)
-    if estimate_only:
+    config = stage.AlignConfig(apply=apply, reverse=reverse, max_skew=skew, clock_offset=offset, crop=crop_size,
+                               padding=padding, boxes=boxes, labels=labels, batch_size=batch_size)
+    estimated, report = stage.align(
+        tuple(streams) if streams else None, out, method=methods[0].lstrip("-"), calib=calib, points=points,
+        transform_path=transform, initial_path=initial, calib_options=calib_options, ransac_px=ransac_px,
+        auto_pairs=auto_pairs, save_transform=save_transform, config=config, provenance=provenance, force=force,
+    )
+    if report is None:
         say(f"wrote {out}: {stage.describe(estimated)}")
         if json_out:
             typer.echo(json.dumps(estimated.to_json(), indent=2))
         return
-    config = stage.AlignConfig(apply=apply, reverse=reverse, max_skew=skew, clock_offset=offset, crop=crop_size,
-                               padding=padding, boxes=boxes, labels=labels, batch_size=batch_size)
-    report = stage.run_align(streams[0], streams[1], out, estimated, config=config, provenance=provenance, force=force,
-                             transform_where=str(transform or calib or points or "the estimated transform"))
     say(
         f"wrote {out}: {report['rows']} rows from {report['pairs']} pairs; dropped {report['dropped']['thermal']} thermal "
         f"and {report['dropped']['rgb']} RGB frames without a partner within {report['max_skew_ms']:g} ms"

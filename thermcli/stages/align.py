@@ -566,7 +566,7 @@ def run_align(thermal_path: Path, rgb_path: Path, out: Path, transform: Transfor
         if config.boxes not in ("dataset", "find"):
             box_file = read_box_file(config.boxes)
         elif config.crop is not None and config.boxes == "dataset" and "boxes" not in label_reader.fields:
-            raise DataError(f"has no person boxes to crop around; use --boxes find or --boxes FILE.csv",
+            raise DataError("has no person boxes to crop around; use --boxes find or --boxes FILE.csv",
                             path=str(label_reader.path))
 
         meta_source = label_reader.meta
@@ -822,6 +822,38 @@ def estimate_for_streams(thermal_path: Path, rgb_path: Path, *, method: str, cal
 
 def _check_calib_sizes(transform: Transform, rgb_size, thermal_size, calib) -> None:
     check_sizes(transform, rgb_size, thermal_size, where=str(calib))
+
+
+def align(streams: tuple[Path, Path] | None, out: Path, *, method: str, calib: Path | None = None,
+          points: Path | None = None, transform_path: Path | None = None, initial_path: Path | None = None,
+          calib_options: dict | None = None, ransac_px: float = 3.0, auto_pairs: int = 9,
+          save_transform: Path | None = None, config: AlignConfig = AlignConfig(), provenance: dict[str, Any],
+          force: bool = False) -> tuple[Transform, dict[str, Any] | None]:
+    """What ``thermcli align`` does: get the transform (``method``: calib | points | auto |
+    transform), write it when OUT (or ``save_transform``) is a .json, and otherwise synchronise,
+    warp and crop the two streams into OUT. Returns (transform, report or None)."""
+    if method == "transform":
+        transform = read_transform(transform_path)
+    elif streams is None:
+        if method == "calib":
+            transform = calibrate(calib, ransac_px=ransac_px, **(calib_options or {}))
+        else:
+            transform = transform_from_points(points, ransac_px=ransac_px)
+    else:
+        initial = read_transform(initial_path).matrix if initial_path is not None else None
+        transform = estimate_for_streams(
+            streams[0], streams[1], method=method, calib=calib, points=points, initial=initial,
+            max_skew=config.max_skew, clock_offset=config.clock_offset, auto_pairs=auto_pairs,
+            calib_options=calib_options, ransac_px=ransac_px,
+        )
+    estimate_only = out.suffix.lower() == ".json"
+    if estimate_only or save_transform is not None:
+        write_transform(out if estimate_only else save_transform, transform, provenance, force=force)
+    if estimate_only:
+        return transform, None
+    report = run_align(streams[0], streams[1], out, transform, config=config, provenance=provenance, force=force,
+                       transform_where=str(transform_path or calib or points or "the estimated transform"))
+    return transform, report
 
 
 def describe(transform: Transform) -> str:

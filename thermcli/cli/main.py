@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "export-model": "thermcli.cli.export_model:export_model",
     "import": "thermcli.cli.importer:import_",
     "export": "thermcli.cli.export:export",
+    "align": "thermcli.cli.align:align",
 }
 
 

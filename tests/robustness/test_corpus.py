@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[list[str], Argv]] = {
         lambda bad, out: ["import", str(bad), str(out / "x.h5")],
     ),
     "export": (DATASET_CASES, lambda bad, out: ["export", str(bad), str(out / "x")]),
+    "align": (DATASET_CASES, lambda bad, out: ["align", str(bad), str(bad), str(out / "x.h5"), "--auto"]),
 }
 
 CASES = [(command, case) for command, (cases, _) in COMMANDS.items() for case in cases]

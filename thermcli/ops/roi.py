@@ -48,20 +48,27 @@ def box_mask(shape: Sequence[int], box: Sequence[float]) -> np.ndarray:
 
 
 def polygon_mask(shape: Sequence[int], points: Sequence[Sequence[float]]) -> np.ndarray:
-    """Pixels inside the polygon ``points`` = [[x, y], ...] (at least 3 vertices), via cv2.fillPoly."""
-    import cv2
+    """Pixels whose centres lie inside the polygon ``points`` = [[x, y], ...] (≥ 3 vertices).
 
+    The even–odd rule on pixel centres, the same convention as ``box_mask`` and ``disc_mask``
+    (a rectangle polygon gives exactly the box's pixels). Returns (H, W) bool.
+    """
     h, w = _check_shape(shape)
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3:
         raise ValueError(f"a polygon needs at least 3 [x, y] points, got shape {pts.shape}")
-    mask = np.zeros((h, w), np.uint8)
+    mask = np.zeros((h, w), bool)
     if not np.isfinite(pts).all():
-        return mask.astype(bool)
-    shift = 4  # sub-pixel vertices: fillPoly takes fixed-point coordinates
-    fixed = np.round((pts - 0.5) * (1 << shift)).astype(np.int32)
-    cv2.fillPoly(mask, [fixed], 1, lineType=cv2.LINE_8, shift=shift)
-    return mask.astype(bool)
+        return mask
+    px = np.arange(w)[None, :] + 0.5
+    py = np.arange(h)[:, None] + 0.5
+    for (x0, y0), (x1, y1) in zip(pts, np.roll(pts, -1, axis=0)):
+        if y0 == y1:
+            continue  # a horizontal edge never crosses a horizontal ray
+        straddles = (y0 > py) != (y1 > py)
+        x_cross = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
+        mask ^= straddles & (px < x_cross)
+    return mask
 
 
 def disc_mask(shape: Sequence[int], center: Sequence[float], radius: float) -> np.ndarray:

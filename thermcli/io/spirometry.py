@@ -1,0 +1,110 @@
+"""The breathing-spirometry recordings (``NNvid.mp4`` + ``NNdata.txt``) as thermcli datasets.
+
+``NNdata.txt``: a ``++``-prefixed header, then one row per video frame, whitespace separated,
+each value prefixed with ``$$``; columns ``flow volume position_x position_y radius average``;
+``nan`` where a value is missing (the last row of each segment). Pitfall: ``position_x`` is the
+ROI centre's **row** and ``position_y`` its **column** (checked on the frames: the circle sits
+on the mouthpiece only that way round).
+
+A small reader kept here so the respiration example and its test do not depend on the general
+``thermcli import`` (which reads the same files).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from thermcli.errors import DataError
+
+FPS = 20.0
+
+
+def read_nndata(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Columns of an ``NNdata.txt`` file by name, float64 (N,), NaN where missing."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise DataError(f"cannot read ({exc.strerror})", path=str(path)) from None
+    names: list[str] | None = None
+    rows: list[list[float]] = []
+    for number, line in enumerate(lines, 1):
+        cells = line.split()
+        if not cells:
+            continue
+        if cells[0].startswith("++"):
+            names = [c.lstrip("+") for c in cells]
+            continue
+        try:
+            rows.append([float(c.lstrip("$")) for c in cells])
+        except ValueError:
+            raise DataError(f"line {number}: not a row of $$-prefixed numbers", path=str(path)) from None
+    if names is None:
+        raise DataError("no ++ header line", path=str(path))
+    if any(len(r) != len(names) for r in rows):
+        raise DataError(f"rows do not all have the {len(names)} header columns", path=str(path))
+    table = np.asarray(rows, dtype=np.float64).reshape(-1, len(names))
+    return {name: table[:, j] for j, name in enumerate(names)}
+
+
+def read_video_grey(path: str | os.PathLike) -> np.ndarray:
+    """All frames of a video as (N, H, W) uint8 grey."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("no such file", path=str(path))
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame)
+    finally:
+        capture.release()
+    if not frames:
+        raise DataError("no frames could be decoded", path=str(path))
+    return np.stack(frames)
+
+
+def read_segment(folder: str | os.PathLike, segment: int | str, *, fps: float = FPS):
+    """Segment ``NN`` of the folder as a ``Dataset``: intensity frames, timestamps (frame / fps),
+    sequence and subject ids, the signal columns, and INH/EXH labels from the flow against its
+    zero level (the mode of the segment's flow histogram; −1 where the flow is NaN)."""
+    from thermcli.io import Dataset, Meta
+    from thermcli.ops.respiration import EXH, INH, zero_level
+
+    folder = Path(folder)
+    name = f"{int(segment):02d}" if str(segment).isdigit() else str(segment)
+    frames = read_video_grey(folder / f"{name}vid.mp4")
+    table = read_nndata(folder / f"{name}data.txt")
+    n = min(len(frames), len(next(iter(table.values()))))
+    frames = frames[:n]
+    columns = {key: values[:n].astype(np.float32) for key, values in table.items()}
+    flow = table["flow"][:n] if "flow" in table else None
+    labels = np.full(n, -1, np.int64)
+    if flow is not None:
+        zero = zero_level(flow)
+        ok = np.isfinite(flow)
+        labels[ok] = np.where(flow[ok] > zero, EXH, INH)
+    meta = Meta(unit="intensity", modality="thermal", class_names=["INH", "EXH"], attrs={"fps": fps, "source": str(folder)})
+    return Dataset(
+        frames=frames,
+        meta=meta,
+        labels=labels,
+        subject=np.array(["s0"] * n, dtype=object),
+        sequence=np.array([name] * n, dtype=object),
+        timestamp=np.arange(n, dtype=np.float64) / fps,
+        columns=columns,
+    )
+
+
+def segments(folder: str | os.PathLike) -> list[str]:
+    """Segment names (``00``, ``01``, …) that have both a video and a data file."""
+    folder = Path(folder)
+    return sorted(p.name[:-7] for p in folder.glob("*vid.mp4") if (folder / f"{p.name[:-7]}data.txt").is_file())

@@ -4,7 +4,14 @@
 each value prefixed with ``$$``; columns ``flow volume position_x position_y radius average``;
 ``nan`` where a value is missing (the last row of each segment). Pitfall: ``position_x`` is the
 ROI centre's **row** and ``position_y`` its **column** (checked on the frames: the circle sits
-on the mouthpiece only that way round).
+on the mouthpiece only that way round), both as pixel indices; a radius of 0 marks a lost ROI.
+``read_segment`` therefore adds ``roi_cx``, ``roi_cy``, ``roi_r``: the circle in thermcli's pixel
+coordinates (pixel (c, r) covers [c, c+1) × [r, r+1), so index + 0.5 is its centre), NaN where
+the ROI is lost — ready for ``{"disc": ["roi_cx", "roi_cy", "roi_r"]}`` in ``thermcli roi``.
+
+Writes a whole folder as one dataset (one ``sequence`` per segment)::
+
+    python -m thermcli.io.spirometry ../shared/data/breathing-spirometry spiro.h5
 
 A small reader kept here so the respiration example and its test do not depend on the general
 ``thermcli import`` (which reads the same files).
@@ -86,6 +93,12 @@ def read_segment(folder: str | os.PathLike, segment: int | str, *, fps: float = 
     n = min(len(frames), len(next(iter(table.values()))))
     frames = frames[:n]
     columns = {key: values[:n].astype(np.float32) for key, values in table.items()}
+    if {"position_x", "position_y", "radius"} <= set(table):
+        radius = table["radius"][:n]
+        lost = ~(radius > 0)
+        columns["roi_cx"] = np.where(lost, np.nan, table["position_y"][:n] + 0.5).astype(np.float32)
+        columns["roi_cy"] = np.where(lost, np.nan, table["position_x"][:n] + 0.5).astype(np.float32)
+        columns["roi_r"] = np.where(lost, np.nan, radius).astype(np.float32)
     flow = table["flow"][:n] if "flow" in table else None
     labels = np.full(n, -1, np.int64)
     if flow is not None:
@@ -108,3 +121,33 @@ def segments(folder: str | os.PathLike) -> list[str]:
     """Segment names (``00``, ``01``, …) that have both a video and a data file."""
     folder = Path(folder)
     return sorted(p.name[:-7] for p in folder.glob("*vid.mp4") if (folder / f"{p.name[:-7]}data.txt").is_file())
+
+
+def write_folder(folder: str | os.PathLike, out: str | os.PathLike, *, force: bool = False) -> int:
+    """Every segment of ``folder`` as one dataset at ``out`` (with provenance); returns the frame count."""
+    from thermcli.io import Dataset, make_provenance, write_dataset
+
+    names = segments(folder)
+    if not names:
+        raise DataError("no NNvid.mp4 + NNdata.txt pairs", path=str(folder))
+    parts = [read_segment(folder, name) for name in names]
+    dataset = Dataset.concat(parts)
+    inputs = [Path(folder) / f"{name}{suffix}" for name in names for suffix in ("vid.mp4", "data.txt")]
+    provenance = make_provenance("python -m thermcli.io.spirometry", {"folder": str(folder), "out": str(out)}, inputs=inputs)
+    dataset.meta = dataset.meta.copy(provenance=provenance)
+    write_dataset(out, dataset, force=force)
+    return len(dataset)
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised by the example
+    import sys
+
+    from thermcli.errors import ThermcliError
+
+    try:
+        count = write_folder(sys.argv[1], sys.argv[2], force="--force" in sys.argv[3:])
+    except (ThermcliError, IndexError) as exc:
+        message = exc.one_line() if isinstance(exc, ThermcliError) else "usage: python -m thermcli.io.spirometry FOLDER OUT.h5 [--force]"
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(1)
+    print(f"wrote {sys.argv[2]} ({count} frames)", file=sys.stderr)

@@ -99,3 +99,85 @@ def test_ratings_matrix_listwise_deletion():
 def test_too_small_matrix():
     with pytest.raises(ValueError, match="at least 2 targets"):
         icc(np.ones((1, 3)))
+
+
+# ---- `thermcli eval --metric icc` ----------------------------------------------------------------
+
+
+def _textbook_csv(path):
+    lines = ["subject,session,region,stat,mean"]
+    for i, row in enumerate(TABLE2):
+        for j, value in enumerate(row):
+            lines.append(f"t{i},judge{j},r,mean,{value}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_eval_icc_textbook_through_cli(cli, tmp_path):
+    import json
+
+    csv_path = _textbook_csv(tmp_path / "summary.csv")
+    published = {"icc1": 0.17, "icc2": 0.29, "icc3": 0.71, "icc1k": 0.44, "icc2k": 0.62, "icc3k": 0.91}
+    for metric, value in published.items():
+        result = cli("eval", csv_path, "--metric", metric, "--json")
+        assert result.exit_code == 0, result.stderr
+        doc = json.loads(result.stdout)["metrics"]["icc"]
+        assert round(doc["icc"], 2) == value
+        assert doc["raters"] == "session" and doc["form"].startswith("ICC(")
+    table = cli("eval", csv_path, "--metric", "icc")
+    assert table.exit_code == 0 and "ICC(2,1)" in table.stdout and "0.290" in table.stdout
+
+
+def test_eval_icc_gate(cli, tmp_path):
+    from tests.conftest import assert_clean_error
+
+    csv_path = _textbook_csv(tmp_path / "summary.csv")
+    assert_clean_error(cli("eval", csv_path, "--metric", "icc", "--fail-under", "icc=0.5"), 3, "icc")
+    assert cli("eval", csv_path, "--metric", "icc3", "--fail-under", "icc.r.mean=0.7").exit_code == 0
+
+
+def test_eval_icc_on_two_roi_sessions(cli, tmp_path):
+    import csv
+    import json
+
+    from tests.cli.test_roi import breathing_dataset
+    from thermcli.io import write_dataset
+
+    regions = tmp_path / "regions.json"
+    regions.write_text(json.dumps([{"name": "nose", "disc": [16, 12, 3]}, {"name": "cheek", "box": [4, 8, 5, 4]}]))
+    outs = []
+    for day, seed in (("day1", 1), ("day2", 2)):
+        ds = breathing_dataset(rates=(10.0, 14.0, 18.0), seconds=12, seed=seed, keypoints=False)
+        # each subject has its own skin temperature offset, reproduced across days (+ noise)
+        offsets = {"sub0": 0.0, "sub1": 1.0, "sub2": -0.7}
+        rng = np.random.default_rng(seed)
+        for subject, offset in offsets.items():
+            ds.frames[ds.subject == subject] += np.float32(offset + rng.normal(0, 0.1))
+        write_dataset(tmp_path / f"{day}.h5", ds)
+        out = tmp_path / day
+        result = cli("roi", tmp_path / f"{day}.h5", out, "--regions", regions, "--session", day, "--no-plots")
+        assert result.exit_code == 0, result.stderr
+        outs.append(out)
+    result = cli("eval", outs[0], outs[1], "--metric", "icc", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)["metrics"]["icc"]
+    assert doc["raters"] == "session"
+    rows = []
+    for out in outs:
+        with open(out / "summary.csv", newline="") as fh:
+            rows += list(csv.DictReader(fh))
+    cheek = [r for r in rows if r["region"] == "cheek"]
+    matrix = np.array([[float(r["mean"]) for r in cheek if r["session"] == day] for day in ("day1", "day2")]).T
+    expected = icc(matrix, "2,1")["icc"]
+    entry = next(e for e in doc["by_measure"] if e["region"] == "cheek" and e["measure"] == "mean")
+    assert entry["icc"] == pytest.approx(expected) and entry["n_targets"] == 3
+    assert expected > 0.9  # the offsets dominate the day-to-day noise
+
+
+def test_eval_icc_bad_summary(cli, tmp_path):
+    from tests.conftest import assert_clean_error
+
+    bad = tmp_path / "s.csv"
+    bad.write_text("recording,mean\na,1\n")
+    assert_clean_error(cli("eval", bad, "--metric", "icc"), 1, "s.csv", "subject")
+    assert_clean_error(cli("eval", tmp_path / "none.csv", "--metric", "icc"), 1, "none.csv")

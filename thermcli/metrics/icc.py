@@ -134,3 +134,156 @@ def ratings_matrix(
     dropped = [t for t, ok in zip(target_names, complete) if not ok]
     kept = [t for t, ok in zip(target_names, complete) if ok]
     return matrix[complete], kept, rater_names, dropped
+
+
+# ---- `thermcli eval --metric icc` on per-session summaries ------------------------------------
+
+FAMILY = "icc"
+# --metric icc → ICC(2,1) (test–retest default); icc1 / icc2 / icc3 / icc1k / icc2k / icc3k pick a form
+METRICS = ("icc", "icc1", "icc2", "icc3", "icc1k", "icc2k", "icc3k")
+GATES = ("icc",)
+METRIC_FORMS = {"icc": "2,1", "icc1": "1,1", "icc2": "2,1", "icc3": "3,1", "icc1k": "1,k", "icc2k": "2,k", "icc3k": "3,k"}
+# per-recording summary fields whose reproducibility is assessed (thermcli roi summary.csv/json)
+MEASURES = (
+    "baseline", "mean", "end", "change", "peak", "peak_change", "time_to_peak_s",
+    "trough", "trough_change", "time_to_trough_s", "slope_per_min", "auc", "rate_bpm",
+)
+
+
+def read_summary_rows(path) -> list[dict[str, Any]]:
+    """Per-recording summary rows from a ``thermcli roi`` output folder, its ``summary.json``
+    (respiration rates merged in as ``rate_bpm``) or ``summary.csv``, or any CSV with columns
+    ``subject``, ``session`` (or ``recording``), ``region`` and measures."""
+    import csv
+    import json
+    from pathlib import Path
+
+    from thermcli.errors import DataError
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "summary.json"
+    if not path.is_file():
+        raise DataError("no such summary file (expected a roi output folder, summary.json or a CSV)", path=str(path))
+    try:
+        if path.suffix.lower() == ".json":
+            doc = json.loads(path.read_text())
+            rows = [dict(r) for r in doc.get("summaries", [])]
+            rates = {(r.get("recording"), r.get("region")): r.get("rate_bpm") for r in doc.get("respiration", []) if r.get("recording") != "ALL"}
+            for row in rows:
+                rate = rates.get((row.get("recording"), row.get("region")))
+                if rate is not None:
+                    row["rate_bpm"] = rate
+        else:
+            with open(path, newline="") as fh:
+                rows = list(csv.DictReader(fh))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"unreadable summary ({' '.join(str(exc).split())[:120]})", path=str(path)) from None
+    if not rows:
+        raise DataError("holds no summary rows", path=str(path))
+    if "subject" not in rows[0]:
+        raise DataError("summary rows need a 'subject' column (the ICC's targets)", path=str(path))
+    return rows
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value) if value not in (None, "") else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def assign_raters(rows: list[dict[str, Any]]) -> tuple[list[str], str]:
+    """The rater (session) of each row: its ``session`` when sessions are shared between subjects;
+    otherwise the order of the subject's recordings (1, 2, …) — repeated recordings of each
+    subject are the repeated sessions."""
+    sessions = [str(r.get("session") or r.get("recording") or "") for r in rows]
+    subjects_per_session: dict[str, set] = {}
+    for row, session in zip(rows, sessions):
+        subjects_per_session.setdefault(session, set()).add(str(row["subject"]))
+    if any(len(s) > 1 for s in subjects_per_session.values()):
+        return sessions, "session"
+    order: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str], list[str]] = {}
+    raters = []
+    for row, session in zip(rows, sessions):
+        key = (str(row["subject"]), str(row.get("region", "")))
+        recordings = seen.setdefault(key, [])
+        if session not in recordings:
+            recordings.append(session)
+        order[(key, session)] = recordings.index(session) + 1
+        raters.append(str(order[(key, session)]))
+    return raters, "order of the subject's recordings"
+
+
+def evaluate(context, metrics: list[str]) -> dict[str, Any]:
+    """ICC of every summary measure of every region, subjects as targets, sessions as raters."""
+    from thermcli.errors import DataError, UsageError
+
+    wanted = [m for m in metrics if m in METRICS] or ["icc"]
+    if len(wanted) > 1:
+        raise UsageError(f"pick one ICC form, got {', '.join(wanted)}", param="--metric")
+    form = METRIC_FORMS[wanted[0]]
+    rows = read_summary_rows(context.source)
+    if context.data is not None:
+        rows += read_summary_rows(context.data)
+    raters, rater_kind = assign_raters(rows)
+    regions = sorted({str(r.get("region", "")) for r in rows})
+    table = []
+    for region in regions:
+        picked = [(r, k) for r, k in zip(rows, raters) if str(r.get("region", "")) == region]
+        for measure in MEASURES:
+            if measure not in picked[0][0]:
+                continue
+            targets = [str(r["subject"]) for r, _ in picked]
+            values = [_float(r.get(measure)) for r, _ in picked]
+            try:
+                matrix, kept, rater_names, dropped = ratings_matrix(targets, [k for _, k in picked], values)
+            except ValueError as exc:
+                raise DataError(f"region {region!r}: {exc} (give each session its own --session label)", path=str(context.source)) from None
+            entry: dict[str, Any] = {"region": region, "measure": measure, "n_targets": len(kept),
+                                     "n_raters": len(rater_names), "dropped_targets": dropped}
+            if len(kept) >= 2 and len(rater_names) >= 2:
+                entry["icc"] = icc(matrix, form)["icc"]
+            else:
+                entry["icc"] = math.nan
+            table.append(entry)
+    if not table:
+        raise DataError("no summary measure found to compute an ICC of", path=str(context.source))
+    headline = next((e["icc"] for e in table if e["measure"] == "mean"), table[0]["icc"])
+    return {
+        "form": f"ICC({form})",
+        "description": FORM_DESCRIPTIONS[form],
+        "targets": "subject",
+        "raters": rater_kind,
+        "icc": headline,
+        "headline": f"{table[0]['region']}.{'mean' if any(e['measure'] == 'mean' for e in table) else table[0]['measure']}",
+        "by_measure": table,
+    }
+
+
+def gate_value(result: dict[str, Any], key: str) -> float | None:
+    """``icc`` → the headline (the first region's mean); ``icc.REGION.MEASURE`` → that entry."""
+    if key == "icc":
+        return result.get("icc")
+    name, _, rest = key.partition(".")
+    region, _, measure = rest.rpartition(".")
+    if name != "icc":
+        return None
+    for entry in result.get("by_measure", []):
+        if entry["region"] == region and entry["measure"] == measure:
+            return entry["icc"]
+    return None
+
+
+def render(result: dict[str, Any]) -> list:
+    from rich.table import Table
+
+    table = Table(title=f"{result['description']}; targets: subjects, raters: {result['raters']}")
+    for column in ("region", "measure", "ICC", "targets", "raters"):
+        table.add_column(column, justify="right" if column in ("ICC", "targets", "raters") else "left")
+    for entry in result["by_measure"]:
+        value = entry["icc"]
+        text = "nan" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.3f}"
+        table.add_row(entry["region"], entry["measure"], text, str(entry["n_targets"]), str(entry["n_raters"]))
+    return [table]

@@ -3,7 +3,8 @@ summaries, plots, and (``signal="breathing"``) respiration rate, quality and INH
 
 Regions, per frame, from
 - ``regions.json``: fixed boxes / polygons / discs; a number may instead name a per-frame
-  column of the dataset (a tracked ROI: ``{"name": "mouth", "disc": ["cx", "cy", "r"]}``);
+  column of the dataset (a tracked ROI: ``{"name": "mouth", "disc": ["cx", "cy", "r"]}``, or
+  one element of a column: ``"airway_xy[0]"``);
 - a temperature band (a skin mask with morphology and largest-component options): alone it is
   the region ``skin``; with other regions it keeps only each region's pixels inside the band;
 - keypoint anchors (``NAME=disc:KP:RADIUS``, ``NAME=segment:KP1,KP2:WIDTH``; ``KP`` may average
@@ -352,7 +353,7 @@ def _check_columns(regions: Sequence[Region], available: Sequence[str], where: s
     for region in regions:
         flat = region.values if region.kind != "polygon" else tuple(v for p in region.values for v in p)
         for value in flat:
-            if isinstance(value, str) and value not in available:
+            if isinstance(value, str) and _column_ref(value)[0] not in available:
                 known = ", ".join(available) or "none"
                 raise DataError(f"region {region.name!r} names column {value!r}, which the dataset lacks (columns: {known})", path=where)
 
@@ -424,9 +425,20 @@ def _region_mask(region: Region, shape, batch, j: int, keypoints, keypoint_index
     return segment_mask(shape, points[0], points[1], region.size)
 
 
+_COLUMN_ITEM = re.compile(r"^(.+)\[(\d+)\]$")
+
+
+def _column_ref(value: str) -> tuple[str, int]:
+    """``"roi_x"`` → ("roi_x", 0); ``"airway_xy[1]"`` → ("airway_xy", 1)."""
+    match = _COLUMN_ITEM.match(value)
+    return (match.group(1), int(match.group(2))) if match else (value, 0)
+
+
 def _resolve(value, batch, j: int) -> float:
     if isinstance(value, str):
-        return float(np.asarray(batch.columns[value][j]).reshape(-1)[0])
+        name, item = _column_ref(value)
+        row = np.asarray(batch.columns[name][j], dtype=np.float64).reshape(-1)
+        return float(row[item]) if item < row.size else math.nan
     return float(value)
 
 

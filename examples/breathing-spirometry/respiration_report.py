@@ -1,0 +1,139 @@
+"""Summarise the respiration example: per-segment rates (thermal vs spirometer), MAE, phase
+balanced accuracy, and the README figure (thermal ROI signal vs flow for one segment).
+
+usage: python respiration_report.py OUT_DIR [--figure PNG] [--segment NN]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+RUNS = {
+    "spectral-level": "spectral peak, 0.1–0.7 Hz (default), phase = level",
+    "peaks-level": "breath counting, 0.1–0.7 Hz",
+    "spectral-wide": "spectral peak, 0.1–1.0 Hz",
+    "spectral-slope": "spectral peak, phase = slope",
+}
+
+
+def load(out: Path, run: str) -> dict:
+    return json.loads((out / run / "summary.json").read_text())
+
+
+def per_segment(doc: dict) -> dict[str, dict]:
+    return {r["recording"]: r for r in doc["respiration"] if r["recording"] != "ALL"}
+
+
+def report(out: Path) -> dict:
+    results: dict = {"runs": {}}
+    segments = None
+    for run, label in RUNS.items():
+        if not (out / run / "summary.json").is_file():
+            continue
+        doc = load(out, run)
+        rows = per_segment(doc)
+        segments = segments or sorted(rows)
+        errors = np.array([rows[s]["abs_error_bpm"] if rows[s].get("abs_error_bpm") is not None else math.nan for s in segments])
+        overall = next(r for r in doc["respiration"] if r["recording"] == "ALL")
+        results["runs"][run] = {
+            "label": label,
+            "rate_mae_bpm": float(np.nanmean(errors)),
+            "rate_mae_bpm_without_02": float(np.nanmean(np.delete(errors, segments.index("02")))) if "02" in segments else None,
+            "phase_method": overall.get("phase_method"),
+            "phase_balanced_accuracy": overall.get("phase_balanced_accuracy"),
+            "segments": {s: {"thermal_bpm": rows[s]["rate_bpm"], "spirometer_bpm": rows[s].get("reference_bpm"),
+                             "quality": rows[s]["quality"], "phase_balanced_accuracy": rows[s].get("phase_balanced_accuracy")}
+                         for s in segments},
+        }
+    return results
+
+
+def print_tables(results: dict) -> None:
+    runs = results["runs"]
+    first = next(iter(runs.values()))
+    names = list(runs)
+    print("| segment | spirometer (bpm) | " + " | ".join(f"{n} (bpm)" for n in names) + " |")
+    print("| --- | --- | " + " | ".join("---" for _ in names) + " |")
+    for s, row in first["segments"].items():
+        cells = [f"{runs[n]['segments'][s]['thermal_bpm']:.1f}" for n in names]
+        print(f"| {s} | {row['spirometer_bpm']:.1f} | " + " | ".join(cells) + " |")
+    print()
+    print("| configuration | rate MAE (bpm), 10 segments | MAE without segment 02 | phase rule | phase balanced accuracy |")
+    print("| --- | --- | --- | --- | --- |")
+    for run in runs.values():
+        print(f"| {run['label']} | {run['rate_mae_bpm']:.2f} | {run['rate_mae_bpm_without_02']:.2f} | "
+              f"{run['phase_method']} | {run['phase_balanced_accuracy']:.3f} |")
+
+
+def figure(out: Path, path: Path, segment: str) -> None:
+    import h5py
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from thermcli.ops.respiration import DEFAULT_BAND, bandpass, breath_peaks, zero_level
+
+    with h5py.File(out / "spectral-level" / "series.h5") as fh:
+        recording = fh["recording"].asstr()[...]
+        keep = recording == segment
+        t = fh["time_s"][...][keep]
+        mean = fh["mouth.mean"][...][keep]
+        signal = fh["mouth.breath_signal"][...][keep]
+    with h5py.File(out / "segments.h5") as fh:
+        sequence = fh["sequence"].asstr()[...]
+        flow = fh["columns/flow"][...][sequence == segment].astype(np.float64)
+    t = t - t[0]
+    fs = 1.0 / np.median(np.diff(t))
+    rows = per_segment(load(out, "spectral-level"))[segment]
+    thermal_breaths = breath_peaks(signal, fs, DEFAULT_BAND)
+    wide = (0.05, 1.5)
+    flow_breaths = breath_peaks(bandpass(flow, fs, wide), fs, wide)
+    zero = zero_level(flow)
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 4.6), sharex=True)
+    top.plot(t, mean, color="0.6", lw=0.8, label="ROI mean (raw, 8-bit)")
+    top.set_ylabel("mouth ROI intensity")
+    twin = top.twinx()
+    twin.plot(t, signal, color="tab:red", lw=1.2, label="band-passed 0.1–0.7 Hz")
+    twin.plot(t[thermal_breaths], signal[thermal_breaths], "v", color="k", ms=6, label="detected breaths")
+    twin.set_yticks([])
+    top.set_title(f"segment {segment}: thermal {rows['rate_bpm']:.1f} bpm (quality {rows['quality']:.2f}) "
+                  f"vs spirometer {rows['reference_bpm']:.1f} bpm")
+    handles = top.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    labels = top.get_legend_handles_labels()[1] + twin.get_legend_handles_labels()[1]
+    top.legend(handles, labels, fontsize=7, loc="upper right", ncol=3)
+    bottom.plot(t, flow, color="tab:blue", lw=1.2, label="spirometer flow (min-max normalised)")
+    bottom.axhline(zero, color="0.4", ls="--", lw=0.8, label=f"zero level (mode) {zero:.2f}")
+    bottom.plot(t[flow_breaths], flow[flow_breaths], "v", color="k", ms=6, label="spirometer breaths")
+    bottom.fill_between(t, zero, flow, where=flow > zero, color="tab:orange", alpha=0.25, label="EXH")
+    bottom.set_xlabel("time (s)")
+    bottom.set_ylabel("flow")
+    bottom.legend(fontsize=7, loc="upper right", ncol=2)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--figure", type=Path)
+    parser.add_argument("--segment", default="01")
+    args = parser.parse_args()
+    results = report(args.out)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print_tables(results)
+    if args.figure:
+        figure(args.out, args.figure, args.segment)
+        print(f"\nfigure: {args.figure}")
+
+
+if __name__ == "__main__":
+    main()

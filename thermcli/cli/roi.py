@@ -53,7 +53,7 @@ def roi(
     change, slope, time to peak, AUC), plots, and with --signal breathing the respiration rate
     per window, a quality index and the INH/EXH phase per frame.
 
-    Example: thermcli roi sample_data/breathing.h5 out/breathing-roi --regions examples/roi/nostrils.json --signal breathing
+    Example: thermcli roi sample_data/breathing.h5 out/breathing-roi --regions examples/roi/airway.json --signal breathing --window all --reference rate:true_rate_bpm
     """
     import json
 

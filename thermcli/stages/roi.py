@@ -262,6 +262,12 @@ def run_roi(
         n = reader.n
         values = {r.name: np.full((n, len(stat_names)), np.nan) for r in regions}
         missing_anchor = {r.name: 0 for r in regions}
+        # fixed shapes are the same in every frame: build their masks once
+        static = {
+            r.name: _shape_mask(r.kind, r.values, (height, width))
+            for r in regions
+            if r.kind in SHAPES and not any(isinstance(v, str) for v in _flat(r))
+        }
         for batch_start, batch in _batches(reader, config.batch_size, track):
             keypoints = None
             if anchors:
@@ -278,7 +284,9 @@ def run_roi(
                     b = config.band
                     band = band_mask(frame, b.low, b.high, open_px=b.open_px, close_px=b.close_px, largest=b.largest, min_area=b.min_area)
                 for region in regions:
-                    mask = _region_mask(region, (height, width), batch, j, keypoints, keypoint_index, config.person)
+                    mask = static.get(region.name)
+                    if mask is None:
+                        mask = _region_mask(region, (height, width), batch, j, keypoints, keypoint_index, config.person)
                     if mask is None:
                         missing_anchor[region.name] += 1
                         continue

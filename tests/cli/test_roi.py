@@ -204,8 +204,8 @@ def test_anchor_from_model_boundary_with_stand_in(tmp_path, breath_h5):
 
     calls = []
 
-    def stand_in(batch):
-        calls.append(len(batch))
+    def stand_in(batch, start):
+        calls.append((start, len(batch)))
         kp = np.zeros((len(batch), 1, 2, 3))
         kp[:, 0, 0] = [NOSE[0], NOSE[1], 2]
         kp[:, 0, 1] = [5, 5, 0]  # never visible
@@ -215,7 +215,7 @@ def test_anchor_from_model_boundary_with_stand_in(tmp_path, breath_h5):
     messages = []
     result = run_roi(breath_h5, tmp_path / "out", config, provenance={}, keypoint_predictor=stand_in,
                      keypoint_names=["tip", "hidden"], warn=messages.append)
-    assert sum(calls) == 800 and len(calls) == 3  # streamed in batches
+    assert calls == [(0, 300), (300, 300), (600, 200)]  # streamed in batches
     assert np.isfinite(result.series["nose.mean"]).all()
     assert np.isnan(result.series["ghost.mean"]).all()
     assert any("ghost: anchor keypoints absent in 800 of 800 frames" in m for m in messages)
@@ -328,3 +328,36 @@ def test_input_untouched(cli, breath_h5, regions_json, tmp_path):
     before = sha256(breath_h5)
     assert cli("roi", breath_h5, tmp_path / "out", "--regions", regions_json, "--signal", "breathing", "--no-plots").exit_code == 0
     assert sha256(breath_h5) == before
+
+
+def test_model_boundary_calls_keypoint_inference(cli, breath_h5, tmp_path, monkeypatch):
+    """--model end to end with a stand-in for the keypoint pipeline's inference function."""
+    import sys
+    import types
+
+    import thermcli.stages.roi as stage
+
+    seen = {}
+
+    def predict_arrays(source, data_path, *, device, batch_size):
+        seen.update(source=source, data=data_path, device=str(device))
+        kp = np.zeros((800, 1, 1, 3), np.float32)
+        kp[:, 0, 0] = [NOSE[0], NOSE[1], 2]
+        return kp, np.ones((800, 1)), None, {"keypoint_names": ["snout"]}
+
+    fake = types.ModuleType("fake_keypoints")
+    fake.predict_arrays = predict_arrays
+    monkeypatch.setitem(sys.modules, "fake_keypoints", fake)
+    monkeypatch.setattr(stage, "KEYPOINT_INFERENCE", "fake_keypoints:predict_arrays")
+    model = tmp_path / "pose.pt"
+    model.write_bytes(b"stand-in")
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(json.dumps([{"name": "ref", "disc": [NOSE[0], NOSE[1], 3]}]))
+    out = tmp_path / "out"
+    result = cli("roi", breath_h5, out, "--anchor", "nose=disc:snout:3", "--regions", fixed, "--model", model, "--device", "cpu", "--no-plots")
+    assert result.exit_code == 0, result.stderr
+    assert seen == {"source": model, "data": breath_h5, "device": "cpu"}
+    rows = read_csv(out / "series.csv")
+    assert [r["nose.mean"] for r in rows] == [r["ref.mean"] for r in rows]
+    provenance = json.loads((out / "summary.json").read_text())["provenance"]
+    assert any(i["path"].endswith("pose.pt") for i in provenance["inputs"])

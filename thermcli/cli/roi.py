@@ -120,7 +120,7 @@ def roi(
     if model is not None:
         if not any(r.kind in ("adisc", "segment") for r in region_list):
             raise UsageError("--model only serves --anchor regions", param="--model")
-        predictor, names = stage.model_keypoint_predictor(model, device=device)
+        predictor, names = stage.model_keypoint_predictor(model, source, device=device, batch_size=min(batch_size, 64))
     inputs = [source] + ([regions] if regions is not None else []) + ([model] if model is not None else [])
     provenance = make_provenance("thermcli roi", resolved_options(ctx), inputs=inputs)
     result = stage.run_roi(

@@ -43,7 +43,7 @@ from thermcli.ops.series import SMOOTHING, recording_bounds, smooth, summarize_s
 
 SERIES_SCHEMA = "thermcli.roi_series"
 SHAPES = ("box", "polygon", "disc")
-KeypointPredictor = Callable[[Any], np.ndarray]  # Dataset batch → (N, P, K, 3) keypoints
+KeypointPredictor = Callable[[Any, int], np.ndarray]  # (batch, its first row) → (N, P, K, 3) keypoints
 
 
 # ---- configuration ---------------------------------------------------------------------------
@@ -271,7 +271,7 @@ def run_roi(
         for batch_start, batch in _batches(reader, config.batch_size, track):
             keypoints = None
             if anchors:
-                keypoints = keypoint_predictor(batch) if keypoint_predictor is not None else batch.keypoints
+                keypoints = keypoint_predictor(batch, batch_start) if keypoint_predictor is not None else batch.keypoints
                 keypoints = np.asarray(keypoints, dtype=np.float64)
                 if keypoints.ndim != 4 or keypoints.shape[0] != len(batch) or keypoints.shape[3] != 3:
                     raise DataError(f"keypoints must be (N, P, K, 3), got shape {keypoints.shape}", path=where)
@@ -744,24 +744,26 @@ def _safe(name: str) -> str:
 
 # ---- keypoints from a model ----------------------------------------------------------------------
 
-# Where the keypoint pipeline's inference lives: "module:function", called as
-# function(model, batch_frames, meta=..., device=...) → (N, P, K, 3) keypoints in frame pixels.
-KEYPOINT_INFERENCE = "thermcli.stages.keypoints:predict_keypoints"
+# The keypoint pipeline's inference (issue 7): "module:function", called as
+# function(model_path, data_path, device=..., batch_size=...) → (keypoints (N, P, K, 3) in frame
+# pixels, scores, people, model config) — a top-down model run on the dataset's person boxes.
+KEYPOINT_INFERENCE = "thermcli.stages.predict_keypoints:predict_arrays"
 
 
-def model_keypoint_predictor(model_path: str | Path, *, device: str = "auto") -> tuple[KeypointPredictor, list[str]]:
-    """A keypoint predictor from a thermcli keypoint checkpoint, and its keypoint names.
+def model_keypoint_predictor(
+    model_path: str | Path, data_path: str | Path, *, device: str = "auto", batch_size: int = 64
+) -> tuple[KeypointPredictor, list[str]]:
+    """A keypoint predictor for ``run_roi`` from a thermcli keypoint checkpoint, and its names.
 
-    The one boundary between ``roi`` and the keypoint models: the checkpoint is loaded with
-    ``load_checkpoint(expect_task="keypoints")`` and frames are passed, batch by batch, to the
-    keypoint pipeline's inference function (``KEYPOINT_INFERENCE``). A build without that
-    pipeline fails here with a one-line error.
+    The one boundary between ``roi`` and the keypoint models: the model runs once over the
+    dataset through ``KEYPOINT_INFERENCE`` (streamed by the keypoint pipeline; the result is
+    N × P × K × 3 floats), and the predictor hands ``run_roi`` each batch's rows. A build without
+    the keypoint pipeline fails here with a one-line error.
     """
     import importlib
 
     from thermcli.device import resolve_device
-    from thermcli.io import COCO_KEYPOINT_NAMES
-    from thermcli.models.checkpoint import load_checkpoint
+    from thermcli.io import COCO_KEYPOINT_NAMES, open_dataset
 
     module_name, function_name = KEYPOINT_INFERENCE.split(":")
     try:
@@ -771,12 +773,15 @@ def model_keypoint_predictor(model_path: str | Path, *, device: str = "auto") ->
             f"keypoint model inference ({KEYPOINT_INFERENCE}) is not part of this build; use keypoints stored in the dataset",
             param="--model",
         ) from None
-    torch_device = resolve_device(device)
-    model, model_config, _ = load_checkpoint(model_path, map_location="cpu", expect_task="keypoints")
-    model = model.to(torch_device).eval()
-    names = list(model_config.get("keypoint_names") or COCO_KEYPOINT_NAMES)
+    keypoints, _, _, model_config = infer(Path(model_path), Path(data_path), device=resolve_device(device), batch_size=batch_size)
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    with open_dataset(data_path) as reader:
+        n, dataset_names = reader.n, reader.meta.keypoint_names
+    if keypoints.ndim != 4 or keypoints.shape[0] != n:
+        raise DataError(f"the keypoint model returned shape {keypoints.shape} for {n} frames", path=str(model_path))
+    names = list((model_config or {}).get("keypoint_names") or dataset_names or COCO_KEYPOINT_NAMES)
 
-    def predict(batch) -> np.ndarray:
-        return np.asarray(infer(model, batch.frames, meta=batch.meta, device=torch_device), dtype=np.float64)
+    def predict(batch, start: int) -> np.ndarray:
+        return keypoints[start : start + len(batch)]
 
     return predict, names

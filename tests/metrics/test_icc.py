@@ -181,3 +181,32 @@ def test_eval_icc_bad_summary(cli, tmp_path):
     bad.write_text("recording,mean\na,1\n")
     assert_clean_error(cli("eval", bad, "--metric", "icc"), 1, "s.csv", "subject")
     assert_clean_error(cli("eval", tmp_path / "none.csv", "--metric", "icc"), 1, "none.csv")
+
+
+@pytest.mark.parametrize(
+    "form, rater_sd, truth",
+    [
+        ("1,1", 0.0, 1 / (1 + 0.5)),  # one-way model: target variance 1, error 0.5
+        ("3,1", 0.7, 1 / (1 + 0.5)),  # consistency ignores the rater effect
+        ("2,1", 0.7, 1 / (1 + 0.49 + 0.5)),  # absolute agreement counts it
+        ("3,k", 0.7, 3 / (3 + 0.5)),
+        ("2,k", 0.7, 3 / (3 + 0.49 + 0.5)),
+    ],
+)
+def test_confidence_interval_coverage(form, rater_sd, truth):
+    """The 95 % interval covers the population ICC in about 95 % of simulated studies."""
+    rng = np.random.default_rng(7)
+    hits = 0
+    trials = 400
+    for _ in range(trials):
+        y = rng.normal(size=(12, 1)) + rater_sd * rng.normal(size=(1, 3)) + np.sqrt(0.5) * rng.normal(size=(12, 3))
+        low, high = icc(y, form)["ci95"]
+        hits += low <= truth <= high
+    assert 0.90 <= hits / trials <= 0.99, hits / trials
+
+
+def test_interval_contains_estimate():
+    for form in FORMS:
+        result = icc(TABLE2, form)
+        low, high = result["ci95"]
+        assert low < result["icc"] < high

@@ -17,6 +17,7 @@ ICC(3,k)    mean of k raters, two-way mixed                          (BMS−EMS)
 
 For test–retest reliability of a physiological measurement (sessions as raters) ICC(2,1),
 absolute agreement of single measurements, is the usual choice (Koo & Li 2016) and the default.
+Each value comes with its 95 % confidence interval (McGraw & Wong 1996).
 
 >>> import numpy as np
 >>> table2 = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8],
@@ -82,10 +83,10 @@ def mean_squares(ratings: np.ndarray) -> dict[str, float]:
     }
 
 
-def icc(ratings: np.ndarray, form: str = "2,1") -> dict[str, Any]:
+def icc(ratings: np.ndarray, form: str = "2,1", *, alpha: float = 0.05) -> dict[str, Any]:
     """The intraclass correlation of ``ratings`` (n targets × k raters) in Shrout & Fleiss form
-    ``form`` (see the module table). Returns {"form", "description", "icc", "n_targets",
-    "n_raters", and the mean squares}. NaN when the denominator is 0 (no variance at all)."""
+    ``form`` (see the module table). Returns {"form", "description", "icc", "ci95" [low, high],
+    "n_targets", "n_raters", and the mean squares}. NaN when the denominator is 0."""
     form = normalize_form(form)
     ms = mean_squares(ratings)
     bms, jms, wms, ems, n, k = (ms[key] for key in ("BMS", "JMS", "WMS", "EMS", "n", "k"))
@@ -98,14 +99,53 @@ def icc(ratings: np.ndarray, form: str = "2,1") -> dict[str, Any]:
         "3,k": (bms - ems, bms),
     }[form]
     value = numerator / denominator if denominator != 0 else math.nan
+    low, high = confidence_interval(ms, form, float(value), alpha=alpha)
     return {
         "form": f"ICC({form})",
         "description": FORM_DESCRIPTIONS[form],
         "icc": float(value),
+        "ci95" if alpha == 0.05 else f"ci{round(100 * (1 - alpha))}": [low, high],
         "n_targets": int(n),
         "n_raters": int(k),
         "mean_squares": {key: ms[key] for key in ("BMS", "JMS", "WMS", "EMS")},
     }
+
+
+def confidence_interval(ms: dict[str, float], form: str, value: float, *, alpha: float = 0.05) -> tuple[float, float]:
+    """The (1 − alpha) confidence interval of an ICC from its mean squares (McGraw & Wong 1996;
+    F distributions, Satterthwaite degrees of freedom for ICC(2,·)). NaN where undefined."""
+    from scipy.stats import f as fisher
+
+    bms, jms, wms, ems, n, k = (ms[key] for key in ("BMS", "JMS", "WMS", "EMS", "n", "k"))
+    q = 1 - alpha / 2
+    nan = (math.nan, math.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if form in ("1,1", "1,k", "3,1", "3,k"):
+            error, df_error = (wms, n * (k - 1)) if form[0] == "1" else (ems, (n - 1) * (k - 1))
+            if error <= 0:
+                return nan
+            f_obs = bms / error
+            f_low = f_obs / fisher.ppf(q, n - 1, df_error)
+            f_high = f_obs * fisher.ppf(q, df_error, n - 1)
+            if form.endswith(",1"):
+                return float((f_low - 1) / (f_low + k - 1)), float((f_high - 1) / (f_high + k - 1))
+            return float(1 - 1 / f_low), float(1 - 1 / f_high)
+        # ICC(2,1) and ICC(2,k): the single-measure interval, then Spearman–Brown for k
+        if ems <= 0:
+            return nan
+        single = (bms - ems) / (bms + (k - 1) * ems + k * (jms - ems) / n)
+        a = k * single / (n * (1 - single)) if single < 1 else math.inf
+        b = 1 + k * single * (n - 1) / (n * (1 - single)) if single < 1 else math.inf
+        if not math.isfinite(a):
+            return nan
+        v = (a * jms + b * ems) ** 2 / ((a * jms) ** 2 / (k - 1) + (b * ems) ** 2 / ((n - 1) * (k - 1)))
+        f_up = fisher.ppf(q, n - 1, v)
+        f_down = fisher.ppf(q, v, n - 1)
+        low = n * (bms - f_up * ems) / (f_up * (k * jms + (k * n - k - n) * ems) + n * bms)
+        high = n * (f_down * bms - ems) / (k * jms + (k * n - k - n) * ems + n * f_down * bms)
+        if form == "2,k":
+            low, high = k * low / (1 + (k - 1) * low), k * high / (1 + (k - 1) * high)
+        return float(low), float(high)
 
 
 def ratings_matrix(
@@ -244,9 +284,10 @@ def evaluate(context, metrics: list[str]) -> dict[str, Any]:
             entry: dict[str, Any] = {"region": region, "measure": measure, "n_targets": len(kept),
                                      "n_raters": len(rater_names), "dropped_targets": dropped}
             if len(kept) >= 2 and len(rater_names) >= 2:
-                entry["icc"] = icc(matrix, form)["icc"]
+                computed = icc(matrix, form)
+                entry["icc"], entry["ci95"] = computed["icc"], computed["ci95"]
             else:
-                entry["icc"] = math.nan
+                entry["icc"], entry["ci95"] = math.nan, [math.nan, math.nan]
             table.append(entry)
     if not table:
         raise DataError("no summary measure found to compute an ICC of", path=str(context.source))
@@ -280,10 +321,14 @@ def render(result: dict[str, Any]) -> list:
     from rich.table import Table
 
     table = Table(title=f"{result['description']}; targets: subjects, raters: {result['raters']}")
-    for column in ("region", "measure", "ICC", "targets", "raters"):
-        table.add_column(column, justify="right" if column in ("ICC", "targets", "raters") else "left")
+    for column in ("region", "measure", "ICC", "95% CI", "targets", "raters"):
+        table.add_column(column, justify="left" if column in ("region", "measure") else "right")
+
+    def fmt(value) -> str:
+        return "nan" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.3f}"
+
     for entry in result["by_measure"]:
-        value = entry["icc"]
-        text = "nan" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.3f}"
-        table.add_row(entry["region"], entry["measure"], text, str(entry["n_targets"]), str(entry["n_raters"]))
+        low, high = entry.get("ci95", [None, None])
+        table.add_row(entry["region"], entry["measure"], fmt(entry["icc"]), f"{fmt(low)} – {fmt(high)}",
+                      str(entry["n_targets"]), str(entry["n_raters"]))
     return [table]

@@ -361,3 +361,20 @@ def test_model_boundary_calls_keypoint_inference(cli, breath_h5, tmp_path, monke
     assert [r["nose.mean"] for r in rows] == [r["ref.mean"] for r in rows]
     provenance = json.loads((out / "summary.json").read_text())["provenance"]
     assert any(i["path"].endswith("pose.pt") for i in provenance["inputs"])
+
+
+def test_readme_documents_every_option():
+    import re
+
+    from tests.conftest import REPO
+    from thermcli.cli.main import app  # noqa: F401  (registers the commands)
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### `thermcli roi IN OUT`", 1)[1].split("\n### ", 1)[0]
+    import typer.main
+
+    command = typer.main.get_command(app).commands["roi"]
+    for param in command.params:
+        for flag in param.opts + param.secondary_opts:
+            if flag.startswith("--") and flag != "--help":
+                assert re.search(re.escape(flag) + r"\b", section), flag

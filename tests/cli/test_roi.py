@@ -378,3 +378,15 @@ def test_readme_documents_every_option():
         for flag in param.opts + param.secondary_opts:
             if flag.startswith("--") and flag != "--help":
                 assert re.search(re.escape(flag) + r"\b", section), flag
+
+
+def test_offset_shifts_region(cli, breath_h5, tmp_path):
+    shifted = tmp_path / "shifted.json"
+    shifted.write_text(json.dumps([{"name": "a", "box": [3, 7, 5, 4], "offset": [1, 1]}, {"name": "b", "box": [4, 8, 5, 4]}]))
+    out = tmp_path / "out"
+    assert cli("roi", breath_h5, out, "--regions", shifted, "--no-plots").exit_code == 0
+    rows = read_csv(out / "series.csv")
+    assert [r["a.mean"] for r in rows] == [r["b.mean"] for r in rows]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"name": "a", "box": [3, 7, 5, 4], "offset": "x"}]))
+    assert_clean_error(cli("roi", breath_h5, tmp_path / "o2", "--regions", bad), 1, "offset")

@@ -70,6 +70,7 @@ class Region:
     name: str
     kind: str
     values: tuple = ()
+    offset: tuple[float, float] = (0.0, 0.0)
     points: tuple[tuple[str, ...], ...] = ()
     size: float = 0.0
 
@@ -113,7 +114,9 @@ class RoiConfig:
 def load_regions(path: str | Path) -> list[Region]:
     """Regions from a JSON file: ``{"regions": [{"name": ..., "box"|"polygon"|"disc": ...}]}``
     or the list alone. Box = [x, y, w, h], disc = [cx, cy, r], polygon = [[x, y], ...]; any
-    number may be a string naming a per-frame dataset column."""
+    number may be a string naming a per-frame dataset column (``NAME`` or ``NAME[i]``). An
+    optional ``"offset": [dx, dy]`` shifts the shape, e.g. ``[0.5, 0.5]`` for coordinates given
+    as pixel indices (thermcli's pixel (c, r) has its centre at (c + 0.5, r + 0.5))."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
@@ -145,7 +148,11 @@ def load_regions(path: str | Path) -> list[Region]:
                 layout = "[x, y, w, h]" if kind == "box" else "[cx, cy, r]"
                 raise DataError(f"{name!r}: a {kind} is {layout}", path=where)
             flat = tuple(_number_or_column(v, where) for v in value)
-        regions.append(Region(name=name, kind=kind, values=flat))
+        offset = item.get("offset", [0, 0])
+        if (not isinstance(offset, list) or len(offset) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in offset)):
+            raise DataError(f"{name!r}: offset is [dx, dy] in pixels", path=where)
+        regions.append(Region(name=name, kind=kind, values=flat, offset=(float(offset[0]), float(offset[1]))))
     _check_unique([r.name for r in regions], str(path))
     return regions
 
@@ -264,7 +271,7 @@ def run_roi(
         missing_anchor = {r.name: 0 for r in regions}
         # fixed shapes are the same in every frame: build their masks once
         static = {
-            r.name: _shape_mask(r.kind, r.values, (height, width))
+            r.name: _shape_mask(r.kind, r.values, (height, width), r.offset)
             for r in regions
             if r.kind in SHAPES and not any(isinstance(v, str) for v in _flat(r))
         }
@@ -387,10 +394,11 @@ def _check_fixed_regions(regions: Sequence[Region], height: int, width: int, whe
     for region in regions:
         if region.kind not in SHAPES or any(isinstance(v, str) for v in _flat(region)):
             continue
-        mask = _shape_mask(region.kind, region.values, (height, width))
+        mask = _shape_mask(region.kind, region.values, (height, width), region.offset)
         if not mask.any():
             raise DataError(f"region {region.name!r} lies outside the {width}×{height} frame (or has no area)", path=where)
-        full = _shape_mask(region.kind, region.values, (height * 3, width * 3), offset=(width, height))
+        dx, dy = region.offset
+        full = _shape_mask(region.kind, region.values, (height * 3, width * 3), offset=(width + dx, height + dy))
         if full.sum() > mask.sum():
             note(f"region {region.name}: partly outside the {width}×{height} frame; clipped to {int(mask.sum())} px")
 
@@ -419,7 +427,7 @@ def _region_mask(region: Region, shape, batch, j: int, keypoints, keypoint_index
             values = [[_resolve(v, batch, j) for v in p] for p in region.values]
         else:
             values = [_resolve(v, batch, j) for v in region.values]
-        return _shape_mask(region.kind, values, shape)
+        return _shape_mask(region.kind, values, shape, region.offset)
     if person >= keypoints.shape[1]:
         return None
     points = []

@@ -70,6 +70,34 @@ def print_tables(results: dict) -> None:
               f"{run['phase_method']} | {run['phase_balanced_accuracy']:.3f} |")
 
 
+def phase_lag(out: Path, lags=range(0, 8)) -> dict[int, float]:
+    """Balanced accuracy of the level phase when the thermal phase at frame i + lag is taken as
+    the prediction for the flow's phase at frame i (the raw signal trails the flow by 1–7 frames)."""
+    import h5py
+
+    from thermcli.ops.respiration import zero_level
+
+    with h5py.File(out / "spectral-level" / "series.h5") as fh:
+        recording = fh["recording"].asstr()[...]
+        phase = fh["mouth.phase"][...]
+    with h5py.File(out / "segments.h5") as fh:
+        flow = fh["columns/flow"][...].astype(np.float64)
+    scores = {}
+    for lag in lags:
+        truth, predicted = [], []
+        for segment in np.unique(recording):
+            keep = recording == segment
+            f, p = flow[keep], phase[keep]
+            zero = zero_level(f)
+            t = np.where(np.isfinite(f), (f > zero).astype(int), -1)
+            truth.append(t[: len(t) - lag])
+            predicted.append(p[lag:])
+        t, p = np.concatenate(truth), np.concatenate(predicted)
+        ok = (t >= 0) & (p >= 0)
+        scores[lag] = float(np.mean([np.mean(p[ok][t[ok] == c] == c) for c in (0, 1)]))
+    return scores
+
+
 def figure(out: Path, path: Path, segment: str) -> None:
     import h5py
     import matplotlib
@@ -128,8 +156,11 @@ def main() -> None:
     parser.add_argument("--segment", default="01")
     args = parser.parse_args()
     results = report(args.out)
+    results["phase_balanced_accuracy_by_lag"] = phase_lag(args.out)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print_tables(results)
+    print("\nlevel phase, thermal advanced by L frames: " +
+          ", ".join(f"L={lag} {ba:.3f}" for lag, ba in results["phase_balanced_accuracy_by_lag"].items()))
     if args.figure:
         figure(args.out, args.figure, args.segment)
         print(f"\nfigure: {args.figure}")

@@ -27,5 +27,7 @@ $thermcli roi "$out/segments.h5" "$out/spectral-level" "${common[@]}" --rate-met
 $thermcli roi "$out/segments.h5" "$out/peaks-level" "${common[@]}" --rate-method peaks --phase level --no-plots
 $thermcli roi "$out/segments.h5" "$out/spectral-slope" "${common[@]}" --rate-method spectral --phase slope --no-plots
 $thermcli roi "$out/segments.h5" "$out/spectral-wide" "${common[@]}" --rate-method spectral --phase level --breath-band 0.1:1.0 --no-plots
+# sliding 15 s windows every 2 s instead of one window per segment (2–3 windows a segment)
+$thermcli roi "$out/segments.h5" "$out/spectral-15s" "${common[@]}" --window 15s --step 2s --rate-method spectral --phase level --no-plots
 
 PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" $python "$here/respiration_report.py" "$out" --figure "${FIGURE:-$out/respiration_segment.png}"

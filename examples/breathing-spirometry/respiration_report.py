@@ -18,6 +18,7 @@ RUNS = {
     "peaks-level": "breath counting, 0.1–0.7 Hz",
     "spectral-wide": "spectral peak, 0.1–1.0 Hz",
     "spectral-slope": "spectral peak, phase = slope",
+    "spectral-15s": "spectral peak, 15 s windows every 2 s",
 }
 
 

@@ -390,3 +390,20 @@ def test_offset_shifts_region(cli, breath_h5, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"name": "a", "box": [3, 7, 5, 4], "offset": "x"}]))
     assert_clean_error(cli("roi", breath_h5, tmp_path / "o2", "--regions", bad), 1, "offset")
+
+
+def test_metadata_errors_come_before_work(cli, tmp_path, regions_json):
+    ds = breathing_dataset(rates=(15.0,), seconds=5, keypoints=False)
+    ds.timestamp = None
+    write_dataset(tmp_path / "d.h5", ds)
+    assert_clean_error(cli("roi", tmp_path / "d.h5", tmp_path / "o", "--regions", regions_json), 1, "d.h5", "--fps")
+    assert cli("roi", tmp_path / "d.h5", tmp_path / "o", "--regions", regions_json, "--fps", "10", "--no-plots").exit_code == 0
+    assert_clean_error(
+        cli("roi", tmp_path / "d.h5", tmp_path / "o2", "--regions", regions_json, "--fps", "10", "--signal", "breathing",
+            "--reference", "flow:nope"), 1, "'nope'")
+    assert_clean_error(
+        cli("roi", tmp_path / "d.h5", tmp_path / "o2", "--regions", regions_json, "--signal", "breathing",
+            "--breath-region", "mouth", "--fps", "10"), 2, "--breath-region", "'mouth'")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"name": "a.b", "box": [1, 1, 2, 2]}]))
+    assert_clean_error(cli("roi", tmp_path / "d.h5", tmp_path / "o2", "--regions", bad, "--fps", "10"), 2, "'a.b'")

@@ -249,6 +249,13 @@ def run_roi(
     if not config.regions and config.band is None:
         raise UsageError("no regions: give --regions, --band or --anchor", param="--regions")
     _check_unique([r.name for r in config.regions], "--anchor")
+    for region in config.regions:
+        if not re.fullmatch(r"[\w-]+", region.name):
+            raise UsageError(f"region name {region.name!r}: use letters, digits, _ and - only", param="--regions")
+    breath_region = config.breathing.region if config.breathing is not None else None
+    if breath_region is not None and breath_region not in [r.name for r in config.regions] + (["skin"] if not config.regions else []):
+        known = ", ".join(r.name for r in config.regions) or "skin"
+        raise UsageError(f"no region named {breath_region!r} (regions: {known})", param="--breath-region")
     with open_dataset(source) as reader:
         meta = reader.meta
         where = str(source)
@@ -264,6 +271,10 @@ def run_roi(
             if keypoint_predictor is None and "keypoints" not in reader.fields:
                 raise DataError("has no keypoints for --anchor; pass --model with a keypoint model", path=where)
         _check_fixed_regions(config.regions, height, width, where, note)
+        # everything that can fail on the input's metadata fails before the per-frame work
+        times, recordings, subjects = _timeline(reader, config, where)
+        labels = reader.read_field("labels") if "labels" in reader.fields and meta.label_kind == "multiclass" else None
+        reference = _reference_column(reader, config.breathing, where)
         regions = list(config.regions) or [Region(name="skin", kind="band")]
         stat_names = stat_columns(config.percentiles)
         n = reader.n
@@ -308,9 +319,6 @@ def run_roi(
             empty = int(np.sum(table[:, stat_names.index("area_px")] == 0))
             if empty:
                 note(f"region {name}: empty (outside the frame or no pixel in the band) in {empty} of {n} frames (NaN there)")
-        times, recordings, subjects = _timeline(reader, config, where)
-        labels = reader.read_field("labels") if "labels" in reader.fields and meta.label_kind == "multiclass" else None
-        reference = _reference_column(reader, config.breathing, where)
 
     unit = meta.unit
     runs = recording_bounds(list(recordings))

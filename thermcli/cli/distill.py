@@ -32,6 +32,7 @@ def distill(
     margin: Annotated[float, typer.Option("--margin", min=0.0, help="Contrastive margin (0–2).")] = 1.0,
     dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=1.0, help="Student dropout before the classes layer.")] = 0.5,
     norm: Annotated[Optional[str], typer.Option("--norm", help="small_cnn student normalisation: batch, group or none.")] = None,
+    width: Annotated[Optional[int], typer.Option("--width", min=1, help="small_cnn channels of its first stage (16 by default).")] = None,
     epochs: Epochs = 30,
     batch_size: BatchSize = 64,
     lr: LearningRate = 1e-3,

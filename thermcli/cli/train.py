@@ -62,8 +62,12 @@ def train(
     from thermcli.progress import say
     from thermcli.stages.train import run_task
 
+    import os
+
     params = dict(ctx.params)
     summary = run_task("train", task, params, options=resolved_options(ctx), quiet=state.quiet or json_out)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 speaks
+        return
     if json_out:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:

@@ -81,19 +81,25 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     return np.rint(frame.mean(axis=2)).astype(frame.dtype)
 
 
-def auto_window(gray: np.ndarray, percentiles: Sequence[float] = (1.0, 99.0)) -> tuple[float, float]:
-    """Robust per-frame window: the given percentiles of the finite pixels (hi > lo always)."""
-    values = gray[np.isfinite(gray)] if gray.dtype.kind == "f" else gray.ravel()
+def auto_window(gray: np.ndarray, percentiles: Sequence[float] = (1.0, 99.0), finite: np.ndarray | None = None) -> tuple[float, float]:
+    """Robust per-frame window: the given percentiles of the finite pixels (hi > lo always).
+    ``finite`` may pass the frame's precomputed ``np.isfinite`` mask."""
+    if gray.dtype.kind == "f":
+        if finite is None:
+            finite = np.isfinite(gray)
+        values = gray[finite]  # a copy: percentile may partition it in place
+    else:
+        values = gray.ravel().copy()
     if values.size == 0:
         return 0.0, 1.0
-    lo, hi = np.percentile(values, percentiles)
+    lo, hi = np.percentile(values, percentiles, overwrite_input=True)
     lo, hi = float(lo), float(hi)
     if not hi > lo:  # a flat frame: a unit-wide window around its value
         hi = lo + 1.0
     return lo, hi
 
 
-def window_to_u8(gray: np.ndarray, lo: float, hi: float) -> np.ndarray:
+def window_to_u8(gray: np.ndarray, lo: float, hi: float, finite: np.ndarray | None = None) -> np.ndarray:
     """Map values of the frame's unit to uint8: ``lo`` → 0, ``hi`` → 255, linear, clipped,
     rounded half to even; NaN → 0.
 
@@ -101,22 +107,30 @@ def window_to_u8(gray: np.ndarray, lo: float, hi: float) -> np.ndarray:
     [[0, 128, 255]]
     """
     scale = 255.0 / (hi - lo)
-    scaled = (gray.astype(np.float32) - np.float32(lo)) * np.float32(scale)
+    scaled = np.subtract(gray, np.float32(lo), dtype=np.float32)
+    scaled *= np.float32(scale)
     np.clip(scaled, 0, 255, out=scaled)
     np.rint(scaled, out=scaled)
     if gray.dtype.kind == "f":
-        scaled[~np.isfinite(gray)] = 0
+        if finite is None:
+            finite = np.isfinite(gray)
+        if not finite.all():
+            scaled[~finite] = 0
     return scaled.astype(np.uint8)
 
 
-def windowed(frame: np.ndarray, window: tuple[float, float] | None, percentiles=(1.0, 99.0)) -> tuple[np.ndarray, float, float]:
+def windowed(
+    frame: np.ndarray, window: tuple[float, float] | None, percentiles=(1.0, 99.0), finite: np.ndarray | None = None
+) -> tuple[np.ndarray, float, float]:
     """Grey working image of one frame: (u8, lo, hi). 8-bit frames without an explicit window
     are used as they are (lo, hi = 0, 255)."""
     gray = to_gray(frame)
     if window is None and gray.dtype == np.uint8:
         return gray, 0.0, 255.0
-    lo, hi = window if window is not None else auto_window(gray, percentiles)
-    return window_to_u8(gray, lo, hi), float(lo), float(hi)
+    if finite is None and gray.dtype.kind == "f":
+        finite = np.isfinite(gray)
+    lo, hi = window if window is not None else auto_window(gray, percentiles, finite)
+    return window_to_u8(gray, lo, hi, finite), float(lo), float(hi)
 
 
 def multi_otsu_thresholds(u8: np.ndarray, classes: int, valid: np.ndarray | None = None) -> list[int]:
@@ -162,9 +176,15 @@ def multi_otsu_thresholds(u8: np.ndarray, classes: int, valid: np.ndarray | None
     return sorted(s - 1 for s in splits)
 
 
-def level_mask(u8: np.ndarray, level: float, cfg: ThresholdConfig, gray: np.ndarray | None = None) -> np.ndarray:
-    """The mask (uint8 0/255) of one windowed frame at one level; NaN pixels not yet masked."""
+def level_mask(
+    u8: np.ndarray, level: float, cfg: ThresholdConfig, gray: np.ndarray | None = None, finite: np.ndarray | None = None
+) -> np.ndarray:
+    """The mask (uint8 0/255) of one windowed frame at one level; NaN pixels not yet masked
+    (``gray``: the frame before windowing, for ``temperature``; ``finite``: its finite pixels)."""
     import cv2
+
+    if finite is None and gray is not None and gray.dtype.kind == "f":
+        finite = np.isfinite(gray)
 
     method = cfg.method
     if method == "binary":
@@ -173,14 +193,14 @@ def level_mask(u8: np.ndarray, level: float, cfg: ThresholdConfig, gray: np.ndar
         return cv2.Canny(u8, cfg.canny_ratio * level, level)
     if method == "otsu":
         truncated = cv2.threshold(u8, level, 255, cv2.THRESH_TRUNC)[1]
-        valid = None if gray is None or gray.dtype.kind != "f" else np.isfinite(gray)
+        valid = finite
         if valid is None or valid.all():
             return cv2.threshold(truncated, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1]
         # NaN pixels are masked: Otsu's threshold from the valid pixels only
         t = cv2.threshold(truncated[valid].reshape(1, -1), 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[0]
         return cv2.threshold(truncated, t, 255, cv2.THRESH_BINARY)[1]
     if method == "multi-otsu":
-        valid = None if gray is None or gray.dtype.kind != "f" else np.isfinite(gray)
+        valid = None if finite is None or finite.all() else finite
         top = multi_otsu_thresholds(u8, int(level), valid)[-1]
         return cv2.threshold(u8, top, 255, cv2.THRESH_BINARY)[1]
     if method in ("adaptive-mean", "adaptive-gaussian"):
@@ -245,16 +265,16 @@ def threshold_frames(frames: np.ndarray, cfg: ThresholdConfig) -> ThresholdResul
     for i in range(n):
         frame = frames[i]
         gray = to_gray(frame)
+        finite = np.isfinite(gray) if gray.dtype.kind == "f" else None
         if cfg.method == "temperature":
-            u8, lo, hi = None, *(cfg.window if cfg.window is not None else auto_window(gray, cfg.percentiles))
+            u8 = None
+            lo, hi = cfg.window if cfg.window is not None else auto_window(gray, cfg.percentiles, finite)
         else:
-            u8, lo, hi = windowed(frame, cfg.window, cfg.percentiles)
-        nan = ~np.isfinite(gray) if gray.dtype.kind == "f" else None
-        if nan is not None and not nan.any():
-            nan = None
+            u8, lo, hi = windowed(frame, cfg.window, cfg.percentiles, finite)
+        nan = None if finite is None or finite.all() else ~finite
         fill = _fill_value(frame.dtype, lo)
         for j, level in enumerate(levels):
-            mask = level_mask(u8, level, cfg, gray)
+            mask = level_mask(u8, level, cfg, gray, finite)
             if nan is not None:
                 mask[nan] = 0
             out.append(emit_copy(frame, mask, cfg.emit, fill))

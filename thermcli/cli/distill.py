@@ -32,6 +32,7 @@ def distill(
     margin: Annotated[float, typer.Option("--margin", min=0.0, help="Contrastive margin (0–2).")] = 1.0,
     dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=1.0, help="Student dropout before the classes layer.")] = 0.5,
     norm: Annotated[Optional[str], typer.Option("--norm", help="small_cnn student normalisation: batch, group or none.")] = None,
+    width: Annotated[Optional[int], typer.Option("--width", min=1, help="small_cnn channels of its first stage (16 by default).")] = None,
     epochs: Epochs = 30,
     batch_size: BatchSize = 64,
     lr: LearningRate = 1e-3,
@@ -55,7 +56,11 @@ def distill(
     from thermcli.progress import say
     from thermcli.stages.train import run_task
 
+    import os
+
     summary = run_task("distill", task, dict(ctx.params), options=resolved_options(ctx), quiet=state.quiet or json_out)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 speaks
+        return
     if json_out:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:

@@ -29,6 +29,7 @@ def train(
     margin: Annotated[float, typer.Option("--margin", min=0.0, help="Contrastive margin on L2-normalised embeddings (0–2).")] = 1.0,
     dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=1.0, help="Dropout before the classes layer.")] = 0.5,
     norm: Annotated[Optional[str], typer.Option("--norm", help="small_cnn normalisation layers: batch, group or none.")] = None,
+    width: Annotated[Optional[int], typer.Option("--width", min=1, help="small_cnn channels of its first stage (16 by default).")] = None,
     epochs: Epochs = 30,
     batch_size: BatchSize = 64,
     lr: LearningRate = 1e-3,
@@ -61,8 +62,12 @@ def train(
     from thermcli.progress import say
     from thermcli.stages.train import run_task
 
+    import os
+
     params = dict(ctx.params)
     summary = run_task("train", task, params, options=resolved_options(ctx), quiet=state.quiet or json_out)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 speaks
+        return
     if json_out:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:

@@ -76,7 +76,7 @@ def sequence_windows(n: int, k: int, sequence: np.ndarray | None, timestamp: np.
         groups = {"": np.arange(n)}
     else:
         keys = np.asarray(sequence).astype(str)
-        groups = {key: np.flatnonzero(keys == key) for key in dict.fromkeys(keys)}
+        groups = {str(key): np.flatnonzero(keys == key) for key in dict.fromkeys(keys)}
     for key, rows in groups.items():
         if timestamp is not None:
             rows = rows[np.argsort(timestamp[rows], kind="stable")]

@@ -407,9 +407,7 @@ def load_teacher(path: str, train, frames_k: int):
 
 def config_from_params(params: dict[str, Any], *, teacher: str | None = None) -> tuple[ClassifyConfig, LoopConfig]:
     """The frozen configs from the CLI's parameters (names as the options, dashes → underscores)."""
-    model_kwargs = ()
-    if params.get("norm"):
-        model_kwargs = (("norm", params["norm"]),)
+    model_kwargs = tuple((key, params[key]) for key in ("norm", "width") if params.get(key))
     cfg = ClassifyConfig(
         arch=params["arch"], weights=params["weights"], frames=params["frames"], normalize=params["normalize"],
         finetune=params["finetune"], balance=params["balance"], contrastive_weight=params["contrastive_weight"],

@@ -105,3 +105,24 @@ def test_spirometry_reader(shared_data):
     assert ds.frames.shape == (326, 240, 320) and ds.frames.dtype == np.uint8
     np.testing.assert_allclose(ds.columns["roi_cx"][:5], table["position_y"][:5] + 0.5)
     assert set(np.unique(ds.labels)) <= {-1, 0, 1}
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_respiration_example_script(shared_data, tmp_path):
+    """examples/breathing-spirometry/respiration.sh end to end: every run, the report, the figure."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHON=sys.executable, THERMCLI=f"{sys.executable} -m thermcli", FIGURE=str(tmp_path / "fig.png"))
+    script = REPO / "examples" / "breathing-spirometry" / "respiration.sh"
+    done = subprocess.run(["bash", str(script), str(shared_data / "breathing-spirometry"), str(tmp_path / "out")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    default = results["runs"]["spectral-level"]
+    assert default["rate_mae_bpm_without_02"] < 1.0
+    assert default["phase_balanced_accuracy"] > 0.7
+    assert (tmp_path / "fig.png").stat().st_size > 10_000

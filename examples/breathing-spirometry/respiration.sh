@@ -27,6 +27,8 @@ $thermcli roi "$out/segments.h5" "$out/spectral-level" "${common[@]}" --rate-met
 $thermcli roi "$out/segments.h5" "$out/peaks-level" "${common[@]}" --rate-method peaks --phase level --no-plots
 $thermcli roi "$out/segments.h5" "$out/spectral-slope" "${common[@]}" --rate-method spectral --phase slope --no-plots
 $thermcli roi "$out/segments.h5" "$out/spectral-wide" "${common[@]}" --rate-method spectral --phase level --breath-band 0.1:1.0 --no-plots
+# the default, using only segments whose spectral quality index is at least 0.5
+$thermcli roi "$out/segments.h5" "$out/spectral-q05" "${common[@]}" --rate-method spectral --phase level --min-quality 0.5 --no-plots
 # sliding 15 s windows every 2 s instead of one window per segment (2–3 windows a segment)
 $thermcli roi "$out/segments.h5" "$out/spectral-15s" "${common[@]}" --window 15s --step 2s --rate-method spectral --phase level --no-plots
 

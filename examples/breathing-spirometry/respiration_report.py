@@ -19,6 +19,7 @@ RUNS = {
     "spectral-wide": "spectral peak, 0.1–1.0 Hz",
     "spectral-slope": "spectral peak, phase = slope",
     "spectral-15s": "spectral peak, 15 s windows every 2 s",
+    "spectral-q05": "spectral peak, --min-quality 0.5",
 }
 
 
@@ -44,6 +45,7 @@ def report(out: Path) -> dict:
         results["runs"][run] = {
             "label": label,
             "rate_mae_bpm": float(np.nanmean(errors)),
+            "segments_rated": int(np.isfinite(errors).sum()),
             "rate_mae_bpm_without_02": float(np.nanmean(np.delete(errors, segments.index("02")))) if "02" in segments else None,
             "phase_method": overall.get("phase_method"),
             "phase_balanced_accuracy": overall.get("phase_balanced_accuracy"),
@@ -54,6 +56,10 @@ def report(out: Path) -> dict:
     return results
 
 
+def _fmt(value) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.1f}"
+
+
 def print_tables(results: dict) -> None:
     runs = results["runs"]
     first = next(iter(runs.values()))
@@ -61,13 +67,13 @@ def print_tables(results: dict) -> None:
     print("| segment | spirometer (bpm) | " + " | ".join(f"{n} (bpm)" for n in names) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in names) + " |")
     for s, row in first["segments"].items():
-        cells = [f"{runs[n]['segments'][s]['thermal_bpm']:.1f}" for n in names]
+        cells = [_fmt(runs[n]['segments'][s]['thermal_bpm']) for n in names]
         print(f"| {s} | {row['spirometer_bpm']:.1f} | " + " | ".join(cells) + " |")
     print()
-    print("| configuration | rate MAE (bpm), 10 segments | MAE without segment 02 | phase rule | phase balanced accuracy |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| configuration | segments rated | rate MAE (bpm) | MAE without segment 02 | phase rule | phase balanced accuracy |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for run in runs.values():
-        print(f"| {run['label']} | {run['rate_mae_bpm']:.2f} | {run['rate_mae_bpm_without_02']:.2f} | "
+        print(f"| {run['label']} | {run['segments_rated']} | {run['rate_mae_bpm']:.2f} | {run['rate_mae_bpm_without_02']:.2f} | "
               f"{run['phase_method']} | {run['phase_balanced_accuracy']:.3f} |")
 
 

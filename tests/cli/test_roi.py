@@ -407,3 +407,25 @@ def test_metadata_errors_come_before_work(cli, tmp_path, regions_json):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"name": "a.b", "box": [1, 1, 2, 2]}]))
     assert_clean_error(cli("roi", tmp_path / "d.h5", tmp_path / "o2", "--regions", bad, "--fps", "10"), 2, "'a.b'")
+
+
+def test_min_quality_rejects_noise_windows(cli, tmp_path, regions_json):
+    ds = breathing_dataset(rates=(15.0, 15.0), seconds=30, keypoints=False)
+    noisy = ds.sequence == "seq1"
+    rng = np.random.default_rng(5)
+    nose = disc_mask((24, 32), NOSE, 3)
+    frames = ds.frames.copy()
+    for i in np.nonzero(noisy)[0]:
+        frames[i][nose] = (33 + rng.normal(0, 0.6, int(nose.sum()))).astype(np.float32)
+    ds.frames = frames
+    write_dataset(tmp_path / "d.h5", ds)
+    out = tmp_path / "out"
+    result = cli("roi", tmp_path / "d.h5", out, "--regions", regions_json, "--signal", "breathing", "--breath-region", "nose",
+                 "--window", "all", "--min-quality", "0.6", "--json", "--no-plots")
+    assert result.exit_code == 0, result.stderr
+    rows = {r["recording"]: r for r in json.loads(result.stdout)["respiration"]}
+    assert rows["seq0"]["rate_bpm"] == pytest.approx(15.0, abs=0.5) and rows["seq0"]["n_rejected"] == 0
+    assert rows["seq1"]["rate_bpm"] is None and rows["seq1"]["n_rejected"] == 1
+    assert "seq1 region nose: 1 of 1 windows below --min-quality 0.6" in result.stderr
+    windows = {w["recording"]: w for w in read_csv(out / "respiration.csv")}
+    assert windows["seq1"]["accepted"] == "0" and windows["seq1"]["rate_bpm"] != "nan"

@@ -41,6 +41,7 @@ def roi(
     breath_band: Annotated[str, typer.Option("--breath-band", help="Breathing band LO:HI in Hz (zero-phase Butterworth band-pass).")] = "0.1:0.7",
     phase: Annotated[str, typer.Option("--phase", help="Phase rule: slope (rising = EXH, nostrils) or level (above zero = EXH, region in the air stream).")] = "slope",
     breath_region: Annotated[Optional[str], typer.Option("--breath-region", help="Region whose mean is the breathing signal (default: every region).")] = None,
+    min_quality: Annotated[float, typer.Option("--min-quality", min=0.0, max=1.0, help="Windows whose quality index is below this are reported but not used for a recording's rate (0 = use all).")] = 0.0,
     reference: Annotated[Optional[str], typer.Option("--reference", help="rate:COLUMN (true rate, bpm) or flow:COLUMN (spirometer flow): report the rate error and phase accuracy.")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write plots/REGION.png.")] = True,
     device: Device = "auto",
@@ -93,7 +94,7 @@ def roi(
             raise typer.BadParameter("must be > 0", param_hint="--step")
         breathing = stage.BreathingConfig(
             method=rate_method, window_s=window_s, step_s=step_s, band=parse_interval(breath_band, "--breath-band"),
-            phase_method=phase, region=breath_region, reference=reference,
+            phase_method=phase, region=breath_region, reference=reference, min_quality=min_quality,
         )
         if breathing.band[0] <= 0:
             raise typer.BadParameter("LO must be > 0 Hz", param_hint="--breath-band")

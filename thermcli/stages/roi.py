@@ -84,6 +84,7 @@ class BreathingConfig:
     phase_method: str = "slope"
     region: str | None = None  # None: every region
     reference: str | None = None  # "rate:COLUMN" or "flow:COLUMN"
+    min_quality: float = 0.0  # windows below it are reported but not used for the recording's rate
 
 
 @dataclass(frozen=True)
@@ -554,6 +555,8 @@ def _respiration(result: RoiResult, config: RoiConfig, regions, runs, times, lab
                 )
                 if len(windows) == 0:
                     note(f"recording {key} ({duration:.1f} s) is shorter than one {breathing.window_s:g} s analysis window; its rate is NaN")
+            with np.errstate(invalid="ignore"):
+                accepted = np.isfinite(windows.rate_bpm) & (np.nan_to_num(windows.quality, nan=-1.0) >= breathing.min_quality)
             ref_rates = []
             for w in range(len(windows)):
                 a = lo + int(round(windows.start_s[w] * fs))
@@ -564,24 +567,29 @@ def _respiration(result: RoiResult, config: RoiConfig, regions, runs, times, lab
                     "recording": key, "subject": row["subject"], "region": name, "method": breathing.method,
                     "start_s": float(times[lo] + windows.start_s[w]), "stop_s": float(times[lo] + windows.stop_s[w]),
                     "rate_bpm": float(windows.rate_bpm[w]), "quality": float(windows.quality[w]),
+                    "accepted": int(bool(accepted[w])),
                     **({"reference_bpm": ref} if reference is not None else {}),
                 })
             if len(windows) == 0:
                 result.respiration.append({
                     "recording": key, "subject": row["subject"], "region": name, "method": breathing.method,
                     "start_s": float(times[lo]), "stop_s": float(times[hi - 1]), "rate_bpm": math.nan, "quality": math.nan,
-                    **({"reference_bpm": math.nan} if reference is not None else {}),
+                    "accepted": 0, **({"reference_bpm": math.nan} if reference is not None else {}),
                 })
-            rates = windows.rate_bpm[np.isfinite(windows.rate_bpm)]
+            rates = windows.rate_bpm[accepted]
+            rejected = int(np.sum(np.isfinite(windows.rate_bpm) & ~accepted))
+            if rejected:
+                note(f"recording {key} region {name}: {rejected} of {len(windows)} windows below --min-quality {breathing.min_quality:g}")
             row.update(
                 duration_s=float(duration),
                 n_windows=int(len(windows)),
+                n_rejected=rejected,
                 rate_bpm=float(np.median(rates)) if len(rates) else math.nan,
                 quality=float(np.nanmean(windows.quality)) if len(windows) and np.isfinite(windows.quality).any() else math.nan,
             )
             if reference is not None:
                 refs = np.asarray(ref_rates, dtype=np.float64)
-                both = np.isfinite(refs) & np.isfinite(windows.rate_bpm)
+                both = np.isfinite(refs) & accepted
                 row["reference_bpm"] = float(np.median(refs[np.isfinite(refs)])) if np.isfinite(refs).any() else math.nan
                 row["abs_error_bpm"] = float(np.mean(np.abs(refs[both] - windows.rate_bpm[both]))) if both.any() else math.nan
             truth = _phase_truth(labels, reference, lo, hi)
@@ -702,7 +710,7 @@ def _write(out: Path, result: RoiResult, config: RoiConfig, meta, provenance: di
             "provenance": provenance,
         }
         if config.breathing is not None:
-            fields = ["recording", "subject", "region", "method", "start_s", "stop_s", "rate_bpm", "quality"]
+            fields = ["recording", "subject", "region", "method", "start_s", "stop_s", "rate_bpm", "quality", "accepted"]
             if config.breathing.reference is not None:
                 fields.append("reference_bpm")
             (tmp / "respiration.csv").write_text(_csv_text(result.respiration, fields))

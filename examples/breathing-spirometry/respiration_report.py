@@ -79,24 +79,21 @@ def print_tables(results: dict) -> None:
 
 def phase_lag(out: Path, lags=range(0, 8)) -> dict[int, float]:
     """Balanced accuracy of the level phase when the thermal phase at frame i + lag is taken as
-    the prediction for the flow's phase at frame i (the raw signal trails the flow by 1–7 frames)."""
+    the prediction for frame i's INH/EXH label (the raw signal trails the flow by 1–7 frames).
+    Labels are the dataset's (flow vs its zero level, pauses −1 and left out)."""
     import h5py
-
-    from thermcli.ops.respiration import zero_level
 
     with h5py.File(out / "spectral-level" / "series.h5") as fh:
         recording = fh["recording"].asstr()[...]
         phase = fh["mouth.phase"][...]
     with h5py.File(out / "segments.h5") as fh:
-        flow = fh["columns/flow"][...].astype(np.float64)
+        labels = fh["labels"][...]
     scores = {}
     for lag in lags:
         truth, predicted = [], []
         for segment in np.unique(recording):
             keep = recording == segment
-            f, p = flow[keep], phase[keep]
-            zero = zero_level(f)
-            t = np.where(np.isfinite(f), (f > zero).astype(int), -1)
+            t, p = labels[keep], phase[keep]
             truth.append(t[: len(t) - lag])
             predicted.append(p[lag:])
         t, p = np.concatenate(truth), np.concatenate(predicted)
@@ -112,7 +109,7 @@ def figure(out: Path, path: Path, segment: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from thermcli.ops.respiration import DEFAULT_BAND, bandpass, breath_peaks, zero_level
+    from thermcli.ops.respiration import DEFAULT_BAND, bandpass, breath_peaks
 
     with h5py.File(out / "spectral-level" / "series.h5") as fh:
         recording = fh["recording"].asstr()[...]
@@ -123,13 +120,13 @@ def figure(out: Path, path: Path, segment: str) -> None:
     with h5py.File(out / "segments.h5") as fh:
         sequence = fh["sequence"].asstr()[...]
         flow = fh["columns/flow"][...][sequence == segment].astype(np.float64)
+        zero = float(fh["columns/zero_level"][...][sequence == segment][0])
     t = t - t[0]
     fs = 1.0 / np.median(np.diff(t))
     rows = per_segment(load(out, "spectral-level"))[segment]
     thermal_breaths = breath_peaks(signal, fs, DEFAULT_BAND)
     wide = (0.05, 1.5)
     flow_breaths = breath_peaks(bandpass(flow, fs, wide), fs, wide)
-    zero = zero_level(flow)
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 4.6), sharex=True)
     top.plot(t, mean, color="0.6", lw=0.8, label="ROI mean (raw, 8-bit)")
@@ -144,9 +141,11 @@ def figure(out: Path, path: Path, segment: str) -> None:
     labels = top.get_legend_handles_labels()[1] + twin.get_legend_handles_labels()[1]
     top.legend(handles, labels, fontsize=7, loc="upper right", ncol=3)
     bottom.plot(t, flow, color="tab:blue", lw=1.2, label="spirometer flow (min-max normalised)")
-    bottom.axhline(zero, color="0.4", ls="--", lw=0.8, label=f"zero level (mode) {zero:.2f}")
+    bottom.axhline(zero, color="0.4", ls="--", lw=0.8, label=f"zero level {zero:.3f}")
     bottom.plot(t[flow_breaths], flow[flow_breaths], "v", color="k", ms=6, label="spirometer breaths")
-    bottom.fill_between(t, zero, flow, where=flow > zero, color="tab:orange", alpha=0.25, label="EXH")
+    from thermcli.io.spirometry import PAUSE_MARGIN
+
+    bottom.fill_between(t, zero, flow, where=flow > zero + PAUSE_MARGIN, color="tab:orange", alpha=0.25, label="EXH label")
     bottom.set_xlabel("time (s)")
     bottom.set_ylabel("flow")
     bottom.legend(fontsize=7, loc="upper right", ncol=2)

@@ -121,3 +121,14 @@ def test_flow_breaths_ignore_noise_at_pauses():
     np.testing.assert_allclose(np.diff(starts) / fs, 5.0, atol=0.2)
     assert flow_rate(flow, fs) == pytest.approx(12.0, abs=0.3)
     assert math.isnan(flow_rate(np.full(100, 0.4), fs))
+
+
+def test_zero_level_within_a_range_and_flow_phase():
+    from thermcli.ops.respiration import flow_phase
+
+    # bimodal breathing without pauses: the global mode is a plateau, the restricted one the pause level
+    x = np.concatenate([np.full(200, 0.25), np.full(150, 0.65), np.full(40, 0.402), np.linspace(0, 1, 30)])
+    assert abs(zero_level(x) - 0.25) < 0.02
+    assert abs(zero_level(x, within=(0.38, 0.42), bin_width=0.005) - 0.4025) < 1e-9
+    flow = np.array([0.1, 0.39, 0.40, 0.41, 0.43, np.nan])
+    np.testing.assert_array_equal(flow_phase(flow, 0.40, pause=0.02), [INH, -1, -1, -1, EXH, -1])

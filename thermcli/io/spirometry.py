@@ -27,6 +27,13 @@ import numpy as np
 from thermcli.errors import DataError
 
 FPS = 20.0
+# INH/EXH labels from the flow, the same rule as the breathing-phase example
+# (examples/breathing-spirometry/make_phase_dataset.py): the zero level is the mode of the flow
+# histogram (0.005 bins) inside 0.38–0.42, where the data's README puts the pauses — segments
+# 05–09 breathe without pauses and their global mode is a breathing plateau; within ±0.02 of
+# it a frame is a pause (label −1, left out of metrics).
+PAUSE_BAND = (0.38, 0.42)
+PAUSE_MARGIN = 0.02
 
 
 def read_nndata(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -81,10 +88,10 @@ def read_video_grey(path: str | os.PathLike) -> np.ndarray:
 
 def read_segment(folder: str | os.PathLike, segment: int | str, *, fps: float = FPS):
     """Segment ``NN`` of the folder as a ``Dataset``: intensity frames, timestamps (frame / fps),
-    sequence and subject ids, the signal columns, and INH/EXH labels from the flow against its
-    zero level (the mode of the segment's flow histogram; −1 where the flow is NaN)."""
+    sequence and subject ids, the signal columns (+ ``zero_level``), and INH/EXH labels from the
+    flow against its zero level (see ``PAUSE_BAND``; −1 for pauses and NaN flow)."""
     from thermcli.io import Dataset, Meta
-    from thermcli.ops.respiration import EXH, INH, zero_level
+    from thermcli.ops.respiration import flow_phase, zero_level
 
     folder = Path(folder)
     name = f"{int(segment):02d}" if str(segment).isdigit() else str(segment)
@@ -102,9 +109,9 @@ def read_segment(folder: str | os.PathLike, segment: int | str, *, fps: float = 
     flow = table["flow"][:n] if "flow" in table else None
     labels = np.full(n, -1, np.int64)
     if flow is not None:
-        zero = zero_level(flow)
-        ok = np.isfinite(flow)
-        labels[ok] = np.where(flow[ok] > zero, EXH, INH)
+        zero = zero_level(flow, within=PAUSE_BAND, bin_width=0.005)
+        labels = flow_phase(flow, zero, pause=PAUSE_MARGIN)
+        columns["zero_level"] = np.full(n, zero, np.float32)
     meta = Meta(unit="intensity", modality="thermal", class_names=["INH", "EXH"], attrs={"fps": fps, "source": str(folder)})
     return Dataset(
         frames=frames,

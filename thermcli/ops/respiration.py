@@ -218,16 +218,41 @@ def phase(filtered: np.ndarray, fs: float, *, method: str = "slope") -> np.ndarr
     return out
 
 
-def zero_level(values: np.ndarray, *, bins: int = 50) -> float:
+def zero_level(values: np.ndarray, *, bins: int = 50, within: tuple[float, float] | None = None, bin_width: float | None = None) -> float:
     """The most frequent value of a signal (centre of the fullest histogram bin): the resting
-    level of a min-max normalised spirometer flow, whose zero is not stored."""
+    level of a min-max normalised spirometer flow, whose zero is not stored.
+
+    ``within`` (lo, hi) restricts the search to a range where the pauses are known to sit (for
+    the breathing-spirometry data 0.38–0.42: segments that breathe without pauses have bimodal
+    histograms whose global mode is a breathing plateau); ``bin_width`` replaces ``bins``.
+    """
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)]
     if x.size == 0:
         return math.nan
-    counts, edges = np.histogram(x, bins=bins)
+    lo, hi = (float(x.min()), float(x.max())) if within is None else within
+    if bin_width is not None:
+        edges = np.arange(lo, hi + bin_width * 1e-3, bin_width)
+        if len(edges) < 2:
+            edges = np.array([lo, hi])
+    else:
+        edges = np.linspace(lo, hi, bins + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
+    counts, edges = np.histogram(x, bins=edges)
+    if counts.sum() == 0:
+        return math.nan
     k = int(np.argmax(counts))
     return float((edges[k] + edges[k + 1]) / 2)
+
+
+def flow_phase(flow: np.ndarray, zero: float, *, pause: float = 0.0) -> np.ndarray:
+    """INH/EXH truth from a flow signal: EXH above ``zero + pause``, INH below ``zero − pause``,
+    −1 in between (a pause) or where the flow is NaN. (N,) → (N,) int64."""
+    f = np.asarray(flow, dtype=np.float64)
+    out = np.full(len(f), -1, np.int64)
+    with np.errstate(invalid="ignore"):
+        out[f > zero + pause] = EXH
+        out[f < zero - pause] = INH
+    return out
 
 
 def flow_breaths(flow: np.ndarray, fs: float, *, level: float | None = None, hysteresis: float = 0.15) -> np.ndarray:

@@ -102,6 +102,20 @@ def phase_lag(out: Path, lags=range(0, 8)) -> dict[int, float]:
     return scores
 
 
+def phase_on_segments(out: Path, run: str, segments: list[str]) -> float:
+    """Pooled balanced accuracy of a run's phase on some segments (labels ≥ 0 only)."""
+    import h5py
+
+    with h5py.File(out / run / "series.h5") as fh:
+        recording = fh["recording"].asstr()[...]
+        phase = fh["mouth.phase"][...]
+    with h5py.File(out / "segments.h5") as fh:
+        labels = fh["labels"][...]
+    keep = np.isin(recording, segments) & (labels >= 0) & (phase >= 0)
+    t, p = labels[keep], phase[keep]
+    return float(np.mean([np.mean(p[t == c] == c) for c in (0, 1)]))
+
+
 def figure(out: Path, path: Path, segment: str) -> None:
     import h5py
     import matplotlib
@@ -160,11 +174,21 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--figure", type=Path)
     parser.add_argument("--segment", default="01")
+    # the breathing-phase example's test segments (thermcli split --by sequence --fractions
+    # 0.6,0.2,0.2 --seed 0 on the same 10 segments), for a side-by-side with the trained classifier
+    parser.add_argument("--test-segments", default="04,06")
     args = parser.parse_args()
     results = report(args.out)
     results["phase_balanced_accuracy_by_lag"] = phase_lag(args.out)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print_tables(results)
+    test = [t.strip() for t in args.test_segments.split(",") if t.strip()]
+    results["phase_balanced_accuracy_test_segments"] = {
+        "segments": test, **{run: phase_on_segments(args.out, run, test) for run in ("spectral-level", "spectral-slope")}}
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nphase balanced accuracy on segments {', '.join(test)}: level "
+          f"{results['phase_balanced_accuracy_test_segments']['spectral-level']:.3f}, slope "
+          f"{results['phase_balanced_accuracy_test_segments']['spectral-slope']:.3f}")
     print("\nlevel phase, thermal advanced by L frames: " +
           ", ".join(f"L={lag} {ba:.3f}" for lag, ba in results["phase_balanced_accuracy_by_lag"].items()))
     if args.figure:

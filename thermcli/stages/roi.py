@@ -39,7 +39,7 @@ from thermcli.ops.roi import (
     segment_mask,
     stat_columns,
 )
-from thermcli.ops.series import SMOOTHING, recording_bounds, smooth, summarize_series
+from thermcli.ops.series import recording_bounds, smooth, summarize_series
 
 SERIES_SCHEMA = "thermcli.roi_series"
 SHAPES = ("box", "polygon", "disc")

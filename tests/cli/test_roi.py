@@ -429,3 +429,20 @@ def test_min_quality_rejects_noise_windows(cli, tmp_path, regions_json):
     assert "seq1 region nose: 1 of 1 windows below --min-quality 0.6" in result.stderr
     windows = {w["recording"]: w for w in read_csv(out / "respiration.csv")}
     assert windows["seq1"]["accepted"] == "0" and windows["seq1"]["rate_bpm"] != "nan"
+
+
+def test_png_folder_intensity_and_colour_frames(cli, tmp_path, regions_json):
+    from tests.conftest import make_dataset
+
+    ds = make_dataset(n=8, h=24, w=32, unit="intensity", labels=False)
+    ds.frames[:, 8:12, 4:9] = 255  # the cheek box is saturated in every frame
+    write_dataset(tmp_path / "png", ds)
+    out = tmp_path / "out"
+    result = cli("roi", tmp_path / "png", out, "--regions", regions_json, "--no-plots")
+    assert result.exit_code == 0, result.stderr
+    rows = read_csv(out / "series.csv")
+    assert {r["cheek.saturated_fraction"] for r in rows} == {"1.0"} and {r["cheek.mean"] for r in rows} == {"255.0"}
+    assert json.loads((out / "summary.json").read_text())["unit"] == "intensity"
+    colour = make_dataset(n=4, h=24, w=32, unit="intensity", labels=False, channels=3)
+    write_dataset(tmp_path / "rgb.h5", colour)
+    assert_clean_error(cli("roi", tmp_path / "rgb.h5", tmp_path / "o2", "--regions", regions_json), 1, "single-channel")

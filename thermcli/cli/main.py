@@ -28,6 +28,15 @@ COMMANDS: dict[str, str] = {
     "import": "thermcli.cli.importer:import_",
     "export": "thermcli.cli.export:export",
     "align": "thermcli.cli.align:align",
+    "threshold": "thermcli.cli.threshold:threshold",
+    "augment": "thermcli.cli.augment:augment",
+    "merge": "thermcli.cli.merge:merge",
+    "split": "thermcli.cli.split:split",
+    "train": "thermcli.cli.train:train",
+    "distill": "thermcli.cli.distill:distill",
+    "predict": "thermcli.cli.predict:predict",
+    "eval": "thermcli.cli.eval:eval_",
+    "roi": "thermcli.cli.roi:roi",
 }
 
 

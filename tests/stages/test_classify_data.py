@@ -1,0 +1,50 @@
+"""K-frame windows stay within their sequence; normalisation is what the checkpoint records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from thermcli.errors import UsageError
+from thermcli.stages.classify_data import apply_normalization, class_weights, fit_normalization, sequence_windows
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(3, 9), min_size=1, max_size=5), st.integers(1, 3), st.integers(0, 1000))
+def test_windows_never_cross_a_sequence(lengths, k, seed):
+    rng = np.random.default_rng(seed)
+    seq = np.concatenate([[f"q{i}"] * n for i, n in enumerate(lengths)]).astype(object)
+    order = rng.permutation(len(seq))  # rows shuffled; timestamps give the order within a sequence
+    seq = seq[order]
+    ts = np.concatenate([np.arange(n, dtype=float) for n in lengths])[order]
+    w = sequence_windows(len(seq), k, seq, ts)
+    for i in range(len(seq)):
+        assert all(seq[j] == seq[i] for j in w[i])  # same sequence
+        assert w[i, -1] == i
+        assert list(ts[w[i]]) == sorted(ts[w[i]])  # oldest first
+        assert ts[w[i, 0]] == max(0.0, ts[i] - (k - 1))  # edge frames repeat the first frame
+
+
+def test_k_longer_than_a_sequence_is_a_usage_error():
+    with pytest.raises(UsageError, match="longer than sequence 'b' of 2 frames"):
+        sequence_windows(5, 3, np.array(["a", "a", "a", "b", "b"], object), None)
+
+
+def test_frame_normalisation_removes_offsets():
+    rng = np.random.default_rng(0)
+    frames = (30 + rng.normal(size=(6, 4, 5))).astype(np.float32)
+    norm = fit_normalization(frames, "frame")
+    shifted = apply_normalization(frames + 3.0, norm)
+    np.testing.assert_allclose(shifted, apply_normalization(frames, norm), atol=1e-5)
+    np.testing.assert_allclose(shifted.reshape(6, -1).mean(1), 0, atol=1e-5)
+
+
+def test_class_weights_match_sklearn():
+    import torch
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.array([0, 0, 0, 1, -1, 1, 0, 0])
+    got = class_weights(torch.tensor(y), 2).numpy()
+    np.testing.assert_allclose(got, compute_class_weight("balanced", classes=np.array([0, 1]), y=y[y >= 0]), rtol=1e-6)

@@ -98,11 +98,8 @@ def bare_augment(src: str, out: str, batch: int = 64) -> None:
                     matrix = matrix @ np.array([[-1.0, 0, w - 1], [0, 1, 0], [0, 0, 1]])
                 warped = cv2.warpAffine(frame, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
                 warped = warped * np.float32(0.95 + 0.1 * u[8]) + np.float32(-1 + 2 * u[9])
-                noise_rng = np.random.default_rng(noise_seed)
-                pattern = noise_rng.standard_normal(h, dtype=np.float32)[:, None] * np.float32(0)
-                pattern = pattern + noise_rng.standard_normal(w, dtype=np.float32)[None, :] * np.float32(0)
-                noise = noise_rng.standard_normal((h, w), dtype=np.float32) * np.float32(noise_sigma)
-                result.append(warped + pattern + noise)
+                noise = np.random.default_rng(noise_seed).standard_normal((h, w), dtype=np.float32)
+                result.append(warped + noise * np.float32(noise_sigma))
             dst[lo : lo + len(result)] = np.stack(result)
 
 

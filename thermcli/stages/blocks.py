@@ -103,3 +103,32 @@ def run_blocks(
                 read, block, args = nxt
                 pending.append(pool.apply_async(_run_block, (job, path_text, read, block, args)))
             yield _checked(result)
+
+
+class Background:
+    """Run ``function(*args, **kwargs)`` in a daemon thread; ``result()`` waits for it.
+
+    Used for the provenance record: hashing a large input (SHA-256 releases the GIL) overlaps
+    with the processing instead of delaying it, and an interrupted command does not wait for it.
+    """
+
+    def __init__(self, function: Callable, *args: Any, **kwargs: Any):
+        import threading
+
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+        def target() -> None:
+            try:
+                self._value = function(*args, **kwargs)
+            except BaseException as exc:  # handed to the caller in result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value

@@ -259,7 +259,7 @@ def threshold_frames(frames: np.ndarray, cfg: ThresholdConfig) -> ThresholdResul
     n = frames.shape[0]
     levels = list(cfg.levels) if cfg.band is None else [cfg.band[0]]
     count = len(levels)
-    out = []
+    result: np.ndarray | None = None  # allocated once the first copy's shape is known
     lo_col = np.empty(n * count, np.float32)
     hi_col = np.empty(n * count, np.float32)
     for i in range(n):
@@ -277,11 +277,16 @@ def threshold_frames(frames: np.ndarray, cfg: ThresholdConfig) -> ThresholdResul
             mask = level_mask(u8, level, cfg, gray, finite)
             if nan is not None:
                 mask[nan] = 0
-            out.append(emit_copy(frame, mask, cfg.emit, fill))
+            copy = emit_copy(frame, mask, cfg.emit, fill)
+            if result is None:
+                result = np.empty((n * count,) + copy.shape, copy.dtype)
+            result[i * count + j] = copy
             lo_col[i * count + j] = lo
             hi_col[i * count + j] = hi
+    if result is None:
+        result = np.empty((0,) + frames.shape[1:], frames.dtype)
     return ThresholdResult(
-        frames=np.stack(out) if out else np.empty((0,) + frames.shape[1:], frames.dtype),
+        frames=result,
         levels=np.tile(np.asarray(levels, np.float64), n),
         source=np.repeat(np.arange(n, dtype=np.int64), count),
         window_lo=lo_col,

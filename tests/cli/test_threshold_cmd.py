@@ -3,6 +3,7 @@ method recorded, workers and shards byte-identical, bad input refused cleanly.""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -199,3 +200,21 @@ def test_help_documents_levels_and_example(cli):
     result = cli("threshold", "--help")
     assert result.exit_code == 0
     assert "Example: thermcli threshold" in result.stdout and "--emit" in result.stdout
+
+
+@pytest.mark.parametrize("spill_min_bytes", [0, 1 << 40])
+def test_worker_results_through_ram_files_or_the_pipe_are_identical(cli, tmp_path, monkeypatch, spill_min_bytes):
+    """Worker output blocks reach the parent through /dev/shm files (large blocks) or pickled
+    (small ones, or where /dev/shm is missing): the same bytes either way, no file left behind."""
+    import glob
+
+    from thermcli.stages import blocks
+
+    monkeypatch.setattr(blocks, "SPILL_MIN_BYTES", spill_min_bytes)
+    src = tmp_path / "src.h5"
+    write_dataset(src, make_dataset(n=12, h=16, w=20))
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    assert cli("threshold", "--batch-size", "4", src, one).exit_code == 0
+    assert cli("threshold", "--batch-size", "4", "--workers", "2", src, two).exit_code == 0
+    assert_same_data(one, two)
+    assert glob.glob(f"/dev/shm/thermcli-blocks-{os.getpid()}-*") == []

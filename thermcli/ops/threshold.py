@@ -92,11 +92,26 @@ def auto_window(gray: np.ndarray, percentiles: Sequence[float] = (1.0, 99.0), fi
         values = gray.ravel().copy()
     if values.size == 0:
         return 0.0, 1.0
-    lo, hi = np.percentile(values, percentiles, overwrite_input=True)
-    lo, hi = float(lo), float(hi)
+    lo, hi = percentiles_of(values, percentiles)
     if not hi > lo:  # a flat frame: a unit-wide window around its value
         hi = lo + 1.0
     return lo, hi
+
+
+def percentiles_of(values: np.ndarray, percentiles: Sequence[float]) -> list[float]:
+    """Percentiles (NumPy's default "linear" definition, computed in float64) of a 1-D array,
+    which is partially sorted in place: one ``partition`` call and no other pass over the data,
+    several times cheaper than ``np.percentile`` on a 256×256 frame."""
+    n = values.size
+    positions = [p / 100.0 * (n - 1) for p in percentiles]
+    kth = sorted({int(x) for x in positions} | {min(int(x) + 1, n - 1) for x in positions})
+    values.partition(kth)
+    result = []
+    for x in positions:
+        i = int(x)
+        a, b = float(values[i]), float(values[min(i + 1, n - 1)])
+        result.append(a + (b - a) * (x - i))
+    return result
 
 
 def window_to_u8(gray: np.ndarray, lo: float, hi: float, finite: np.ndarray | None = None) -> np.ndarray:

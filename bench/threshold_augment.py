@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
             row = {
                 "bare_s": t_bare, "cmd_s": t_one, "cmd_w2_s": t_two, "bare_cpu_s": cpu_bare, "cmd_cpu_s": cpu_one,
                 "cmd_w2_cpu_s": cpu_two, "throughput_ratio": t_bare / t_one, "cpu_ratio": cpu_bare / cpu_one,
-                "speedup_w2": t_one / t_two, "identical_w2": identical,
+                "speedup_w2": t_one / t_two, "identical_w2": identical, "cpu_ceiling_w2": 2 * cpu_one / cpu_two,
                 "rss_mb": rss_one, "rss_w2_mb": rss_two, "rss_small_mb": rss_small, "rss_bare_mb": rss_bare,
                 "frames_per_s": args.frames / t_one,
             }
@@ -204,6 +204,8 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{'':9s} throughput ratio (bare / thermcli): wall {t_bare / t_one:.2f}, CPU {cpu_bare / cpu_one:.2f} (goal ≥ 0.80)\n"
                 f"{'':9s} --workers 2 {t_two:6.1f} s ({cpu_two:5.1f} s CPU) → speed-up {t_one / t_two:.2f}× (goal ≥ 1.6×), "
                 f"byte-identical data: {identical}\n"
+                f"{'':9s} parallel CPU overhead ×{cpu_two / cpu_one:.2f} (2 workers' total CPU / 1 worker's): on 2 idle "
+                f"cores the CPU-bound ceiling would be {2 * cpu_one / cpu_two:.2f}× (derived, not measured)\n"
                 f"{'':9s} peak RSS {rss_one:5.0f} MB on {args.frames} frames, {rss_small:5.0f} MB on "
                 f"{max(64, args.frames // 8)} frames, {rss_two:5.0f} MB (largest process) with 2 workers "
                 f"(bare loop {rss_bare:.0f} MB; goal < 600 MB); load average now {os.getloadavg()[0]:.1f}",

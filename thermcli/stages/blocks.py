@@ -138,26 +138,38 @@ def run_blocks(
                 reader.close()
         return
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    # spawn, not fork: the parent may hold an open HDF5 file, which must not be shared
+    # spawn, not fork: the parent may hold an open HDF5 file, which must not be shared.
+    # ProcessPoolExecutor, not Pool: a worker that dies (killed, out of memory) fails the
+    # command instead of leaving it waiting forever for that block.
     context = multiprocessing.get_context("spawn")
     spill = _spill_target()
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init)
     try:
-        with context.Pool(workers, initializer=_worker_init) as pool:
-            pending: collections.deque = collections.deque()
-            items = iter(work)
-            for read, block, args in items:
-                pending.append(pool.apply_async(_run_block, (job, path_text, read, block, args, spill)))
-                if len(pending) >= 2 * workers:
-                    break
-            while pending:
-                result = pending.popleft().get()
-                nxt = next(items, None)
-                if nxt is not None:
-                    read, block, args = nxt
-                    pending.append(pool.apply_async(_run_block, (job, path_text, read, block, args, spill)))
-                yield _checked(result)
+        pending: collections.deque = collections.deque()
+        items = iter(work)
+        for read, block, args in items:
+            pending.append(pool.submit(_run_block, job, path_text, read, block, args, spill))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            try:
+                result = pending.popleft().result()
+            except BrokenProcessPool:
+                from thermcli.errors import DataError
+
+                raise DataError("a worker process died (out of memory or killed?); try fewer --workers", path=path_text) from None
+            nxt = next(items, None)
+            if nxt is not None:
+                read, block, args = nxt
+                pending.append(pool.submit(_run_block, job, path_text, read, block, args, spill))
+            yield _checked(result)
     finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
         _remove_spilled(spill)
 
 

@@ -1,18 +1,37 @@
-"""`make bench`: run every benchmark script under bench/ (each has a ``main()``) and print
-what each reports. Benchmarks print ratios against a baseline measured in the same run."""
+"""`make bench`: run every benchmark script under bench/ and write one table.
+
+Each script has a ``main()`` that prints its own detail and returns rows
+``{"benchmark", "measure", "value", "baseline", "ratio", "note"}`` (ratios against a baseline
+measured in the same run). The combined table is printed and written to bench/RESULTS.md.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import io
+import platform
 import sys
 import time
+from contextlib import redirect_stdout
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+COLUMNS = ("benchmark", "measure", "value", "baseline", "ratio", "note")
 
 
-def main() -> None:
-    scripts = sorted(p for p in HERE.glob("*.py") if p.name not in ("run_all.py", "__init__.py") and not p.name.startswith("_"))
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def main(only: list[str] | None = None) -> list[dict]:
+    scripts = sorted(
+        p for p in HERE.glob("*.py") if p.name not in ("run_all.py", "__init__.py") and not p.name.startswith("_")
+    )
+    if only:
+        scripts = [p for p in scripts if p.stem in only]
+    rows: list[dict] = []
     for script in scripts:
         print(f"\n## {script.stem}", flush=True)
         spec = importlib.util.spec_from_file_location(f"bench_{script.stem}", script)
@@ -20,9 +39,27 @@ def main() -> None:
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
         start = time.perf_counter()
-        module.main()
-        print(f"({script.name}: {time.perf_counter() - start:.1f} s)", flush=True)
+        result = module.main()
+        seconds = time.perf_counter() - start
+        print(f"({script.name}: {seconds:.1f} s)", flush=True)
+        if isinstance(result, list):
+            for row in result:
+                rows.append({"benchmark": script.stem, **row})
+        else:
+            rows.append({"benchmark": script.stem, "measure": "ran", "value": f"{seconds:.1f} s", "note": "see output"})
+    lines = [
+        f"# thermcli benchmarks ({platform.node()}, {platform.processor() or platform.machine()}, "
+        f"{time.strftime('%Y-%m-%d %H:%M')})",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "| " + " | ".join("---" for _ in COLUMNS) + " |",
+    ]
+    lines += ["| " + " | ".join(_fmt(row.get(c)) for c in COLUMNS) + " |" for row in rows]
+    table = "\n".join(lines) + "\n"
+    (HERE / "RESULTS.md").write_text(table)
+    print("\n" + table)
+    return rows
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:] or None)

@@ -22,7 +22,7 @@ def median_wall(cmd: list[str], repeats: int = 7) -> float:
     return statistics.median(times)
 
 
-def main() -> dict[str, float]:
+def main() -> list[dict]:
     from tests.conftest import make_dataset
     from thermcli.io import write_dataset
 
@@ -33,11 +33,13 @@ def main() -> dict[str, float]:
         baseline = median_wall([sys.executable, "-c", "pass"])
         helps = median_wall(exe + ["--help"])
         info = median_wall(exe + ["info", str(small)])
-    result = {"python_baseline_s": baseline, "help_s": helps, "info_s": info}
     print(f"python -c pass      {baseline:.3f} s")
     print(f"thermcli --help     {helps:.3f} s  ({helps / baseline:.1f}x python start-up; goal < 0.5 s)")
     print(f"thermcli info small {info:.3f} s  ({info / baseline:.1f}x python start-up; goal < 0.5 s)")
-    return result
+    return [
+        {"measure": "thermcli --help wall (s)", "value": helps, "baseline": baseline, "ratio": helps / baseline, "note": "goal < 0.5 s; baseline: python -c pass"},
+        {"measure": "thermcli info small.h5 wall (s)", "value": info, "baseline": baseline, "ratio": info / baseline, "note": "goal < 0.5 s; baseline: python -c pass"},
+    ]
 
 
 if __name__ == "__main__":

@@ -186,3 +186,34 @@ def test_sigkill_mid_write_leaves_no_output_and_input_untouched(tmp_path, small_
     write_dataset(out, make_dataset(n=2))
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+def _raw_h5(path, frames_shape, dtype="float32", *, fill=None):
+    import json
+
+    with h5py.File(path, "w") as fh:
+        fh.attrs["schema"] = "thermcli.dataset"
+        fh.attrs["schema_version"] = 1
+        fh.attrs["meta"] = json.dumps({"unit": "celsius", "modality": "thermal"})
+        fh.attrs["provenance"] = "{}"
+        ds = fh.create_dataset("frames", shape=frames_shape, dtype=dtype, chunks=(1, *frames_shape[1:]) if frames_shape[0] else None)
+        if fill is not None:
+            ds[...] = fill
+
+
+def test_zero_frames_rejected(tmp_path):
+    _raw_h5(tmp_path / "empty.h5", (0, 4, 4))
+    with pytest.raises(DataError, match="has no frames"):
+        open_dataset(tmp_path / "empty.h5")
+
+
+def test_absurd_declared_shape_rejected(tmp_path):
+    _raw_h5(tmp_path / "absurd.h5", (10**9, 60, 80))
+    with pytest.raises(DataError, match="absurd declared shape"):
+        open_dataset(tmp_path / "absurd.h5")
+
+
+def test_wrong_dtype_on_read(tmp_path):
+    _raw_h5(tmp_path / "f64.h5", (2, 4, 4), dtype="float64", fill=25.0)
+    with pytest.raises(DataError, match="must be float32"):
+        read_dataset(tmp_path / "f64.h5")

@@ -24,6 +24,10 @@ from thermcli.errors import ThermcliError
 COMMANDS: dict[str, str] = {
     "info": "thermcli.cli.info:info",
     "synth": "thermcli.cli.synth:synth",
+    "export-model": "thermcli.cli.export_model:export_model",
+    "import": "thermcli.cli.importer:import_",
+    "export": "thermcli.cli.export:export",
+    "align": "thermcli.cli.align:align",
     "threshold": "thermcli.cli.threshold:threshold",
     "augment": "thermcli.cli.augment:augment",
     "merge": "thermcli.cli.merge:merge",

@@ -107,10 +107,20 @@ class HDF5Reader:
             rows = self._file[name].shape[0] if self._file[name].shape else 0
             if rows != self.n:
                 raise DataError(f"{name} has {rows} rows but there are {self.n} frames", path=where)
-        # Absurd declared shapes: refuse before anyone allocates them.
+        if self.n == 0:
+            raise DataError("has no frames (empty dataset)", path=where)
+        # Absurd declared shapes: refuse before anyone allocates or streams them.
         frame_bytes = int(np.prod(self.frame_shape)) * frames.dtype.itemsize
         if frame_bytes > 1 << 31:
             raise DataError(f"frame shape {self.frame_shape} is implausibly large", path=where)
+        declared = self.n * frame_bytes
+        stored = frames.id.get_storage_size()
+        if declared > 1 << 20 and stored * 1000 < declared:
+            raise DataError(
+                f"declares {self.n} frames of {self.frame_shape} ({declared / 2**20:.0f} MiB) but stores "
+                f"{stored / 2**20:.1f} MiB: truncated, or an absurd declared shape",
+                path=where,
+            )
         self.attrs = dict(self.meta.attrs)
 
     def __len__(self) -> int:

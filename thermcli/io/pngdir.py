@@ -155,6 +155,8 @@ class PNGFolderReader:
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"malformed {SIDECAR}: {' '.join(str(exc).split())[:120]}", path=where) from None
         validate_meta(self.meta, where=where)
+        if self.n <= 0:
+            raise DataError("has no frames (empty dataset)", path=where)
         unknown = set(self._fields) - set(PER_FRAME_FIELDS) - {"rgb"}
         if unknown:
             raise DataError(f"unknown per-frame fields {sorted(unknown)} in {SIDECAR}", path=where)

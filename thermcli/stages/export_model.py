@@ -1,0 +1,117 @@
+"""Export a trained checkpoint to ONNX for edge devices, checked against PyTorch with onnxruntime."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from thermcli.errors import DataError, UsageError
+from thermcli.io import atomic_path
+
+
+def input_shape_of(config: dict[str, Any], override: tuple[int, ...] | None) -> tuple[int, ...]:
+    """(C, H, W) of one model input: ``--input-shape``, else the checkpoint's ``input_shape``."""
+    if override is not None:
+        return tuple(override)
+    shape = config.get("input_shape")
+    if not shape:
+        raise UsageError("the checkpoint does not record its input shape; give --input-shape C,H,W", param="--input-shape")
+    return tuple(int(s) for s in shape)
+
+
+def _median_latency(fn, repeats: int) -> float:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def export_onnx(
+    checkpoint: Path,
+    out: Path,
+    *,
+    input_shape: tuple[int, ...] | None = None,
+    opset: int = 18,
+    tolerance: float = 1e-4,
+    repeats: int = 20,
+    force: bool = False,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Write ``out`` (.onnx) and return a report: max |ONNX − PyTorch|, CPU latencies at batch 1.
+
+    The batch dimension is dynamic. Raises DataError when the outputs differ by more than
+    ``tolerance`` (nothing is written then).
+    """
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    from thermcli.models.checkpoint import load_checkpoint
+
+    model, config, _ = load_checkpoint(checkpoint)
+    model.eval()
+    shape = input_shape_of(config, input_shape)
+    generator = torch.Generator().manual_seed(seed)
+    example = torch.randn(2, *shape, generator=generator)
+
+    with torch.no_grad():
+        reference = model(example)
+    if isinstance(reference, (tuple, list)):
+        reference = reference[0]
+    if isinstance(reference, dict):
+        raise DataError("models with dict outputs cannot be exported", path=str(checkpoint))
+
+    with atomic_path(out, force=force) as tmp:
+        exporter = "dynamo"
+        try:
+            program = torch.onnx.export(
+                model,
+                (example,),
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
+                dynamo=True,
+                opset_version=opset,
+                verbose=False,
+            )
+            program.save(str(tmp))
+        except Exception:  # some graphs only trace with the TorchScript exporter
+            exporter = "torchscript"
+            torch.onnx.export(
+                model,
+                (example,),
+                str(tmp),
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                opset_version=opset,
+                dynamo=False,
+            )
+        session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        onnx_out = session.run(None, {"input": example.numpy()})[0]
+        max_diff = float(np.max(np.abs(onnx_out - reference.numpy())))
+        if not max_diff <= tolerance:
+            raise DataError(f"ONNX output differs from PyTorch by {max_diff:.2e} (> {tolerance:g})", path=str(out))
+        one = example[:1]
+        one_np = one.numpy()
+        with torch.no_grad():
+            torch_s = _median_latency(lambda: model(one), repeats)
+        onnx_s = _median_latency(lambda: session.run(None, {"input": one_np}), repeats)
+    return {
+        "checkpoint": str(checkpoint),
+        "onnx": str(out),
+        "exporter": exporter,
+        "opset": opset,
+        "input_shape": list(shape),
+        "max_abs_diff": max_diff,
+        "tolerance": tolerance,
+        "torch_cpu_ms_batch1": torch_s * 1e3,
+        "onnxruntime_cpu_ms_batch1": onnx_s * 1e3,
+        "speedup": torch_s / onnx_s if onnx_s > 0 else None,
+    }

@@ -98,11 +98,8 @@ def bare_augment(src: str, out: str, batch: int = 64) -> None:
                     matrix = matrix @ np.array([[-1.0, 0, w - 1], [0, 1, 0], [0, 0, 1]])
                 warped = cv2.warpAffine(frame, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
                 warped = warped * np.float32(0.95 + 0.1 * u[8]) + np.float32(-1 + 2 * u[9])
-                noise_rng = np.random.default_rng(noise_seed)
-                pattern = noise_rng.standard_normal(h, dtype=np.float32)[:, None] * np.float32(0)
-                pattern = pattern + noise_rng.standard_normal(w, dtype=np.float32)[None, :] * np.float32(0)
-                noise = noise_rng.standard_normal((h, w), dtype=np.float32) * np.float32(noise_sigma)
-                result.append(warped + pattern + noise)
+                noise = np.random.default_rng(noise_seed).standard_normal((h, w), dtype=np.float32)
+                result.append(warped + noise * np.float32(noise_sigma))
             dst[lo : lo + len(result)] = np.stack(result)
 
 
@@ -114,19 +111,22 @@ def bare_augment(src: str, out: str, batch: int = 64) -> None:
 _LAUNCH = (
     "import resource, subprocess, sys\n"
     "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(u.ru_utime + u.ru_stime, u.ru_maxrss)\n"
     "sys.exit(rc)\n"
 )
 
 
-def run(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB; the largest single process of the command's tree)."""
+def run(cmd: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system, all processes of the command's tree) and peak
+    RSS (MB; the largest single process of the tree)."""
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _LAUNCH, *cmd], capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr[-400:]}")
-    return wall, int(proc.stdout.split()[-1]) / 1024
+    cpu, rss = proc.stdout.split()[-2:]
+    return wall, float(cpu), int(rss) / 1024
 
 
 def data_digest(path: Path) -> str:
@@ -171,33 +171,44 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"input: {args.frames} frames of {args.size}×{args.size} float32 °C = {gb:.2f} GB "
               f"(built in {time.perf_counter() - t0:.0f} s); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
         results["input_gb"] = gb
+        from thermcli.io.provenance import sha256_path
+
+        t0 = time.process_time()
+        sha256_path(large)
+        hash_cpu = time.process_time() - t0
+        print(f"SHA-256 of the input (every command's provenance record): {hash_cpu:.1f} s CPU", flush=True)
+        results["input_sha256_cpu_s"] = hash_cpu
         for kind, extra in (("threshold", THRESHOLD_ARGS), ("augment", AUGMENT_ARGS)):
             thermcli = [py, "-m", "thermcli", "--quiet", kind, *extra]
             base_out = tmp / f"{kind}_bare.h5"
-            t_bare, rss_bare = run([py, str(Path(__file__).resolve()), "--baseline", kind, str(large), str(base_out)])
+            t_bare, cpu_bare, rss_bare = run([py, str(Path(__file__).resolve()), "--baseline", kind, str(large), str(base_out)])
             base_out.unlink()
             one, two = tmp / f"{kind}_w1.h5", tmp / f"{kind}_w2.h5"
-            t_one, rss_one = run(thermcli + [str(large), str(one)])
-            t_two, rss_two = run(thermcli + ["--workers", "2", str(large), str(two)])
+            t_one, cpu_one, rss_one = run(thermcli + [str(large), str(one)])
+            t_two, cpu_two, rss_two = run(thermcli + ["--workers", "2", str(large), str(two)])
             identical = data_digest(one) == data_digest(two)
             one.unlink()
             two.unlink()
-            _, rss_small = run(thermcli + [str(small), str(tmp / f"{kind}_small.h5")])
+            _, _, rss_small = run(thermcli + [str(small), str(tmp / f"{kind}_small.h5")])
             row = {
-                "bare_s": t_bare, "cmd_s": t_one, "cmd_w2_s": t_two,
-                "throughput_ratio": t_bare / t_one, "speedup_w2": t_one / t_two, "identical_w2": identical,
+                "bare_s": t_bare, "cmd_s": t_one, "cmd_w2_s": t_two, "bare_cpu_s": cpu_bare, "cmd_cpu_s": cpu_one,
+                "cmd_w2_cpu_s": cpu_two, "throughput_ratio": t_bare / t_one, "cpu_ratio": cpu_bare / cpu_one,
+                "speedup_w2": t_one / t_two, "identical_w2": identical, "cpu_ceiling_w2": 2 * cpu_one / cpu_two,
                 "rss_mb": rss_one, "rss_w2_mb": rss_two, "rss_small_mb": rss_small, "rss_bare_mb": rss_bare,
                 "frames_per_s": args.frames / t_one,
             }
             results[kind] = row
             print(
-                f"{kind:9s} bare loop {t_bare:6.1f} s | thermcli {t_one:6.1f} s ({args.frames / t_one:5.0f} frames/s) "
-                f"→ throughput ratio {t_bare / t_one:.2f} (goal ≥ 0.80)\n"
-                f"{'':9s} --workers 2 {t_two:6.1f} s → speed-up {t_one / t_two:.2f}× (goal ≥ 1.6×), "
+                f"{kind:9s} bare loop {t_bare:6.1f} s ({cpu_bare:5.1f} s CPU) | thermcli {t_one:6.1f} s ({cpu_one:5.1f} s CPU, "
+                f"{args.frames / t_one:4.0f} frames/s)\n"
+                f"{'':9s} throughput ratio (bare / thermcli): wall {t_bare / t_one:.2f}, CPU {cpu_bare / cpu_one:.2f} (goal ≥ 0.80)\n"
+                f"{'':9s} --workers 2 {t_two:6.1f} s ({cpu_two:5.1f} s CPU) → speed-up {t_one / t_two:.2f}× (goal ≥ 1.6×), "
                 f"byte-identical data: {identical}\n"
+                f"{'':9s} parallel CPU overhead ×{cpu_two / cpu_one:.2f} (2 workers' total CPU / 1 worker's): on 2 idle "
+                f"cores the CPU-bound ceiling would be {2 * cpu_one / cpu_two:.2f}× (derived, not measured)\n"
                 f"{'':9s} peak RSS {rss_one:5.0f} MB on {args.frames} frames, {rss_small:5.0f} MB on "
-                f"{max(64, args.frames // 8)} frames, {rss_two:5.0f} MB per process with 2 workers "
-                f"(bare loop {rss_bare:.0f} MB; goal < 600 MB)",
+                f"{max(64, args.frames // 8)} frames, {rss_two:5.0f} MB (largest process) with 2 workers "
+                f"(bare loop {rss_bare:.0f} MB; goal < 600 MB); load average now {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
     print(f"load average after: {os.getloadavg()[0]:.1f}")

@@ -27,6 +27,9 @@ COMMANDS: dict[str, tuple[list[str], Argv]] = {
     ),
     "export": (DATASET_CASES, lambda bad, out: ["export", str(bad), str(out / "x")]),
     "align": (DATASET_CASES, lambda bad, out: ["align", str(bad), str(bad), str(out / "x.h5"), "--auto"]),
+    "threshold": (DATASET_CASES, lambda bad, out: ["threshold", str(bad), str(out / "x.h5")]),
+    "augment": (DATASET_CASES, lambda bad, out: ["augment", "--copies", "2", str(bad), str(out / "x.h5")]),
+    "merge": (DATASET_CASES, lambda bad, out: ["merge", str(bad), str(bad), str(out / "x.h5")]),
 }
 
 CASES = [(command, case) for command, (cases, _) in COMMANDS.items() for case in cases]

@@ -58,8 +58,9 @@ def augment(
     shard: Shard = None,
     force: Force = False,
 ) -> None:
-    """Thermal-aware augmentation: geometric (rotation, scale, shift, flip, crop; keypoints and
-    boxes follow) and photometric in the frame's unit (offset/gain, noise in mK, fixed-pattern
+    """Thermal-aware augmentation, replayable: N copies of every frame.
+
+    Geometric (rotation, scale, shift, flip, crop; keypoints and boxes follow) and photometric in the frame's unit (offset/gain, noise in mK, fixed-pattern
     noise, blur, low-resolution, inversion). Parameters are drawn per output row from
     (--seed, row), stored in columns aug_*, and replay exactly with --replay.
 

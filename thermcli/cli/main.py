@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "predict": "thermcli.cli.predict:predict",
     "eval": "thermcli.cli.eval:eval_",
     "roi": "thermcli.cli.roi:roi",
+
 }
 
 

@@ -18,8 +18,10 @@ def merge(
     batch_size: BatchSize = 256,
     force: Force = False,
 ) -> None:
-    """Join datasets into one, streamed: shards written with --shard K/N are put in shard order
-    and must be complete and from the same job; other datasets are joined in the order given.
+    """Join the outputs of --shard K/N runs (or any compatible datasets) into one.
+
+    Shards are put in shard order and must be complete and from the same job; other datasets
+    are joined in the order given.
     The output's provenance lists every part with its own provenance.
 
     Example: thermcli merge out/part0.h5 out/part1.h5 out/merged.h5

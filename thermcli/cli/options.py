@@ -196,6 +196,7 @@ Scheduler = Annotated[str, typer.Option("--scheduler", help="plateau (ReduceLROn
 Patience = Annotated[int, typer.Option("--patience", min=0, help="Early stopping: epochs without improvement (0 = off).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt, exactly.")]
 
+
 # ---- threshold / augment (issue 4) ----------------------------------------------------------
 
 

@@ -53,10 +53,10 @@ def threshold(
     shard: Shard = None,
     force: Force = False,
 ) -> None:
-    """One copy of every frame per threshold level (labels, keypoints, subjects, timestamps
-    replicated; columns threshold_level, threshold_source_row, threshold_window_lo/hi).
+    """One copy of every frame per threshold level (adaptive multi-thresholding).
 
-    Frames that are not 8-bit are windowed to 0..255 first (--window, recorded in the output);
+    Labels, keypoints, boxes, subjects and timestamps are replicated; columns threshold_level,
+    threshold_source_row and threshold_window_lo/hi record each copy. Frames that are not 8-bit are windowed to 0..255 first (--window, recorded in the output);
     NaN pixels are masked. See the README for what a level means per method.
 
     Example: thermcli threshold --method binary --range 50:300:100 sample_data/breathing.h5 out/breathing_thr.h5

@@ -162,16 +162,28 @@ def _cv2_matrix(matrix: np.ndarray) -> np.ndarray:
     return (minus @ matrix @ half)[:2]
 
 
-def warp(image: np.ndarray, matrix: np.ndarray, border: str = "reflect") -> np.ndarray:
-    """Warp (H, W[, C]) with a continuous-coordinate 3×3 matrix; the output has the input's size."""
+def warp(image: np.ndarray, matrix: np.ndarray, border: str = "reflect", out: np.ndarray | None = None) -> np.ndarray:
+    """Warp (H, W[, C]) with a continuous-coordinate 3×3 matrix; the output has the input's size
+    (written into ``out`` when given: same shape and dtype, C-contiguous)."""
     import cv2
 
     h, w = image.shape[:2]
     mode = {"reflect": cv2.BORDER_REFLECT_101, "replicate": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}[border]
     value = float("nan") if image.dtype.kind == "f" else 0
-    return cv2.warpAffine(
-        image, _cv2_matrix(matrix), (w, h), flags=cv2.INTER_LINEAR, borderMode=mode, borderValue=(value,) * 4
-    )
+    if out is not None and (image.ndim == 2 or image.shape[2] > 1):
+        result = cv2.warpAffine(
+            image, _cv2_matrix(matrix), (w, h), dst=out, flags=cv2.INTER_LINEAR, borderMode=mode, borderValue=(value,) * 4
+        )
+        if result is not out and not np.shares_memory(result, out):
+            out[...] = result
+        return out
+    result = cv2.warpAffine(image, _cv2_matrix(matrix), (w, h), flags=cv2.INTER_LINEAR, borderMode=mode, borderValue=(value,) * 4)
+    if result.ndim < image.ndim:  # cv2 drops a trailing channel of 1
+        result = result[..., None]
+    if out is not None:
+        out[...] = result
+        return out
+    return result
 
 
 def transform_keypoints(
@@ -209,8 +221,9 @@ def transform_boxes(boxes: np.ndarray, matrix: np.ndarray, width: int, height: i
     return out
 
 
-def photometric(frame: np.ndarray, params: AugmentParams, unit: str) -> np.ndarray:
-    """Apply the photometric part to one (H, W[, C]) frame; returns the frame's dtype."""
+def photometric(frame: np.ndarray, params: AugmentParams, unit: str, *, in_place: bool = False) -> np.ndarray:
+    """Apply the photometric part to one (H, W[, C]) frame; returns the frame's dtype.
+    ``in_place`` lets a float32 frame that the caller owns (a fresh warp) be modified."""
     ops_on = (
         params.gain != 1.0 or params.offset != 0.0 or params.invert or params.blur > 0
         or params.lowres != 1.0 or params.fpn_row > 0 or params.fpn_col > 0 or params.noise > 0
@@ -219,16 +232,19 @@ def photometric(frame: np.ndarray, params: AugmentParams, unit: str) -> np.ndarr
         return frame
     import cv2
 
-    work = frame.astype(np.float32, copy=True)
+    work = frame if (in_place and frame.dtype == np.float32) else frame.astype(np.float32, copy=True)
     if params.gain != 1.0 or params.offset != 0.0:
         pivot = {"kelvin": KELVIN_OFFSET, "intensity": 128.0}.get(unit, 0.0)
-        work = (work - np.float32(pivot)) * np.float32(params.gain) + np.float32(pivot + params.offset)
+        if pivot:
+            work -= np.float32(pivot)
+        work *= np.float32(params.gain)
+        work += np.float32(pivot + params.offset)
     if params.invert:
         if unit == "intensity":
-            work = np.float32(255.0) - work
+            np.subtract(np.float32(255.0), work, out=work)
         else:
             finite = work[np.isfinite(work)]
-            work = np.float32(finite.min() + finite.max()) - work
+            np.subtract(np.float32(finite.min() + finite.max()), work, out=work)
     if params.blur > 0:
         work = cv2.GaussianBlur(work, (0, 0), params.blur)
     if params.lowres != 1.0:
@@ -240,14 +256,16 @@ def photometric(frame: np.ndarray, params: AugmentParams, unit: str) -> np.ndarr
     if params.fpn_row > 0 or params.fpn_col > 0 or params.noise > 0:
         rng = np.random.default_rng(params.noise_seed)
         h, w = work.shape[:2]
-        pattern = rng.standard_normal(h, dtype=np.float32)[:, None] * np.float32(params.fpn_row)
-        pattern = pattern + rng.standard_normal(w, dtype=np.float32)[None, :] * np.float32(params.fpn_col)
-        if work.ndim == 3:
-            pattern = pattern[..., None]
-        noise = rng.standard_normal(work.shape, dtype=np.float32)
-        noise *= np.float32(params.noise)
-        work += pattern
-        work += noise
+        extra = (1,) if work.ndim == 3 else ()
+        if params.fpn_row > 0 or params.fpn_col > 0:  # one offset per sensor row and column
+            rows = rng.standard_normal(h, dtype=np.float32) * np.float32(params.fpn_row)
+            cols = rng.standard_normal(w, dtype=np.float32) * np.float32(params.fpn_col)
+            work += rows.reshape((h, 1) + extra)
+            work += cols.reshape((1, w) + extra)
+        if params.noise > 0:
+            noise = rng.standard_normal(work.shape, dtype=np.float32)
+            noise *= np.float32(params.noise)
+            work += noise
     if frame.dtype.kind == "f":
         return work.astype(frame.dtype, copy=False)
     info = np.iinfo(frame.dtype)
@@ -266,24 +284,24 @@ def augment_sample(
     unit: str = "celsius",
     border: str = "reflect",
     rgb: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Apply one row's parameters to one sample; inputs are never modified.
 
     frame: (H, W) or (H, W, C) in its unit (float32 °C/K with NaN = masked, uint16, uint8);
-    keypoints: (P, K, 3) or None; boxes: (P, 4) xywh or None; rgb: (h, w, 3) uint8 paired frame.
+    keypoints: (P, K, 3) or None; boxes: (P, 4) xywh or None; rgb: (h, w, 3) uint8 paired frame;
+    out: optional array of the frame's shape and dtype to write the frame into (saves a copy).
     Returns (frame, keypoints, boxes, rgb), the frame in its input dtype.
     """
     height, width = frame.shape[:2]
     if params.is_geometric_identity():
-        out = frame
+        result = frame
         kp = None if keypoints is None else keypoints.copy()
         bx = None if boxes is None else boxes.copy()
         rgb_out = None if rgb is None else rgb.copy()
     else:
         matrix = affine_matrix(params, width, height)
-        out = warp(frame, matrix, border)
-        if out.ndim < frame.ndim:  # cv2 drops a trailing channel of 1
-            out = out[..., None]
+        result = warp(frame, matrix, border, out)
         kp = None if keypoints is None else transform_keypoints(
             keypoints, matrix, width, height, flip=bool(params.flip), flip_pairs=flip_pairs
         )
@@ -294,7 +312,11 @@ def augment_sample(
             to_rgb = np.diag([rw / width, rh / height, 1.0])
             rgb_matrix = to_rgb @ matrix @ np.linalg.inv(to_rgb)
             rgb_out = warp(rgb, rgb_matrix, "constant" if border == "constant" else border)
-    out = photometric(out, params, unit)
-    if out is frame:
-        out = frame.copy()
-    return out, kp, bx, rgb_out
+    result = photometric(result, params, unit, in_place=result is not frame)
+    if out is not None:
+        if result is not out:
+            out[...] = result
+        return out, kp, bx, rgb_out
+    if result is frame:
+        result = frame.copy()
+    return result, kp, bx, rgb_out

@@ -92,11 +92,26 @@ def auto_window(gray: np.ndarray, percentiles: Sequence[float] = (1.0, 99.0), fi
         values = gray.ravel().copy()
     if values.size == 0:
         return 0.0, 1.0
-    lo, hi = np.percentile(values, percentiles, overwrite_input=True)
-    lo, hi = float(lo), float(hi)
+    lo, hi = percentiles_of(values, percentiles)
     if not hi > lo:  # a flat frame: a unit-wide window around its value
         hi = lo + 1.0
     return lo, hi
+
+
+def percentiles_of(values: np.ndarray, percentiles: Sequence[float]) -> list[float]:
+    """Percentiles (NumPy's default "linear" definition, computed in float64) of a 1-D array,
+    which is partially sorted in place: one ``partition`` call and no other pass over the data,
+    several times cheaper than ``np.percentile`` on a 256×256 frame."""
+    n = values.size
+    positions = [p / 100.0 * (n - 1) for p in percentiles]
+    kth = sorted({int(x) for x in positions} | {min(int(x) + 1, n - 1) for x in positions})
+    values.partition(kth)
+    result = []
+    for x in positions:
+        i = int(x)
+        a, b = float(values[i]), float(values[min(i + 1, n - 1)])
+        result.append(a + (b - a) * (x - i))
+    return result
 
 
 def window_to_u8(gray: np.ndarray, lo: float, hi: float, finite: np.ndarray | None = None) -> np.ndarray:
@@ -259,7 +274,7 @@ def threshold_frames(frames: np.ndarray, cfg: ThresholdConfig) -> ThresholdResul
     n = frames.shape[0]
     levels = list(cfg.levels) if cfg.band is None else [cfg.band[0]]
     count = len(levels)
-    out = []
+    result: np.ndarray | None = None  # allocated once the first copy's shape is known
     lo_col = np.empty(n * count, np.float32)
     hi_col = np.empty(n * count, np.float32)
     for i in range(n):
@@ -277,11 +292,16 @@ def threshold_frames(frames: np.ndarray, cfg: ThresholdConfig) -> ThresholdResul
             mask = level_mask(u8, level, cfg, gray, finite)
             if nan is not None:
                 mask[nan] = 0
-            out.append(emit_copy(frame, mask, cfg.emit, fill))
+            copy = emit_copy(frame, mask, cfg.emit, fill)
+            if result is None:
+                result = np.empty((n * count,) + copy.shape, copy.dtype)
+            result[i * count + j] = copy
             lo_col[i * count + j] = lo
             hi_col[i * count + j] = hi
+    if result is None:
+        result = np.empty((0,) + frames.shape[1:], frames.dtype)
     return ThresholdResult(
-        frames=np.stack(out) if out else np.empty((0,) + frames.shape[1:], frames.dtype),
+        frames=result,
         levels=np.tile(np.asarray(levels, np.float64), n),
         source=np.repeat(np.arange(n, dtype=np.int64), count),
         window_lo=lo_col,

@@ -27,7 +27,7 @@ from thermcli.ops.augment import (
     row_rng,
     sample_params,
 )
-from thermcli.stages.blocks import blocks, run_blocks
+from thermcli.stages.blocks import Background, blocks, run_blocks
 
 
 def plan_rows(lo: int, hi: int, *, seed: int, copies: int, keep_original: bool, config: AugmentConfig):
@@ -47,10 +47,11 @@ def augment_batch(batch: Dataset, first_row: int, plan, config: AugmentConfig, m
     ``first_row``); every per-frame field is carried, keypoints/boxes/rgb transformed."""
     local = np.array([row - first_row for row, _, _ in plan], np.int64)
     out = batch.replace(frames=np.empty((len(batch), 1, 1), np.uint8)).take(local)
-    frames, keypoints, boxes, rgbs = [], [], [], []
+    frames = np.empty((len(plan),) + batch.frames.shape[1:], batch.frames.dtype)
+    keypoints, boxes, rgbs = [], [], []
     flip_pairs = batch.meta.flip_pairs
-    for i, (_, _, params) in zip(local, plan):
-        frame, kp, bx, rgb = augment_sample(
+    for k, (i, (_, _, params)) in enumerate(zip(local, plan)):
+        _, kp, bx, rgb = augment_sample(
             batch.frames[i],
             None if batch.keypoints is None else batch.keypoints[i],
             None if batch.boxes is None else batch.boxes[i],
@@ -59,8 +60,8 @@ def augment_batch(batch: Dataset, first_row: int, plan, config: AugmentConfig, m
             unit=batch.meta.unit,
             border=config.border,
             rgb=None if batch.rgb is None else batch.rgb[i],
+            out=frames[k],
         )
-        frames.append(frame)
         keypoints.append(kp)
         boxes.append(bx)
         rgbs.append(rgb)
@@ -68,7 +69,7 @@ def augment_batch(batch: Dataset, first_row: int, plan, config: AugmentConfig, m
     columns.update(params_to_columns([p for _, _, p in plan]))
     columns["aug_source_row"] = np.array([row for row, _, _ in plan], np.int64)
     columns["aug_copy"] = np.array([copy for _, copy, _ in plan], np.int64)
-    changes: dict[str, Any] = {"frames": np.stack(frames), "meta": meta, "columns": columns}
+    changes: dict[str, Any] = {"frames": frames, "meta": meta, "columns": columns}
     if batch.keypoints is not None:
         changes["keypoints"] = np.stack(keypoints)
     if batch.boxes is not None:
@@ -204,7 +205,8 @@ def run_augment(
         if shard is not None:
             attrs["shard"] = {"index": shard[0], "count": shard[1], "start": start, "stop": stop, "rows": total}
         inputs = [src] if replay is None else [src, replay]
-        meta = reader.meta.copy(attrs=attrs, provenance=make_provenance("thermcli augment", options, inputs=inputs, seed=seed))
+        meta = reader.meta.copy(attrs=attrs)
+    provenance = Background(make_provenance, "thermcli augment", options, inputs=inputs, seed=seed)
     work = []
     for lo, hi in blocks(start, stop, batch_size):
         if recorded is None:
@@ -217,6 +219,7 @@ def run_augment(
     with create_writer(out, meta, force=force) as writer:
         for part in run_blocks(src, _augment_block, work, workers=workers):
             writer.append(part)
+        writer.meta.provenance = provenance.result()
         return writer.n
 
 

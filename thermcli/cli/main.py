@@ -8,7 +8,6 @@ Only the standard library, typer and rich are imported here; each command import
 from __future__ import annotations
 
 import importlib
-import signal
 import sys
 import traceback
 from typing import Annotated, Any, Optional
@@ -145,13 +144,11 @@ def _register() -> None:
 _register()
 
 
-def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> None:
     """Console-script entry point: SIGTERM (cluster pre-emption) stops as cleanly as Ctrl-C."""
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    from thermcli import interrupt
+
+    interrupt.install()
     app()
 
 

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
+from thermcli import interrupt
 from thermcli.errors import DataError, OutputExistsError
 
 TMP_MARK = ".tmp-"
@@ -90,6 +91,7 @@ def atomic_path(final: str | os.PathLike, *, force: bool = False, directory: boo
         tmp.mkdir()
     try:
         yield tmp
+        interrupt.check()  # a stop requested mid-way never commits, even if the signal was swallowed
         if final.exists():
             if not force:
                 raise OutputExistsError(f"output {final} exists; pass --force to overwrite it", param="OUT")

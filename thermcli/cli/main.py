@@ -24,6 +24,7 @@ from thermcli.errors import ThermcliError
 COMMANDS: dict[str, str] = {
     "info": "thermcli.cli.info:info",
     "synth": "thermcli.cli.synth:synth",
+    "adapt": "thermcli.cli.adapt:adapt",
 }
 
 

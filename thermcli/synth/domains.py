@@ -39,6 +39,7 @@ COUNTS = {
     "au_target_train.h5": 192,
     "au_target_test.h5": 192,
 }
+SOURCE_DARK_FRACTION = 0.75
 _SS = 4  # supersampling factor for anti-aliased rendering
 
 
@@ -123,10 +124,14 @@ def _source_image(fg: np.ndarray, rng: np.random.Generator, feat: np.ndarray | N
     light = 165 + 40 * rng.uniform(-1, 1) * (xx - 0.5) + 40 * rng.uniform(-1, 1) * (yy - 0.5)
     texture = cv2.GaussianBlur(rng.normal(0, 22, (size, size)).astype(np.float32), (0, 0), 1.2)
     background = light + texture
-    obj = rng.uniform(45, 105) + rng.normal(0, 4, (size, size))
+    # colour objects are mostly darker than the light background, sometimes lighter (white paint)
+    dark = rng.random() < SOURCE_DARK_FRACTION
+    obj = (rng.uniform(45, 105) if dark else rng.uniform(215, 250)) + rng.normal(0, 4, (size, size))
+    if not dark:
+        background = background - 50
     image = background * (1 - fg) + obj * fg
     if feat is not None:  # facial features darker still
-        image = image * (1 - feat) + (obj - 40) * feat
+        image = image * (1 - feat) + (obj - 60) * feat
     image += rng.normal(0, 3, image.shape)
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 

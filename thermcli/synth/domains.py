@@ -11,7 +11,9 @@ Two variants, each a source / target-train / target-test triple:
   stripes.
 - faces, multi-label (``label_kind="multilabel"``): schematic faces with five action-unit-like
   labels (AU01 inner brow raiser, AU04 brow lowerer, AU12 lip corner puller, AU25 lips part,
-  AU43 eyes closed), each present independently; same source/target gap as above.
+  AU43 eyes closed), each present independently. Source: a mid-grey face with dark features on
+  a light background; target: a warm (bright) face on a cool background whose features (brows,
+  lids, lips) are cooler than the skin, at 3/4 resolution, blurred, noisy.
 
 Target labels are for evaluation only: ``*target_train.h5`` carries none (multi-class: −1 for
 every frame; multi-label: no ``labels`` field), ``*target_test.h5`` carries them.
@@ -145,11 +147,11 @@ def _target_image(fg: np.ndarray, rng: np.random.Generator, feat: np.ndarray | N
     low = size // 2 if feat is None else (3 * size) // 4
     fg_low = cv2.resize(fg, (low, low), interpolation=cv2.INTER_AREA)
     background = rng.uniform(40, 75) + cv2.GaussianBlur(rng.normal(0, 6, (low, low)).astype(np.float32), (0, 0), 2)
-    obj = rng.uniform(150, 205) if feat is None else rng.uniform(120, 150)
+    obj = rng.uniform(150, 205)
     image = background * (1 - fg_low) + obj * fg_low
-    if feat is not None:  # eyes, brows and an open mouth are warmer than the rest of the face
+    if feat is not None:  # brows (hair), closed lids and lips are cooler than the bare skin
         feat_low = cv2.resize(feat, (low, low), interpolation=cv2.INTER_AREA)
-        image = image * (1 - feat_low) + (obj + 90) * feat_low
+        image = image * (1 - feat_low) + (obj - 75) * feat_low
     image = cv2.resize(image.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
     image = cv2.GaussianBlur(image, (0, 0), 0.9 if feat is None else 0.6)
     image += rng.normal(0, 7, (size, size)) + rng.normal(0, 4, (1, size))  # noise + column stripes

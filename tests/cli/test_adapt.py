@@ -50,13 +50,21 @@ def test_adapt_multiclass_end_to_end(cli, tmp_path, domains, method):
     assert config["task"] == "classify" and config["method"] == method and config["domain"] == "target"
     assert config["class_names"] == ["disc", "ring", "square", "triangle", "cross", "bar"]
     assert "never used for training" in json.dumps(config["provenance"]["notes"])
-    # reproduce the reported adapted target accuracy from the checkpoint alone
+    # reproduce the reported adapted target accuracy from the checkpoint alone, feeding it the raw
+    # frames through the checkpoint's `normalization` (the contract `eval` / `predict` follow)
     import torch
 
+    from thermcli.io import read_dataset
+
+    test = read_dataset(domains / "target_test.h5")
+    norm = config["normalization"]
+    assert norm["mode"] == "dataset" and config["frames"] == 1 and config["frame_shape"] == [28, 28]
+    x = (test.frames.astype(np.float32) - norm["mean"]) / norm["std"]
     _, _, val, _, _, _ = load_domains(domains / "source_train.h5", domains / "target_train.h5", domains / "target_test.h5", size=None, normalize="domain")
+    np.testing.assert_allclose(x, val.x[:, 0], atol=1e-4)
     model.eval()
     with torch.no_grad():
-        acc = float((model(torch.from_numpy(val.x)).argmax(1).numpy() == val.y).mean())
+        acc = float((model(torch.from_numpy(x[:, None])).argmax(1).numpy() == test.labels).mean())
     assert acc == pytest.approx(summary["target_acc_adapted"]["mean"])
 
 

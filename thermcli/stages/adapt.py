@@ -559,6 +559,10 @@ def _load_source_model(path: Path, names: list[str], kind: str, in_chans: int, s
 
 
 def _checkpoint_config(kwargs: dict, names: list[str], kind: str, spec: dict, extra: dict) -> dict[str, Any]:
+    """The checkpoint's config. ``normalization``/``frames``/``frame_shape`` follow the contract of
+    ``train --task classify`` checkpoints, so ``eval``/``predict`` feed the model the same input:
+    ``(frames − mean) / std`` on raw frame values equals ``(frames·scale − mean′) / std′`` here."""
+    scale = float(spec["scale"])
     return {
         "arch": "adapt_classifier",
         "model_kwargs": kwargs,
@@ -567,6 +571,9 @@ def _checkpoint_config(kwargs: dict, names: list[str], kind: str, spec: dict, ex
         "class_names": names,
         "num_classes": len(names),
         "input": spec,
+        "normalization": {"mode": "dataset", "mean": spec["mean"] / scale, "std": spec["std"] / scale},
+        "frames": 1,
+        "frame_shape": list(spec["size"]),
         **extra,
     }
 

@@ -695,9 +695,13 @@ def run_one(
 
 
 def summarize_seeds(results: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    """Mean ± std (population std, ddof 0... no: sample std, ddof 1, when ≥ 2 seeds) per headline number."""
+    """Mean ± sample std (ddof 1; 0 for one seed) of the headline target numbers over seeds."""
     key = _headline(kind)
-    summary: dict[str, Any] = {"seeds": [r["seed"] for r in results], "runs": results}
+    summary: dict[str, Any] = {
+        "seeds": [r["seed"] for r in results],
+        "seconds_per_seed": [r["seconds"] for r in results],
+        "runs": results,
+    }
     for name in (f"target_{key}_source_only", f"target_{key}_adapted"):
         values = [r[name] for r in results if name in r]
         if values:

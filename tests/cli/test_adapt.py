@@ -196,3 +196,8 @@ def test_adaptation_beats_source_only_beyond_the_seed_spread(cli, tmp_path, meth
     spread = max(before["std"], after["std"])
     assert after["mean"] - before["mean"] > spread, (before, after)
     assert after["mean"] - before["mean"] > 0.05
+
+
+def test_unknown_encoder_suggests_close_names(cli, tmp_path, domains):
+    result = cli("adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", tmp_path / "r", "--encoder", "lenet_encodr")
+    assert_clean_error(result, 2, "--encoder", "lenet_encoder")

@@ -58,3 +58,30 @@ def test_dann_lambda_matches_ganin(p):
 def test_dann_lambda_is_increasing():
     values = [dann_lambda(i / 10) for i in range(11)]
     assert values == sorted(values) and values[0] == 0.0
+
+
+def _tiny_classifier(*, in_chans=1, num_classes=2):
+    """A stand-in for the classify CNNs: a model exposing a ``.backbone`` feature-map trunk."""
+    net = torch.nn.Module()
+    net.backbone = torch.nn.Sequential(torch.nn.Conv2d(in_chans, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU())
+    return net
+
+
+def test_backbone_encoder_wraps_a_registered_trunk():
+    from thermcli.models.registry import register
+
+    register("_test_tiny_trunk")(_tiny_classifier)
+    enc = create_model("backbone_encoder", backbone="_test_tiny_trunk", in_chans=3, input_size=[20, 24], feature_dim=16)
+    assert enc(torch.zeros(4, 3, 20, 24)).shape == (4, 16)
+    model = create_model(
+        "adapt_classifier", encoder="backbone_encoder",
+        encoder_kwargs={"backbone": "_test_tiny_trunk", "in_chans": 1, "input_size": [12, 12], "feature_dim": 16}, num_classes=3,
+    )
+    assert model(torch.zeros(2, 1, 12, 12)).shape == (2, 3)
+
+
+def test_backbone_encoder_refuses_a_model_without_trunk():
+    from thermcli.errors import UsageError
+
+    with pytest.raises(UsageError, match="no .backbone"):
+        create_model("backbone_encoder", backbone="lenet_encoder")

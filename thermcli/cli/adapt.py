@@ -37,7 +37,12 @@ def adapt(
     source_model: Annotated[
         Optional[Path], typer.Option("--source-model", help="Skip stage 1: a source encoder + classifier checkpoint (source.pt of an earlier run).")
     ] = None,
-    encoder: Annotated[str, typer.Option("--encoder", help="Encoder architecture from the model registry.")] = "lenet_encoder",
+    encoder: Annotated[
+        str, typer.Option("--encoder", help="Encoder from the model registry: lenet_encoder (digits) or backbone_encoder (a CNN backbone).")
+    ] = "lenet_encoder",
+    backbone: Annotated[
+        str, typer.Option("--backbone", help="For --encoder backbone_encoder: the registered CNN whose trunk is used (resnet18, small_cnn, ...).")
+    ] = "small_cnn",
     target_encoder: Annotated[
         Optional[str], typer.Option("--target-encoder", help="ADDA: an untied target encoder of this architecture (with --feature-dim), trained from scratch instead of initialised from the source encoder.")
     ] = None,
@@ -82,6 +87,7 @@ def adapt(
     cfg = AdaptConfig(
         method=method.lower(),
         encoder=encoder,
+        backbone=backbone,
         target_encoder=target_encoder,
         feature_dim=feature_dim,
         source_epochs=source_epochs,

@@ -1,5 +1,7 @@
 """Models for adversarial domain adaptation (``thermcli adapt``).
 
+- ``backbone_encoder``: the trunk of any registered CNN classifier (``.backbone``) + pooling +
+  linear, for image-sized inputs (``--encoder backbone_encoder --backbone resnet18``).
 - ``lenet_encoder``: the ADDA paper's digits encoder — conv 20@5×5, max-pool, ReLU, conv 50@5×5,
   dropout, max-pool, ReLU, fc 500 (no ReLU: the classifier and discriminator see the raw fc).
 - ``adapt_classifier``: an encoder (any registered encoder, by name + kwargs) followed by a
@@ -44,6 +46,36 @@ def lenet_encoder(*, in_chans: int = 1, input_size: tuple[int, int] | list[int] 
     model = nn.Sequential(body, nn.Linear(flat, feature_dim))
     model.out_features = feature_dim
     return model
+
+
+@register("backbone_encoder")
+def backbone_encoder(
+    *,
+    backbone: str = "small_cnn",
+    in_chans: int = 1,
+    input_size: tuple[int, int] | list[int] = (28, 28),
+    feature_dim: int = 500,
+    backbone_kwargs: dict[str, Any] | None = None,
+):
+    """Any registered classifier whose model exposes ``.backbone`` (a feature-map trunk, e.g. the
+    CNN backbones of ``train --task classify``) as an encoder: trunk → global average pool →
+    linear ``feature_dim``. ``(N, in_chans, H, W)`` → ``(N, feature_dim)``."""
+    torch, nn = _torch()
+    from thermcli.errors import UsageError
+    from thermcli.models.registry import create_model
+
+    model = create_model(backbone, in_chans=in_chans, **(backbone_kwargs or {}))
+    trunk = getattr(model, "backbone", None)
+    if trunk is None:
+        raise UsageError(f"model {backbone!r} has no .backbone trunk to use as an encoder", param="--encoder")
+    h, w = (int(v) for v in input_size)
+    with torch.no_grad():
+        trunk.eval()
+        channels = int(trunk(torch.zeros(1, in_chans, h, w)).shape[1])
+        trunk.train()
+    encoder = nn.Sequential(trunk, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, feature_dim))
+    encoder.out_features = feature_dim
+    return encoder
 
 
 class _Classifier:  # namespace for the lazily defined nn.Module subclass

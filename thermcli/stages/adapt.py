@@ -41,6 +41,7 @@ class AdaptConfig:
 
     method: str = "adda"
     encoder: str = "lenet_encoder"
+    backbone: str = "small_cnn"  # for encoder = backbone_encoder: a registered CNN classifier
     target_encoder: str | None = None  # ADDA: an untied target encoder built fresh (not initialised from the source)
     feature_dim: int = 500
     source_epochs: int = 10
@@ -334,9 +335,12 @@ def _build_classifier(cfg: AdaptConfig, in_chans: int, size: tuple[int, int], nu
 
 
 def _encoder_kwargs(cfg: AdaptConfig, name: str, in_chans: int, size: tuple[int, int]) -> dict[str, Any]:
-    if name == "lenet_encoder":
-        return {"in_chans": in_chans, "input_size": [int(size[0]), int(size[1])], "feature_dim": cfg.feature_dim}
-    return {"in_chans": in_chans, "input_size": [int(size[0]), int(size[1])], "feature_dim": cfg.feature_dim}
+    """Registered encoders take ``in_chans``, ``input_size`` and ``feature_dim``; the backbone
+    wrapper also the backbone's registry name."""
+    kwargs: dict[str, Any] = {"in_chans": in_chans, "input_size": [int(size[0]), int(size[1])], "feature_dim": cfg.feature_dim}
+    if name == "backbone_encoder":
+        kwargs["backbone"] = cfg.backbone
+    return kwargs
 
 
 def _check_encoder_fits(encoder, head, x: np.ndarray, name: str, where: str) -> None:
@@ -742,6 +746,13 @@ def run_adapt(
         raise UsageError(f"{cfg.normalize!r}: choose domain or unit", param="--normalize")
     if cfg.target_encoder and cfg.method != "adda":
         raise UsageError("only ADDA has a separate target encoder", param="--target-encoder")
+    from thermcli.models.registry import check_name
+
+    check_name(cfg.encoder, "--encoder")
+    if cfg.target_encoder:
+        check_name(cfg.target_encoder, "--target-encoder")
+    if "backbone_encoder" in (cfg.encoder, cfg.target_encoder):
+        check_name(cfg.backbone, "--backbone")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     domains = load_domains(source, target, target_val, size=cfg.size, normalize=cfg.normalize)

@@ -6,7 +6,7 @@ OUT=${DEMO_OUT:-demo_out}/adapt
 D=sample_data/domains
 mkdir -p "$OUT"
 thermcli adapt --method adda "$D/source_train.h5" "$D/target_train.h5" --target-val "$D/target_test.h5" \
-    --source-epochs 20 --epochs 4 --seed 0 --threads 2 --out "$OUT/run" --force --json > "$OUT/adapt.json"
+    --source-epochs 20 --epochs 4 --seed 0 --threads 1 --out "$OUT/run" --force --json > "$OUT/adapt.json"
 if thermcli eval --help > /dev/null 2>&1; then
     thermcli eval "$OUT/run/best.pt" "$D/target_test.h5" --metric accuracy --json > "$OUT/eval.json" || true
 fi

@@ -71,8 +71,10 @@ def test_adapt_multiclass_end_to_end(cli, tmp_path, domains, method):
 def test_adapt_is_deterministic_and_seeds_report_mean_std(cli, tmp_path, domains):
     args = ["adapt", domains / "source_train.h5", domains / "target_train.h5", "--target-val", domains / "target_test.h5", *FAST, "--json"]
     a = json.loads(cli(*args, "--out", tmp_path / "a", "--seeds", "0,1").stdout)
-    b = json.loads(cli(*args, "--out", tmp_path / "b", "--seeds", "0,1").stdout)
-    assert a["target_acc_adapted"] == b["target_acc_adapted"]
+    b = json.loads(cli(*args, "--out", tmp_path / "b", "--seed", "1").stdout)
+    # a seed's run does not depend on the seeds run before it in the same command
+    assert b["target_acc_adapted"]["values"] == a["target_acc_adapted"]["values"][1:]
+    assert b["target_acc_source_only"]["values"] == a["target_acc_source_only"]["values"][1:]
     values = a["target_acc_adapted"]["values"]
     assert len(values) == 2
     assert a["target_acc_adapted"]["std"] == pytest.approx(float(np.std(values, ddof=1)))

@@ -615,7 +615,15 @@ def run_one(
     run = RunDir(out, force=force)
     config_doc = {"adapt": dataclasses.asdict(cfg), "seed": seed, "class_names": names, "label_kind": kind, "notes": notes, "provenance": provenance}
     run.write_config(config_doc)
-    log = lambda row: run.log({**row, "seconds": round(time.perf_counter() - t0, 2)})  # noqa: E731
+    last_plot = [time.perf_counter()]
+
+    def log(row: dict[str, Any]) -> None:
+        # curves.png is redrawn at most every 10 s (a matplotlib figure costs ~0.2 s) and at the end
+        now = time.perf_counter()
+        plot = now - last_plot[0] > 10
+        if plot:
+            last_plot[0] = now
+        run.log({**row, "seconds": round(now - t0, 2)}, plot=plot)
 
     # stage 1: source encoder + classifier
     if source_model is not None:
@@ -673,6 +681,8 @@ def run_one(
         state_dict=adapted.state_dict(),
         config=_checkpoint_config(adapted_kwargs, names, kind, tgt.input_spec, {"domain": "target", "method": cfg.method, "provenance": provenance}),
     )
+    if run.rows:
+        run.plot()
     write_bytes_atomic(run.path / "embedding.png", embedding_png(before, after, f"{cfg.method.upper()}: source vs target features (PCA)"))
     key = _headline(kind)
     result = {

@@ -48,3 +48,15 @@ def test_class_weights_match_sklearn():
     y = np.array([0, 0, 0, 1, -1, 1, 0, 0])
     got = class_weights(torch.tensor(y), 2).numpy()
     np.testing.assert_allclose(got, compute_class_weight("balanced", classes=np.array([0, 1]), y=y[y >= 0]), rtol=1e-6)
+
+
+def test_windows_stay_within_one_threshold_copy():
+    from tests.conftest import make_dataset
+    from thermcli.stages.classify_data import window_groups
+
+    ds = make_dataset(n=6)
+    ds.sequence = np.array(["q"] * 6, dtype=object)
+    ds.timestamp = np.array([0, 0, 1, 1, 2, 2], dtype=np.float64)
+    ds.columns["threshold_level"] = np.array([50, 150, 50, 150, 50, 150], np.float32)
+    w = sequence_windows(6, 2, window_groups(ds), ds.timestamp)
+    assert [list(r) for r in w] == [[0, 0], [1, 1], [0, 2], [1, 3], [2, 4], [3, 5]]

@@ -134,6 +134,22 @@ def read_frames_labels(path: str | Path, *, need_labels: bool = True):
     return ds, frames.astype(np.float32)
 
 
+# Columns that mark a copy of a sequence (threshold levels, augmented copies): a K-frame window
+# stays within one copy, not only within one sequence id.
+COPY_COLUMNS = ("threshold_level", "aug_copy")
+
+
+def window_groups(ds) -> np.ndarray | None:
+    """The group of each frame for K-frame windows: its sequence, refined by copy columns."""
+    if ds.sequence is None:
+        return None
+    keys = np.asarray(ds.sequence).astype(str).astype(object)
+    for name in COPY_COLUMNS:
+        if name in ds.columns and np.asarray(ds.columns[name]).ndim == 1:
+            keys = keys + "|" + np.asarray(ds.columns[name]).astype(str).astype(object)
+    return keys
+
+
 def load_split(path: str | Path, *, frames_k: int, norm: Normalization | None, normalize: str = "frame",
                class_names: list[str] | None = None, need_labels: bool = True):
     """(ClassifyData, Normalization, Dataset): fit the normalisation here when ``norm`` is None (training)."""
@@ -154,7 +170,7 @@ def prepare(ds, frames: np.ndarray, where: str, *, frames_k: int, norm: Normaliz
         norm = fit_normalization(frames, normalize)
     x = apply_normalization(frames, norm)
     labels = ds.labels if ds.labels is not None else np.full(len(ds), -1, np.int64)
-    windows = sequence_windows(len(ds), frames_k, ds.sequence, ds.timestamp, where=where)
+    windows = sequence_windows(len(ds), frames_k, window_groups(ds), ds.timestamp, where=where)
     data = ClassifyData(
         inputs=torch.from_numpy(x),
         labels=torch.from_numpy(labels.astype(np.int64)),

@@ -191,3 +191,39 @@ def check_fraction(value: float, option: str, *, allow_zero: bool = True) -> flo
         bounds = "[0, 1]" if allow_zero else "(0, 1]"
         raise typer.BadParameter(f"{value:g} is outside {bounds}", param_hint=option)
     return value
+
+def parse_frame_range(text: str | None, option: str = "--frames") -> tuple[int | None, int | None] | None:
+    """``START:STOP`` frame range (STOP excluded, either side may be empty; Python slice rules).
+
+    >>> parse_frame_range("10:20"), parse_frame_range(":50"), parse_frame_range("5:")
+    ((10, 20), (None, 50), (5, None))
+    """
+    if text is None:
+        return None
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise typer.BadParameter(f"{text!r}: expected START:STOP, e.g. 100:400", param_hint=option)
+    bounds: list[int | None] = []
+    for part in parts:
+        part = part.strip()
+        if not part:
+            bounds.append(None)
+            continue
+        try:
+            bounds.append(int(part))
+        except ValueError:
+            raise typer.BadParameter(f"{text!r}: {part!r} is not an integer", param_hint=option) from None
+    start, stop = bounds
+    if start is not None and stop is not None and start >= 0 and stop >= 0 and stop <= start:
+        raise typer.BadParameter(f"{text!r}: STOP must be > START", param_hint=option)
+    return start, stop
+
+
+def parse_name_list(text: str | None, option: str) -> tuple[str, ...] | None:
+    """Comma-separated names (``flow,volume``) → tuple; None when not given."""
+    if text is None:
+        return None
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not names:
+        raise typer.BadParameter("empty list", param_hint=option)
+    return names

@@ -19,7 +19,7 @@ $PY "$here/make_phase_dataset.py" "$DATA" "$OUT/phase.h5"
 # 2. split by segment (each segment is one recording): 6 train, 2 validation, 2 test
 run split "$OUT/phase.h5" "$OUT/split" --by sequence --fractions 0.6,0.2,0.2 --seed "$SEED" --force
 S=$OUT/split
-common=(--arch small_cnn --width 16 --epochs "$EPOCHS" --patience 8 --batch-size 64 --seed "$SEED" --device cpu --force)
+common=(--arch small_cnn --width 8 --epochs "$EPOCHS" --patience 5 --batch-size 64 --seed "$SEED" --device cpu --force)
 # 3. one frame, and K = 8 / 16 consecutive frames (0.4 s / 0.8 s at 20 fps) of the same segment
 run train "$S/train.h5" --val "$S/val.h5" --frames 1 --out "$OUT/frames1" "${common[@]}"
 run train "$S/train.h5" --val "$S/val.h5" --frames 8 --out "$OUT/frames8" "${common[@]}"

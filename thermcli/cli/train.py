@@ -22,7 +22,7 @@ def train(
     arch: Arch = "small_cnn",
     weights: Weights = "none",
     frames: Frames = 1,
-    normalize: Annotated[str, typer.Option("--normalize", help="frame (subtract each frame's mean, then scale), dataset or none.")] = "frame",
+    normalize: Annotated[str, typer.Option("--normalize", help="frame (subtract each frame's mean, then scale), window (subtract the K-frame window's mean: keeps changes over time), dataset or none.")] = "frame",
     finetune: Annotated[str, typer.Option("--finetune", help="full, frozen (backbone fixed), last:N (top N stages) or gradual:E (one more stage every E epochs).")] = "full",
     balance: Annotated[str, typer.Option("--balance", help="Class imbalance: weights (inverse frequency in the loss), resample or none.")] = "weights",
     contrastive_weight: Annotated[float, typer.Option("--contrastive-weight", min=0.0, help="Weight of the contrastive term on the embeddings (0 = off).")] = 0.0,

@@ -16,7 +16,7 @@ import numpy as np
 
 from thermcli.errors import DataError, UsageError
 
-NORMALIZE = ("frame", "dataset", "none")
+NORMALIZE = ("frame", "window", "dataset", "none")
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,9 @@ class Normalization:
     """How frames become network input; stored in the checkpoint so predict does the same.
 
     ``frame``: subtract each frame's own mean (°C offsets between subjects and cameras vanish),
-    then divide by ``std`` (the training set's spread of those offsets). ``dataset``: subtract the
+    then divide by ``std`` (the training set's spread of those offsets). ``window``: like ``frame``
+    but the mean subtracted is that of the whole K-frame window, so a change of temperature over the
+    window (warming while exhaling) survives. ``dataset``: subtract the
     training set's mean and divide by its std. ``none``: °C as they are.
     """
 
@@ -43,9 +45,9 @@ def fit_normalization(frames: np.ndarray, mode: str) -> Normalization:
     x = frames.astype(np.float64)
     if mode == "none":
         return Normalization("none", 0.0, 1.0)
-    if mode == "frame":
+    if mode in ("frame", "window"):
         x = x - np.nanmean(x.reshape(len(x), -1), axis=1)[:, None, None]
-        return Normalization("frame", 0.0, float(np.nanstd(x)) or 1.0)
+        return Normalization(mode, 0.0, float(np.nanstd(x)) or 1.0)
     return Normalization("dataset", float(np.nanmean(x)), float(np.nanstd(x)) or 1.0)
 
 
@@ -101,13 +103,17 @@ class ClassifyData:
     class_names: list[str]
     frame_shape: tuple[int, int]
     path: str
+    center_window: bool = False  # subtract each K-frame window's mean at batch time (--normalize window)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
     def batch(self, rows):
         """rows (B,) int64 tensor → (x (B, K, H, W), y (B,))."""
-        return self.inputs[self.windows[rows]], self.labels[rows]
+        x = self.inputs[self.windows[rows]]
+        if self.center_window:
+            x = x - x.mean(dim=(1, 2, 3), keepdim=True)
+        return x, self.labels[rows]
 
     @property
     def labelled(self):
@@ -178,6 +184,7 @@ def prepare(ds, frames: np.ndarray, where: str, *, frames_k: int, norm: Normaliz
         class_names=list(names),
         frame_shape=tuple(frames.shape[1:3]),
         path=where,
+        center_window=norm.mode == "window",
     )
     return data, norm
 

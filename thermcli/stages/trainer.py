@@ -196,7 +196,7 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
 
     config = task.checkpoint_config()
     stopped = False
-    last_plot = float("-inf")
+    last_plot = time.perf_counter()  # the first redraw after 5 s, the last at the end
     epoch = start_epoch - 1
     row: dict[str, Any] = {}
     for epoch in range(start_epoch, loop.epochs):

@@ -83,3 +83,9 @@ def test_window_normalisation_keeps_change_over_time():
     one_frame, _ = prepare(ds, ds.frames, "x", frames_k=1, norm=None, normalize="frame")
     rows = torch.arange(4)
     assert torch.allclose(one_window.batch(rows)[0], one_frame.batch(rows)[0], atol=1e-3)
+
+
+def test_centered_windows():
+    seq = np.array(["a"] * 5 + ["b"] * 3, dtype=object)
+    w = sequence_windows(8, 3, seq, None, centered=True)
+    assert [list(r) for r in w] == [[0, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 4], [5, 5, 6], [5, 6, 7], [6, 7, 7]]

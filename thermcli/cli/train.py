@@ -22,6 +22,7 @@ def train(
     arch: Arch = "small_cnn",
     weights: Weights = "none",
     frames: Frames = 1,
+    window: Annotated[str, typer.Option("--window", help="With --frames K: causal (frame i and the K−1 before it) or centered (frames around i; offline analysis).")] = "causal",
     normalize: Annotated[str, typer.Option("--normalize", help="frame (subtract each frame's mean, then scale), window (subtract the K-frame window's mean: keeps changes over time), dataset or none.")] = "frame",
     finetune: Annotated[str, typer.Option("--finetune", help="full, frozen (backbone fixed), last:N (top N stages) or gradual:E (one more stage every E epochs).")] = "full",
     balance: Annotated[str, typer.Option("--balance", help="Class imbalance: weights (inverse frequency in the loss), resample or none.")] = "weights",

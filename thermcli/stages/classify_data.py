@@ -63,13 +63,15 @@ def apply_normalization(frames: np.ndarray, norm: Normalization | dict) -> np.nd
 
 
 def sequence_windows(n: int, k: int, sequence: np.ndarray | None, timestamp: np.ndarray | None,
-                     *, where: str = "dataset") -> np.ndarray:
+                     *, where: str = "dataset", centered: bool = False) -> np.ndarray:
     """Rows of the K frames that end at each frame, never crossing a sequence boundary.
 
     Returns (N, K) int64: row i holds frame i's K−1 predecessors in its own sequence (ordered by
     timestamp when there is one) and then i; the first frames of a sequence repeat the sequence's
     first frame instead of reaching into another sequence. K longer than a sequence is an error:
-    such a window would be mostly padding.
+    such a window would be mostly padding. ``centered``: the window is frames i − ⌊(K−1)/2⌋ …
+    i + ⌈(K−1)/2⌉ instead (offline analysis: a thermal response that lags the airflow is seen);
+    the last frames of a sequence then repeat its last frame.
     """
     if k < 1:
         raise UsageError("must be ≥ 1", param="--frames")
@@ -87,9 +89,10 @@ def sequence_windows(n: int, k: int, sequence: np.ndarray | None, timestamp: np.
                 f"K = {k} is longer than sequence {key or '(whole dataset)'!r} of {len(rows)} frames in {where}",
                 param="--frames",
             )
+        ahead = (k - 1) - (k - 1) // 2 if centered else 0
         for j in range(k):
-            back = np.arange(len(rows)) - (k - 1 - j)
-            windows[rows, j] = rows[np.clip(back, 0, None)]
+            back = np.arange(len(rows)) - (k - 1 - j) + ahead
+            windows[rows, j] = rows[np.clip(back, 0, len(rows) - 1)]
     return windows
 
 
@@ -157,15 +160,16 @@ def window_groups(ds) -> np.ndarray | None:
 
 
 def load_split(path: str | Path, *, frames_k: int, norm: Normalization | None, normalize: str = "frame",
-               class_names: list[str] | None = None, need_labels: bool = True):
+               class_names: list[str] | None = None, need_labels: bool = True, centered: bool = False):
     """(ClassifyData, Normalization, Dataset): fit the normalisation here when ``norm`` is None (training)."""
     ds, frames = read_frames_labels(path, need_labels=need_labels)
-    data, norm = prepare(ds, frames, str(path), frames_k=frames_k, norm=norm, normalize=normalize, class_names=class_names)
+    data, norm = prepare(ds, frames, str(path), frames_k=frames_k, norm=norm, normalize=normalize, class_names=class_names,
+                         centered=centered)
     return data, norm, ds
 
 
 def prepare(ds, frames: np.ndarray, where: str, *, frames_k: int, norm: Normalization | None, normalize: str = "frame",
-            class_names: list[str] | None = None):
+            class_names: list[str] | None = None, centered: bool = False):
     """In-memory Dataset (+ its frames as (N, H, W) float32) → (ClassifyData, Normalization)."""
     import torch
 
@@ -176,7 +180,7 @@ def prepare(ds, frames: np.ndarray, where: str, *, frames_k: int, norm: Normaliz
         norm = fit_normalization(frames, normalize)
     x = apply_normalization(frames, norm)
     labels = ds.labels if ds.labels is not None else np.full(len(ds), -1, np.int64)
-    windows = sequence_windows(len(ds), frames_k, window_groups(ds), ds.timestamp, where=where)
+    windows = sequence_windows(len(ds), frames_k, window_groups(ds), ds.timestamp, where=where, centered=centered)
     data = ClassifyData(
         inputs=torch.from_numpy(x),
         labels=torch.from_numpy(labels.astype(np.int64)),

@@ -26,7 +26,7 @@ have "$OUT/baseline/best.pt" || run train "$S/train.h5" --val "$S/val.h5" --arch
 # 3. transfer: a wider CNN pretrained on a different, larger population (8 other subjects,
 #    `synth --seed 101`), then fine-tuned on the training subjects with gradual unfreezing.
 #    (ImageNet weights would play this role with --weights imagenet; they are not downloadable here.)
-have "$OUT/source.h5" || run synth breathing "$OUT/source.h5" --seed $((SEED + 101)) --scale 2 --force
+have "$OUT/source.h5" || run synth breathing "$OUT/source.h5" --seed $((SEED + 101)) --scale "${SOURCE_SCALE:-2}" --force
 have "$OUT/source/best.pt" || run train "$OUT/source.h5" --val "$S/val.h5" --arch small_cnn --width 16 --out "$OUT/source" "${common[@]}"
 have "$OUT/transfer/best.pt" || run train "$S/train.h5" --val "$S/val.h5" --arch small_cnn --width 16 --weights "$OUT/source/best.pt" \
     --finetune gradual:2 --lr 3e-4 --out "$OUT/transfer" "${common[@]}"

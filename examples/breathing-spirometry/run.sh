@@ -6,7 +6,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 OUT=${1:-out/breathing-spirometry}
-EPOCHS=${2:-25}
+EPOCHS=${2:-12}
 DATA=${DATA:-$repo/../shared/data/breathing-spirometry}
 TC=${THERMCLI:-thermcli}
 PY=${PYTHON:-python}
@@ -24,7 +24,9 @@ common=(--arch small_cnn --width 8 --epochs "$EPOCHS" --patience 5 --batch-size 
 run train "$S/train.h5" --val "$S/val.h5" --frames 1 --out "$OUT/frames1" "${common[@]}"
 run train "$S/train.h5" --val "$S/val.h5" --frames 8 --out "$OUT/frames8" "${common[@]}"
 run train "$S/train.h5" --val "$S/val.h5" --frames 16 --out "$OUT/frames16" "${common[@]}"
-for k in 1 8 16; do
+# K = 16 centred on the frame (the thermal response lags the flow by 1–7 frames), window-normalised
+run train "$S/train.h5" --val "$S/val.h5" --frames 16 --window centered --normalize window --out "$OUT/frames16c" "${common[@]}"
+for k in 1 8 16 16c; do
     run eval "$OUT/frames$k/best.pt" "$S/test.h5" --output "$OUT/frames$k/test_metrics.json" --force
 done
 $PY - "$OUT" <<'PY'
@@ -32,10 +34,10 @@ import json, sys
 from pathlib import Path
 out = Path(sys.argv[1])
 rows = {}
-for k in (1, 8, 16):
+for k in (1, 8, 16, "16c"):
     m = json.loads((out / f"frames{k}" / "test_metrics.json").read_text())["metrics"]["classification"]
     rows[f"frames{k}"] = {"balanced_accuracy": m["balanced_accuracy"], "accuracy": m["accuracy"], "test_frames": m["n"],
                           "support": m["support"]}
-    print(f"--frames {k:2d}: balanced accuracy {m['balanced_accuracy']:.4f} on {m['n']} test frames {m['support']}")
+    print(f"--frames {k:>3}: balanced accuracy {m['balanced_accuracy']:.4f} on {m['n']} test frames {m['support']}")
 (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
 PY

@@ -24,6 +24,16 @@ from thermcli.errors import ThermcliError
 COMMANDS: dict[str, str] = {
     "info": "thermcli.cli.info:info",
     "synth": "thermcli.cli.synth:synth",
+    "threshold": "thermcli.cli.threshold:threshold",
+    "augment": "thermcli.cli.augment:augment",
+    "merge": "thermcli.cli.merge:merge",
+    "split": "thermcli.cli.split:split",
+    "train": "thermcli.cli.train:train",
+    "distill": "thermcli.cli.distill:distill",
+    "predict": "thermcli.cli.predict:predict",
+    "eval": "thermcli.cli.eval:eval_",
+    "import": "thermcli.cli.importer:import_",
+    "export": "thermcli.cli.export:export",
     "adapt": "thermcli.cli.adapt:adapt",
 }
 

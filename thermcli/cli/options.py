@@ -142,3 +142,88 @@ def resolved_options(ctx: typer.Context) -> dict[str, Any]:
 
 def command_line(ctx: typer.Context) -> str:
     return ctx.command_path
+
+
+# ---- training options (train, distill; every task) --------------------------------------------
+
+Task = Annotated[str, typer.Option("--task", help="What to learn: classify (frames → classes) or keypoints.")]
+ValPath = Annotated[Optional[Path], typer.Option("--val", help="Validation dataset (early stopping, best.pt, ensemble weights).")]
+RunOut = Annotated[Path, typer.Option("--out", "-o", help="Run folder: config.json, metrics.csv, curves.png, best.pt, last.pt.")]
+Arch = Annotated[str, typer.Option("--arch", help="Backbone by name: small_cnn, resnet18, resnet50, mobilenet_v3_small, ...")]
+Weights = Annotated[str, typer.Option("--weights", help="Initial backbone weights: none, imagenet (local torch cache only) or a .pt/.pth file.")]
+Frames = Annotated[int, typer.Option("--frames", min=1, help="K consecutive frames of one sequence as K input channels.")]
+Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Maximum epochs.")]
+LearningRate = Annotated[float, typer.Option("--lr", min=0.0, help="Learning rate.")]
+WeightDecay = Annotated[float, typer.Option("--weight-decay", min=0.0, help="Weight decay (decoupled for AdamW).")]
+Optimizer = Annotated[str, typer.Option("--optimizer", help="adamw or sgd (momentum 0.9, Nesterov).")]
+Scheduler = Annotated[str, typer.Option("--scheduler", help="plateau (ReduceLROnPlateau on the monitored metric), cosine or none.")]
+Patience = Annotated[int, typer.Option("--patience", min=0, help="Early stopping: epochs without improvement (0 = off).")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt, exactly.")]
+
+# ---- threshold / augment (issue 4) ----------------------------------------------------------
+
+
+def parse_percentiles(text: str, option: str = "--percentiles") -> tuple[float, float]:
+    """``P_LO:P_HI`` with 0 ≤ P_LO < P_HI ≤ 100, e.g. ``1:99``."""
+    lo, hi = parse_interval(text, option)
+    if lo < 0 or hi > 100:
+        raise typer.BadParameter(f"{text!r}: percentiles must lie in 0..100", param_hint=option)
+    return lo, hi
+
+
+def parse_span(text: str, option: str, *, minimum: float | None = None) -> tuple[float, float]:
+    """``LO:HI`` with LO ≤ HI (equal values fix the parameter), or one number ``V`` (= V:V)."""
+    parts = text.split(":")
+    if len(parts) not in (1, 2):
+        raise typer.BadParameter(f"{text!r}: expected LO:HI", param_hint=option)
+    values = [_float(p, option) for p in parts]
+    lo, hi = values[0], values[-1]
+    if lo > hi:
+        raise typer.BadParameter(f"{text!r}: LO must be ≤ HI", param_hint=option)
+    if minimum is not None and lo < minimum:
+        raise typer.BadParameter(f"{text!r}: values must be ≥ {minimum:g}", param_hint=option)
+    return lo, hi
+
+
+def check_fraction(value: float, option: str, *, allow_zero: bool = True) -> float:
+    """A probability or fraction in [0, 1] (or (0, 1] when ``allow_zero`` is False)."""
+    if not (0 <= value <= 1) or (not allow_zero and value == 0):
+        bounds = "[0, 1]" if allow_zero else "(0, 1]"
+        raise typer.BadParameter(f"{value:g} is outside {bounds}", param_hint=option)
+    return value
+
+def parse_frame_range(text: str | None, option: str = "--frames") -> tuple[int | None, int | None] | None:
+    """``START:STOP`` frame range (STOP excluded, either side may be empty; Python slice rules).
+
+    >>> parse_frame_range("10:20"), parse_frame_range(":50"), parse_frame_range("5:")
+    ((10, 20), (None, 50), (5, None))
+    """
+    if text is None:
+        return None
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise typer.BadParameter(f"{text!r}: expected START:STOP, e.g. 100:400", param_hint=option)
+    bounds: list[int | None] = []
+    for part in parts:
+        part = part.strip()
+        if not part:
+            bounds.append(None)
+            continue
+        try:
+            bounds.append(int(part))
+        except ValueError:
+            raise typer.BadParameter(f"{text!r}: {part!r} is not an integer", param_hint=option) from None
+    start, stop = bounds
+    if start is not None and stop is not None and start >= 0 and stop >= 0 and stop <= start:
+        raise typer.BadParameter(f"{text!r}: STOP must be > START", param_hint=option)
+    return start, stop
+
+
+def parse_name_list(text: str | None, option: str) -> tuple[str, ...] | None:
+    """Comma-separated names (``flow,volume``) → tuple; None when not given."""
+    if text is None:
+        return None
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not names:
+        raise typer.BadParameter("empty list", param_hint=option)
+    return names

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from thermcli.errors import DataError
+from thermcli.errors import DataError, ThermcliError
 from thermcli.io.atomic import atomic_path
 
 FORMAT = "thermcli.checkpoint"
@@ -83,7 +83,11 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu", expec
     where = str(path)
     if expect_task is not None and config.get("task") not in (None, expect_task):
         raise DataError(f"checkpoint is a {config.get('task')} model, not {expect_task}", path=where)
-    model = create_model(config["arch"], **config.get("model_kwargs", {}))
+    try:
+        model = create_model(config["arch"], **config.get("model_kwargs", {}))
+    except (TypeError, ValueError, ThermcliError) as exc:  # kwargs of another architecture, unknown name
+        reason = exc.one_line() if isinstance(exc, ThermcliError) else " ".join(str(exc).split())[:160]
+        raise DataError(f"cannot rebuild architecture {config['arch']!r} from this checkpoint ({reason})", path=where) from None
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as exc:

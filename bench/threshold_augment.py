@@ -1,0 +1,208 @@
+"""`thermcli threshold` and `thermcli augment` on a large float32 °C input, against a bare Python
+loop measured in the same run (read the same frames from HDF5 → the same NumPy/OpenCV calls →
+write with h5py), plus peak RSS of each command (as a subprocess, small vs large input: memory
+must stay flat in N) and 1 vs 2 worker scaling with a byte-identical output check.
+
+    python bench/threshold_augment.py                 # 2,000 frames of 256×256 (0.5 GB), a few minutes
+    python bench/threshold_augment.py --frames 8000   # the issue's 2 GB input
+
+Prints throughput ratios (bare loop time / command time; 1.0 = as fast as the bare loop) and
+speed-ups. The machine is shared: timings, and worker scaling above all, vary with its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+THRESHOLD_ARGS = ["--range", "50:300:100", "--emit", "mask", "--batch-size", "64"]
+AUGMENT_ARGS = ["--copies", "1", "--seed", "0", "--batch-size", "64"]
+
+
+# ---- input ------------------------------------------------------------------------------------
+
+
+def build_input(path: Path, frames: int, size: int) -> None:
+    """Smooth warm blobs (a face-like hot region) on a room background + 50 mK noise, °C."""
+    from thermcli.io import Dataset, Meta, create_writer, make_provenance
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    pool = []
+    for _ in range(32):
+        cy, cx, r = rng.uniform(0.3, 0.7, 2).tolist() + [rng.uniform(0.1, 0.25)]
+        blob = np.exp(-((yy / size - cy) ** 2 + (xx / size - cx) ** 2) / (2 * r**2))
+        pool.append((22 + 13 * blob + rng.normal(0, 0.05, (size, size))).astype(np.float32))
+    pool = np.stack(pool)
+    meta = Meta(unit="celsius", class_names=["INH", "EXH"], provenance=make_provenance("bench/threshold_augment.py", {"frames": frames}))
+    with create_writer(path, meta) as writer:
+        for lo in range(0, frames, 256):
+            n = min(256, frames - lo)
+            idx = np.arange(lo, lo + n)
+            batch = pool[idx % 32] + (idx % 7).astype(np.float32)[:, None, None] * np.float32(0.1)
+            writer.append(Dataset(frames=batch, meta=meta, labels=(idx % 2).astype(np.int64), timestamp=idx / 20.0))
+
+
+# ---- bare loops: the same calls, no thermcli ---------------------------------------------------
+
+
+def bare_threshold(src: str, out: str, batch: int = 64) -> None:
+    import cv2
+    import h5py
+
+    levels = (50.0, 150.0, 250.0)
+    with h5py.File(src, "r") as fin, h5py.File(out, "w") as fout:
+        frames = fin["frames"]
+        n, h, w = frames.shape
+        dst = fout.create_dataset("frames", (n * 3, h, w), np.uint8, chunks=(batch * 3, h, w))
+        for lo in range(0, n, batch):
+            block = frames[lo : lo + batch]
+            copies = []
+            for frame in block:
+                p1, p99 = np.percentile(frame[np.isfinite(frame)], (1, 99))
+                u8 = np.clip(np.rint((frame - np.float32(p1)) * np.float32(255 / (p99 - p1))), 0, 255).astype(np.uint8)
+                for level in levels:
+                    copies.append(cv2.threshold(u8, level, 255, cv2.THRESH_BINARY)[1])
+            dst[lo * 3 : lo * 3 + len(copies)] = np.stack(copies)
+
+
+def bare_augment(src: str, out: str, batch: int = 64) -> None:
+    import cv2
+    import h5py
+
+    with h5py.File(src, "r") as fin, h5py.File(out, "w") as fout:
+        frames = fin["frames"]
+        n, h, w = frames.shape
+        dst = fout.create_dataset("frames", (n, h, w), np.float32, chunks=(batch, h, w))
+        for lo in range(0, n, batch):
+            block = frames[lo : lo + batch]
+            result = []
+            for i, frame in enumerate(block):
+                rng = np.random.default_rng([0, lo + i, 0])
+                u = rng.random(17)
+                noise_sigma, noise_seed = 0.05 * rng.random(), int(rng.integers(0, 2**62))
+                matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), -10 + 20 * u[0], 0.9 + 0.2 * u[1])
+                matrix[:, 2] += ((-0.05 + 0.1 * u[2]) * w, (-0.05 + 0.1 * u[3]) * h)
+                if u[4] < 0.5:
+                    matrix = matrix @ np.array([[-1.0, 0, w - 1], [0, 1, 0], [0, 0, 1]])
+                warped = cv2.warpAffine(frame, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+                warped = warped * np.float32(0.95 + 0.1 * u[8]) + np.float32(-1 + 2 * u[9])
+                noise_rng = np.random.default_rng(noise_seed)
+                pattern = noise_rng.standard_normal(h, dtype=np.float32)[:, None] * np.float32(0)
+                pattern = pattern + noise_rng.standard_normal(w, dtype=np.float32)[None, :] * np.float32(0)
+                noise = noise_rng.standard_normal((h, w), dtype=np.float32) * np.float32(noise_sigma)
+                result.append(warped + pattern + noise)
+            dst[lo : lo + len(result)] = np.stack(result)
+
+
+# ---- measuring --------------------------------------------------------------------------------
+
+
+# A small launcher, so that the peak RSS measured is the command's own: a child forked from
+# this (large) benchmark process would report the benchmark's RSS as its peak.
+_LAUNCH = (
+    "import resource, subprocess, sys\n"
+    "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "sys.exit(rc)\n"
+)
+
+
+def run(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB; the largest single process of the command's tree)."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _LAUNCH, *cmd], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr[-400:]}")
+    return wall, int(proc.stdout.split()[-1]) / 1024
+
+
+def data_digest(path: Path) -> str:
+    """SHA-256 over every dataset's bytes (streamed), ignoring attributes (times, options)."""
+    import h5py
+
+    digest = hashlib.sha256()
+    with h5py.File(path, "r") as fh:
+        names: list[str] = []
+        fh.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        for name in sorted(names):
+            ds = fh[name]
+            digest.update(name.encode())
+            step = max(1, (64 << 20) // max(1, ds.dtype.itemsize * int(np.prod(ds.shape[1:]))))
+            for lo in range(0, ds.shape[0], step):
+                block = ds[lo : lo + step]
+                digest.update(block.tobytes() if block.dtype.kind != "O" else repr(block.tolist()).encode())
+    return digest.hexdigest()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=2000, help="frames in the large input (8000 ≈ 2 GB)")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--tmp", default=None, help="folder for the inputs and outputs (default: a temporary one)")
+    parser.add_argument("--baseline", nargs=3, metavar=("KIND", "IN", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv if argv is not None else ([] if __name__ != "__main__" else None))
+    if args.baseline:
+        kind, src, out = args.baseline
+        {"threshold": bare_threshold, "augment": bare_augment}[kind](src, out)
+        return {}
+
+    py = sys.executable
+    results: dict = {"frames": args.frames, "size": args.size, "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp_name:
+        tmp = Path(tmp_name)
+        small, large = tmp / "small.h5", tmp / "large.h5"
+        t0 = time.perf_counter()
+        build_input(large, args.frames, args.size)
+        build_input(small, max(64, args.frames // 8), args.size)
+        gb = large.stat().st_size / 1e9
+        print(f"input: {args.frames} frames of {args.size}×{args.size} float32 °C = {gb:.2f} GB "
+              f"(built in {time.perf_counter() - t0:.0f} s); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
+        results["input_gb"] = gb
+        for kind, extra in (("threshold", THRESHOLD_ARGS), ("augment", AUGMENT_ARGS)):
+            thermcli = [py, "-m", "thermcli", "--quiet", kind, *extra]
+            base_out = tmp / f"{kind}_bare.h5"
+            t_bare, rss_bare = run([py, str(Path(__file__).resolve()), "--baseline", kind, str(large), str(base_out)])
+            base_out.unlink()
+            one, two = tmp / f"{kind}_w1.h5", tmp / f"{kind}_w2.h5"
+            t_one, rss_one = run(thermcli + [str(large), str(one)])
+            t_two, rss_two = run(thermcli + ["--workers", "2", str(large), str(two)])
+            identical = data_digest(one) == data_digest(two)
+            one.unlink()
+            two.unlink()
+            _, rss_small = run(thermcli + [str(small), str(tmp / f"{kind}_small.h5")])
+            row = {
+                "bare_s": t_bare, "cmd_s": t_one, "cmd_w2_s": t_two,
+                "throughput_ratio": t_bare / t_one, "speedup_w2": t_one / t_two, "identical_w2": identical,
+                "rss_mb": rss_one, "rss_w2_mb": rss_two, "rss_small_mb": rss_small, "rss_bare_mb": rss_bare,
+                "frames_per_s": args.frames / t_one,
+            }
+            results[kind] = row
+            print(
+                f"{kind:9s} bare loop {t_bare:6.1f} s | thermcli {t_one:6.1f} s ({args.frames / t_one:5.0f} frames/s) "
+                f"→ throughput ratio {t_bare / t_one:.2f} (goal ≥ 0.80)\n"
+                f"{'':9s} --workers 2 {t_two:6.1f} s → speed-up {t_one / t_two:.2f}× (goal ≥ 1.6×), "
+                f"byte-identical data: {identical}\n"
+                f"{'':9s} peak RSS {rss_one:5.0f} MB on {args.frames} frames, {rss_small:5.0f} MB on "
+                f"{max(64, args.frames // 8)} frames, {rss_two:5.0f} MB per process with 2 workers "
+                f"(bare loop {rss_bare:.0f} MB; goal < 600 MB)",
+                flush=True,
+            )
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -203,3 +203,17 @@ def test_adaptation_beats_source_only_beyond_the_seed_spread(cli, tmp_path, meth
 def test_unknown_encoder_suggests_close_names(cli, tmp_path, domains):
     result = cli("adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", tmp_path / "r", "--encoder", "lenet_encodr")
     assert_clean_error(result, 2, "--encoder", "lenet_encoder")
+
+
+def test_eval_reads_the_adapted_checkpoint(cli, tmp_path, domains):
+    """`thermcli eval` on best.pt gives the accuracy `adapt` reported (same input normalisation)."""
+    out = tmp_path / "run"
+    result = cli(
+        "adapt", domains / "source_train.h5", domains / "target_train.h5", "--target-val", domains / "target_test.h5",
+        "--out", out, "--json", *FAST,
+    )
+    assert result.exit_code == 0, result.output
+    reported = json.loads(result.stdout)["target_acc_adapted"]["mean"]
+    evaluation = cli("eval", out / "best.pt", domains / "target_test.h5", "--metric", "accuracy", "--json")
+    assert evaluation.exit_code == 0, evaluation.output
+    assert json.loads(evaluation.stdout)["metrics"]["classification"]["accuracy"] == pytest.approx(reported)

@@ -289,12 +289,6 @@ def _batches(rng: np.random.Generator, n: int, batch: int, steps: int):
         pos += batch
 
 
-@dataclass
-class _Nets:
-    encoder: Any
-    head: Any
-
-
 def _forward(encoder, head, x: np.ndarray, device, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
@@ -596,8 +590,6 @@ def run_one(
     force: bool = False,
 ) -> dict[str, Any]:
     """One seed: stage 1 (or --source-model), adaptation, outputs in ``out`` (a RunDir)."""
-    import torch
-
     from thermcli.device import resolve_device, seed_everything
     from thermcli.io.atomic import write_bytes_atomic, write_text_atomic
     from thermcli.models.checkpoint import save_checkpoint

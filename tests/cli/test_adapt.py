@@ -217,3 +217,10 @@ def test_eval_reads_the_adapted_checkpoint(cli, tmp_path, domains):
     evaluation = cli("eval", out / "best.pt", domains / "target_test.h5", "--metric", "accuracy", "--json")
     assert evaluation.exit_code == 0, evaluation.output
     assert json.loads(evaluation.stdout)["metrics"]["classification"]["accuracy"] == pytest.approx(reported)
+    # predictions as an artifact (what `annotate --pred` draws) agree too
+    preds = tmp_path / "preds.h5"
+    assert cli("predict", out / "best.pt", domains / "target_test.h5", preds).exit_code == 0
+    from thermcli.io import read_dataset
+
+    truth = read_dataset(domains / "target_test.h5").labels
+    assert float((read_dataset(preds).labels == truth).mean()) == pytest.approx(reported)

@@ -82,7 +82,7 @@ def curves_png(rows: list[dict[str, Any]], *, x: str = "epoch") -> bytes:
         keys.extend(k for k in r if k != x and k not in keys)
     numeric = [k for k in keys if any(isinstance(r.get(k), (int, float)) for r in rows)]
     losses = [k for k in numeric if "loss" in k]
-    others = [k for k in numeric if k not in losses and k not in ("lr", "seconds")]
+    others = [k for k in numeric if k not in losses and k not in ("lr", "seconds", "trainable_stages")]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
     for ax, group, title in ((axes[0], losses, "loss"), (axes[1], others, "metrics")):
         for key in group:

@@ -25,6 +25,7 @@ def distill(
     alpha: Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="Weight of the soft (teacher) loss; 1 − α on the hard labels.")] = 0.5,
     weights: Weights = "none",
     frames: Frames = 1,
+    window: Annotated[str, typer.Option("--window", help="With --frames K: causal (frame i and the K−1 before it) or centered (frames around i; offline analysis).")] = "causal",
     normalize: Annotated[str, typer.Option("--normalize", help="Ignored for classify: the teacher's normalisation is used.")] = "frame",
     finetune: Annotated[str, typer.Option("--finetune", help="full, frozen, last:N or gradual:E (student backbone).")] = "full",
     balance: Annotated[str, typer.Option("--balance", help="weights, resample or none (hard-label term).")] = "weights",

@@ -36,7 +36,7 @@ COMMANDS: dict[str, str] = {
     "predict": "thermcli.cli.predict:predict",
     "eval": "thermcli.cli.eval:eval_",
     "roi": "thermcli.cli.roi:roi",
-
+    "adapt": "thermcli.cli.adapt:adapt",
 }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from thermcli.errors import DataError, UsageError
 
-NORMALIZE = ("frame", "dataset", "none")
+NORMALIZE = ("frame", "window", "dataset", "none")
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,9 @@ class Normalization:
     """How frames become network input; stored in the checkpoint so predict does the same.
 
     ``frame``: subtract each frame's own mean (°C offsets between subjects and cameras vanish),
-    then divide by ``std`` (the training set's spread of those offsets). ``dataset``: subtract the
+    then divide by ``std`` (the training set's spread of those offsets). ``window``: like ``frame``
+    but the mean subtracted is that of the whole K-frame window, so a change of temperature over the
+    window (warming while exhaling) survives. ``dataset``: subtract the
     training set's mean and divide by its std. ``none``: °C as they are.
     """
 
@@ -43,9 +45,9 @@ def fit_normalization(frames: np.ndarray, mode: str) -> Normalization:
     x = frames.astype(np.float64)
     if mode == "none":
         return Normalization("none", 0.0, 1.0)
-    if mode == "frame":
+    if mode in ("frame", "window"):
         x = x - np.nanmean(x.reshape(len(x), -1), axis=1)[:, None, None]
-        return Normalization("frame", 0.0, float(np.nanstd(x)) or 1.0)
+        return Normalization(mode, 0.0, float(np.nanstd(x)) or 1.0)
     return Normalization("dataset", float(np.nanmean(x)), float(np.nanstd(x)) or 1.0)
 
 
@@ -61,13 +63,15 @@ def apply_normalization(frames: np.ndarray, norm: Normalization | dict) -> np.nd
 
 
 def sequence_windows(n: int, k: int, sequence: np.ndarray | None, timestamp: np.ndarray | None,
-                     *, where: str = "dataset") -> np.ndarray:
+                     *, where: str = "dataset", centered: bool = False) -> np.ndarray:
     """Rows of the K frames that end at each frame, never crossing a sequence boundary.
 
     Returns (N, K) int64: row i holds frame i's K−1 predecessors in its own sequence (ordered by
     timestamp when there is one) and then i; the first frames of a sequence repeat the sequence's
     first frame instead of reaching into another sequence. K longer than a sequence is an error:
-    such a window would be mostly padding.
+    such a window would be mostly padding. ``centered``: the window is frames i − ⌊(K−1)/2⌋ …
+    i + ⌈(K−1)/2⌉ instead (offline analysis: a thermal response that lags the airflow is seen);
+    the last frames of a sequence then repeat its last frame.
     """
     if k < 1:
         raise UsageError("must be ≥ 1", param="--frames")
@@ -85,9 +89,10 @@ def sequence_windows(n: int, k: int, sequence: np.ndarray | None, timestamp: np.
                 f"K = {k} is longer than sequence {key or '(whole dataset)'!r} of {len(rows)} frames in {where}",
                 param="--frames",
             )
+        ahead = (k - 1) - (k - 1) // 2 if centered else 0
         for j in range(k):
-            back = np.arange(len(rows)) - (k - 1 - j)
-            windows[rows, j] = rows[np.clip(back, 0, None)]
+            back = np.arange(len(rows)) - (k - 1 - j) + ahead
+            windows[rows, j] = rows[np.clip(back, 0, len(rows) - 1)]
     return windows
 
 
@@ -101,13 +106,17 @@ class ClassifyData:
     class_names: list[str]
     frame_shape: tuple[int, int]
     path: str
+    center_window: bool = False  # subtract each K-frame window's mean at batch time (--normalize window)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
     def batch(self, rows):
         """rows (B,) int64 tensor → (x (B, K, H, W), y (B,))."""
-        return self.inputs[self.windows[rows]], self.labels[rows]
+        x = self.inputs[self.windows[rows]]
+        if self.center_window:
+            x = x - x.mean(dim=(1, 2, 3), keepdim=True)
+        return x, self.labels[rows]
 
     @property
     def labelled(self):
@@ -134,16 +143,33 @@ def read_frames_labels(path: str | Path, *, need_labels: bool = True):
     return ds, frames.astype(np.float32)
 
 
+# Columns that mark a copy of a sequence (threshold levels, augmented copies): a K-frame window
+# stays within one copy, not only within one sequence id.
+COPY_COLUMNS = ("threshold_level", "aug_copy")
+
+
+def window_groups(ds) -> np.ndarray | None:
+    """The group of each frame for K-frame windows: its sequence, refined by copy columns."""
+    if ds.sequence is None:
+        return None
+    keys = np.asarray(ds.sequence).astype(str).astype(object)
+    for name in COPY_COLUMNS:
+        if name in ds.columns and np.asarray(ds.columns[name]).ndim == 1:
+            keys = keys + "|" + np.asarray(ds.columns[name]).astype(str).astype(object)
+    return keys
+
+
 def load_split(path: str | Path, *, frames_k: int, norm: Normalization | None, normalize: str = "frame",
-               class_names: list[str] | None = None, need_labels: bool = True):
+               class_names: list[str] | None = None, need_labels: bool = True, centered: bool = False):
     """(ClassifyData, Normalization, Dataset): fit the normalisation here when ``norm`` is None (training)."""
     ds, frames = read_frames_labels(path, need_labels=need_labels)
-    data, norm = prepare(ds, frames, str(path), frames_k=frames_k, norm=norm, normalize=normalize, class_names=class_names)
+    data, norm = prepare(ds, frames, str(path), frames_k=frames_k, norm=norm, normalize=normalize, class_names=class_names,
+                         centered=centered)
     return data, norm, ds
 
 
 def prepare(ds, frames: np.ndarray, where: str, *, frames_k: int, norm: Normalization | None, normalize: str = "frame",
-            class_names: list[str] | None = None):
+            class_names: list[str] | None = None, centered: bool = False):
     """In-memory Dataset (+ its frames as (N, H, W) float32) → (ClassifyData, Normalization)."""
     import torch
 
@@ -154,7 +180,7 @@ def prepare(ds, frames: np.ndarray, where: str, *, frames_k: int, norm: Normaliz
         norm = fit_normalization(frames, normalize)
     x = apply_normalization(frames, norm)
     labels = ds.labels if ds.labels is not None else np.full(len(ds), -1, np.int64)
-    windows = sequence_windows(len(ds), frames_k, ds.sequence, ds.timestamp, where=where)
+    windows = sequence_windows(len(ds), frames_k, window_groups(ds), ds.timestamp, where=where, centered=centered)
     data = ClassifyData(
         inputs=torch.from_numpy(x),
         labels=torch.from_numpy(labels.astype(np.int64)),
@@ -162,6 +188,7 @@ def prepare(ds, frames: np.ndarray, where: str, *, frames_k: int, norm: Normaliz
         class_names=list(names),
         frame_shape=tuple(frames.shape[1:3]),
         path=where,
+        center_window=norm.mode == "window",
     )
     return data, norm
 

@@ -89,7 +89,7 @@ def _features(features_ckpt: Path, data_path: Path, device, batch_size: int = 51
 
     model, config, _ = load_checkpoint(features_ckpt, expect_task="classify")
     data, _, ds = load_split(data_path, frames_k=int(config.get("frames", 1)), norm=Normalization(**config["normalization"]),
-                             need_labels=False)
+                             need_labels=False, centered=config.get("window") == "centered")
     check_frame_shape(config, data.frame_shape, data_path)
     model.to(device)
     emb = predict_embeddings(model, data, device, batch_size=batch_size)

@@ -29,7 +29,8 @@ def classifier_probabilities(source: Path, data_path: Path, *, device, batch_siz
 
     model, config, _ = load_checkpoint(source, expect_task="classify")
     norm = Normalization(**config["normalization"])
-    data, _, ds = load_split(data_path, frames_k=int(config.get("frames", 1)), norm=norm, need_labels=False)
+    data, _, ds = load_split(data_path, frames_k=int(config.get("frames", 1)), norm=norm, need_labels=False,
+                               centered=config.get("window") == "centered")
     check_frame_shape(config, data.frame_shape, data_path)
     model.to(device)
     logits = predict_logits(model, data, device, batch_size=batch_size)

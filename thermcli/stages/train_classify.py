@@ -22,6 +22,7 @@ class ClassifyConfig:
     arch: str = "small_cnn"
     weights: str = "none"
     frames: int = 1
+    window: str = "causal"  # causal (frames up to i) | centered (frames around i)
     normalize: str = "frame"
     finetune: str = "full"  # full | frozen | last:N | gradual:E
     balance: str = "weights"
@@ -167,6 +168,7 @@ class ClassifyTask:
             "task": "classify",
             "class_names": self.train.class_names,
             "frames": self.cfg.frames,
+            "window": self.cfg.window,
             "frame_shape": list(self.train.frame_shape),
             "normalization": self.norm.to_json(),
             "train_config": {**asdict(self.cfg), "model_kwargs": dict(self.cfg.model_kwargs)},
@@ -260,6 +262,8 @@ def _check_config(cfg: ClassifyConfig) -> None:
         raise UsageError("must be in [0, 1]", param="--alpha")
     if cfg.frames < 1:
         raise UsageError("must be ≥ 1", param="--frames")
+    if cfg.window not in ("causal", "centered"):
+        raise UsageError(f"{cfg.window!r}: expected causal or centered", param="--window")
     check_name(cfg.arch)
 
 
@@ -284,7 +288,7 @@ def train_on(train, val, norm, run, *, cfg: ClassifyConfig, loop: LoopConfig, re
 
     n_classes = check_trainable(train)
     torch.manual_seed(loop.seed)  # the model's initial weights
-    teacher = load_teacher(cfg.teacher, train, cfg.frames) if cfg.teacher else None
+    teacher = load_teacher(cfg.teacher, train, cfg.frames, cfg.window) if cfg.teacher else None
     model, model_kwargs, weights_record = build_classifier(cfg, n_classes)
     if teacher is not None:
         teacher.to(resolve_device(loop.device))
@@ -303,10 +307,12 @@ def run_train_classify(train_path: Path, val_path: Path | None, out: Path, *, cf
     from thermcli.stages.trainer import distributed_from_env
 
     _check_config(cfg)
-    train, norm, _ = load_split(train_path, frames_k=cfg.frames, norm=_teacher_normalization(cfg), normalize=cfg.normalize)
+    train, norm, _ = load_split(train_path, frames_k=cfg.frames, norm=_teacher_normalization(cfg), normalize=cfg.normalize,
+                              centered=cfg.window == "centered")
     val = None
     if val_path is not None:
-        val, _, _ = load_split(val_path, frames_k=cfg.frames, norm=norm, class_names=train.class_names)
+        val, _, _ = load_split(val_path, frames_k=cfg.frames, norm=norm, class_names=train.class_names,
+                               centered=cfg.window == "centered")
     inputs = [train_path] + ([val_path] if val_path else []) + ([Path(cfg.teacher)] if cfg.teacher else [])
     command = "thermcli distill --task classify" if cfg.teacher else "thermcli train --task classify"
     provenance = make_provenance(command, options, inputs=inputs, seed=loop.seed)
@@ -358,9 +364,10 @@ def run_cv_loso(data_path: Path, out: Path, *, cfg: ClassifyConfig, loop: LoopCo
         test_rows = np.flatnonzero(subject_col == subject)
         train_rows = np.flatnonzero(subject_col != subject)
         train, norm = prepare(ds.take(train_rows), frames[train_rows], f"{data_path} (without {subject})",
-                              frames_k=cfg.frames, norm=_teacher_normalization(cfg), normalize=cfg.normalize)
+                              frames_k=cfg.frames, norm=_teacher_normalization(cfg), normalize=cfg.normalize,
+                              centered=cfg.window == "centered")
         test, _ = prepare(ds.take(test_rows), frames[test_rows], f"{data_path} ({subject})", frames_k=cfg.frames,
-                          norm=norm, class_names=train.class_names)
+                          norm=norm, class_names=train.class_names, centered=cfg.window == "centered")
         run = RunDir(out / f"fold-{subject}", force=True)
         fold_options = {**options, "held_out_subject": subject}
         train_on(train, None, norm, run, cfg=cfg, loop=loop, resume=False, provenance=provenance,
@@ -390,7 +397,7 @@ def run_cv_loso(data_path: Path, out: Path, *, cfg: ClassifyConfig, loop: LoopCo
     return summary
 
 
-def load_teacher(path: str, train, frames_k: int):
+def load_teacher(path: str, train, frames_k: int, window: str = "causal"):
     """A trained classify checkpoint, frozen, in eval mode; its classes must match the student's."""
     from thermcli.models.checkpoint import load_checkpoint
 
@@ -399,6 +406,8 @@ def load_teacher(path: str, train, frames_k: int):
         raise DataError(f"teacher classes {config.get('class_names')} differ from the data's {train.class_names}", path=path)
     if int(config.get("frames", 1)) != frames_k:
         raise UsageError(f"the teacher takes --frames {config.get('frames')}; give the same", param="--frames")
+    if config.get("window", "causal") != window:
+        raise UsageError(f"the teacher takes --window {config.get('window', 'causal')}; give the same", param="--window")
     teacher.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -410,6 +419,7 @@ def config_from_params(params: dict[str, Any], *, teacher: str | None = None) ->
     model_kwargs = tuple((key, params[key]) for key in ("norm", "width") if params.get(key))
     cfg = ClassifyConfig(
         arch=params["arch"], weights=params["weights"], frames=params["frames"], normalize=params["normalize"],
+        window=params.get("window") or "causal",
         finetune=params["finetune"], balance=params["balance"], contrastive_weight=params["contrastive_weight"],
         margin=params["margin"], dropout=params["dropout"], model_kwargs=model_kwargs, teacher=teacher,
         temperature=params.get("temperature", 4.0), alpha=params.get("alpha", 0.5),

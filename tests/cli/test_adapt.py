@@ -1,0 +1,226 @@
+"""``thermcli adapt`` end to end on tiny data, and its one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import assert_clean_error
+from thermcli.io import Dataset, Meta, write_dataset
+
+FAST = ["--source-epochs", "2", "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "16", "--feature-dim", "32", "--disc-hidden", "32", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def domains(tmp_path_factory):
+    """The domains sample data at a tiny scale (about 26 frames a file)."""
+    from thermcli.synth import domains as gen
+
+    folder = tmp_path_factory.mktemp("domains")
+    for name, ds in gen.generate(seed=5, scale=0.05).items():
+        write_dataset(folder / name, ds)
+    return folder
+
+
+@pytest.mark.parametrize("method", ["adda", "dann"])
+def test_adapt_multiclass_end_to_end(cli, tmp_path, domains, method):
+    out = tmp_path / "run"
+    result = cli(
+        "adapt", "--method", method, domains / "source_train.h5", domains / "target_train.h5",
+        "--target-val", domains / "target_test.h5", "--out", out, "--json", *FAST,
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert 0 <= summary["target_acc_adapted"]["mean"] <= 1
+    for name in ("config.json", "metrics.csv", "curves.png", "embedding.png", "best.pt", "source.pt", "summary.json", "metrics.json"):
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [r["phase"] for r in rows] == ["source"] * 2 + ["adapt"] * 2
+    assert {"source_acc", "target_acc", "disc_acc", "loss_disc"} <= set(rows[-1])
+    assert 0 <= float(rows[-1]["disc_acc"]) <= 1
+    # the adapted checkpoint rebuilds encoder + classifier as one model and says what it took
+    from thermcli.models.checkpoint import load_checkpoint
+    from thermcli.stages.adapt import load_domains
+
+    model, config, _ = load_checkpoint(out / "best.pt", expect_task="classify")
+    assert config["task"] == "classify" and config["method"] == method and config["domain"] == "target"
+    assert config["class_names"] == ["disc", "ring", "square", "triangle", "cross", "bar"]
+    assert "never used for training" in json.dumps(config["provenance"]["notes"])
+    # reproduce the reported adapted target accuracy from the checkpoint alone, feeding it the raw
+    # frames through the checkpoint's `normalization` (the contract `eval` / `predict` follow)
+    import torch
+
+    from thermcli.io import read_dataset
+
+    test = read_dataset(domains / "target_test.h5")
+    norm = config["normalization"]
+    assert norm["mode"] == "dataset" and config["frames"] == 1 and config["frame_shape"] == [28, 28]
+    x = (test.frames.astype(np.float32) - norm["mean"]) / norm["std"]
+    _, _, val, _, _, _ = load_domains(domains / "source_train.h5", domains / "target_train.h5", domains / "target_test.h5", size=None, normalize="domain")
+    np.testing.assert_allclose(x, val.x[:, 0], atol=1e-4)
+    model.eval()
+    with torch.no_grad():
+        acc = float((model(torch.from_numpy(x[:, None])).argmax(1).numpy() == test.labels).mean())
+    assert acc == pytest.approx(summary["target_acc_adapted"]["mean"])
+
+
+def test_adapt_is_deterministic_and_seeds_report_mean_std(cli, tmp_path, domains):
+    args = ["adapt", domains / "source_train.h5", domains / "target_train.h5", "--target-val", domains / "target_test.h5", *FAST, "--json"]
+    a = json.loads(cli(*args, "--out", tmp_path / "a", "--seeds", "0,1").stdout)
+    b = json.loads(cli(*args, "--out", tmp_path / "b", "--seed", "1").stdout)
+    # a seed's run does not depend on the seeds run before it in the same command
+    assert b["target_acc_adapted"]["values"] == a["target_acc_adapted"]["values"][1:]
+    assert b["target_acc_source_only"]["values"] == a["target_acc_source_only"]["values"][1:]
+    values = a["target_acc_adapted"]["values"]
+    assert len(values) == 2
+    assert a["target_acc_adapted"]["std"] == pytest.approx(float(np.std(values, ddof=1)))
+    assert (tmp_path / "a" / "seed1" / "best.pt").is_file() and (tmp_path / "a" / "best.pt").is_file()
+
+
+def test_adapt_multilabel_reports_per_label_f1(cli, tmp_path, domains):
+    out = tmp_path / "au"
+    result = cli(
+        "adapt", "--method", "dann", domains / "au_source_train.h5", domains / "au_target_train.h5",
+        "--target-val", domains / "au_target_test.h5", "--out", out, "--json", *FAST,
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    metrics = json.loads((out / "metrics.json").read_text())
+    per_label = metrics["adapted"]["target"]["per_label_f1"]
+    assert len(per_label) == 5 and metrics["class_names"][0] == "AU01"
+    assert summary["target_f1_adapted"]["mean"] == pytest.approx(float(np.mean(per_label)))
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert "target_f1" in rows[-1] and "source_f1" in rows[-1]
+
+
+def test_adapt_with_a_given_source_model(cli, tmp_path, domains):
+    first = tmp_path / "first"
+    assert cli("adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", first, *FAST).exit_code == 0
+    second = tmp_path / "second"
+    fast = [a for a in FAST]
+    fast[fast.index("--source-epochs") + 1] = "0"
+    result = cli("adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", second, "--source-model", first / "source.pt", *fast)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(second / "metrics.csv")))
+    assert all(r["phase"] == "adapt" for r in rows)
+
+
+def _labelled(path, n, h, w, names=("disc", "ring"), channels=None):
+    rng = np.random.default_rng(0)
+    shape = (n, h, w) if channels is None else (n, h, w, channels)
+    frames = rng.integers(0, 256, shape, dtype=np.uint8)
+    meta = Meta(unit="intensity", modality="thermal", class_names=list(names))
+    write_dataset(path, Dataset(frames=frames, meta=meta, labels=(np.arange(n) % len(names)).astype(np.int64)))
+    return path
+
+
+def test_different_label_sets(cli, tmp_path):
+    src = _labelled(tmp_path / "s.h5", 8, 28, 28)
+    tgt = _labelled(tmp_path / "t.h5", 8, 28, 28, names=("disc", "cross"))
+    assert_clean_error(cli("adapt", src, tgt, "--out", tmp_path / "r", *FAST), 1, "t.h5", "differ from the source")
+    assert not (tmp_path / "r").exists()
+
+
+def test_irreconcilable_sizes(cli, tmp_path):
+    src = _labelled(tmp_path / "s.h5", 8, 28, 28)
+    tgt = _labelled(tmp_path / "t.h5", 8, 10, 60)
+    assert_clean_error(cli("adapt", src, tgt, "--out", tmp_path / "r", *FAST), 1, "t.h5", "cannot be reconciled")
+
+
+def test_only_size_differs_is_resized_and_said(cli, tmp_path):
+    src = _labelled(tmp_path / "s.h5", 8, 28, 28)
+    tgt = _labelled(tmp_path / "t.h5", 8, 16, 16)
+    result = cli("adapt", src, tgt, "--out", tmp_path / "r", *FAST)
+    assert result.exit_code == 0, result.output
+    notes = json.loads((tmp_path / "r" / "config.json").read_text())["notes"]
+    assert "target frames resized from 16×16 to 28×28" in notes
+
+
+def test_empty_target(cli, tmp_path):
+    import h5py
+
+    src = _labelled(tmp_path / "s.h5", 8, 28, 28)
+    empty = tmp_path / "empty.h5"
+    _labelled(empty, 4, 28, 28)
+    with h5py.File(empty, "a") as fh:  # a valid file whose datasets hold zero rows
+        for name in ("frames", "labels"):
+            fh[name].resize(0, axis=0)
+    assert_clean_error(cli("adapt", src, empty, "--out", tmp_path / "r", *FAST), 1, "empty.h5", "no frames")
+
+
+def test_encoder_output_does_not_fit_classifier(cli, tmp_path, domains):
+    first = tmp_path / "first"
+    assert cli("adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", first, *FAST).exit_code == 0
+    fast = [a for a in FAST]
+    fast[fast.index("--feature-dim") + 1] = "48"  # the target encoder gives 48, the classifier takes 32
+    result = cli(
+        "adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", tmp_path / "r",
+        "--source-model", first / "source.pt", "--target-encoder", "lenet_encoder", "--source-epochs", "0", *fast,
+    )
+    assert_clean_error(result, 1, "outputs features of shape (48,) but the classifier expects 32")
+
+
+def test_frames_too_small_for_the_encoder(cli, tmp_path):
+    src = _labelled(tmp_path / "s.h5", 8, 8, 8)
+    assert_clean_error(cli("adapt", src, src, "--out", tmp_path / "r", *FAST), 1, "encoder lenet_encoder cannot take")
+
+
+def test_unlabelled_source_and_bad_options(cli, tmp_path, domains):
+    tgt = domains / "target_train.h5"
+    assert_clean_error(cli("adapt", tgt, tgt, "--out", tmp_path / "r", *FAST), 1, "source set has no labels")
+    src = domains / "source_train.h5"
+    assert_clean_error(cli("adapt", src, tgt, "--out", tmp_path / "r", "--method", "gan"), 2, "--method")
+    assert_clean_error(cli("adapt", src, tgt, "--out", tmp_path / "r", "--seeds", "0,x"), 2, "--seeds")
+    (tmp_path / "exists").mkdir()
+    (tmp_path / "exists" / "x").write_text("")
+    assert_clean_error(cli("adapt", src, tgt, "--out", tmp_path / "exists", *FAST), 2, "--force")
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "domains"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method,options", [("adda", ["--epochs", "4"]), ("dann", ["--epochs", "10", "--adapt-lr", "0.003"])])
+def test_adaptation_beats_source_only_beyond_the_seed_spread(cli, tmp_path, method, options):
+    """The README's domains table: on the committed sample data, 3 seeds each (about 2 min a method)."""
+    result = cli(
+        "adapt", "--method", method, SAMPLE / "source_train.h5", SAMPLE / "target_train.h5",
+        "--target-val", SAMPLE / "target_test.h5", "--source-epochs", "20", "--seeds", "0,1,2",
+        "--threads", "1", "--out", tmp_path / method, "--json", *options,
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    before, after = summary["target_acc_source_only"], summary["target_acc_adapted"]
+    spread = max(before["std"], after["std"])
+    assert after["mean"] - before["mean"] > spread, (before, after)
+    assert after["mean"] - before["mean"] > 0.05
+
+
+def test_unknown_encoder_suggests_close_names(cli, tmp_path, domains):
+    result = cli("adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", tmp_path / "r", "--encoder", "lenet_encodr")
+    assert_clean_error(result, 2, "--encoder", "lenet_encoder")
+
+
+def test_eval_reads_the_adapted_checkpoint(cli, tmp_path, domains):
+    """`thermcli eval` on best.pt gives the accuracy `adapt` reported (same input normalisation)."""
+    out = tmp_path / "run"
+    result = cli(
+        "adapt", domains / "source_train.h5", domains / "target_train.h5", "--target-val", domains / "target_test.h5",
+        "--out", out, "--json", *FAST,
+    )
+    assert result.exit_code == 0, result.output
+    reported = json.loads(result.stdout)["target_acc_adapted"]["mean"]
+    evaluation = cli("eval", out / "best.pt", domains / "target_test.h5", "--metric", "accuracy", "--json")
+    assert evaluation.exit_code == 0, evaluation.output
+    assert json.loads(evaluation.stdout)["metrics"]["classification"]["accuracy"] == pytest.approx(reported)
+    # predictions as an artifact (what `annotate --pred` draws) agree too
+    preds = tmp_path / "preds.h5"
+    assert cli("predict", out / "best.pt", domains / "target_test.h5", preds).exit_code == 0
+    from thermcli.io import read_dataset
+
+    truth = read_dataset(domains / "target_test.h5").labels
+    assert float((read_dataset(preds).labels == truth).mean()) == pytest.approx(reported)

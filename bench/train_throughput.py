@@ -5,7 +5,7 @@ for the same number of epochs; thermcli's side is the real ``fit`` (epoch order,
 class weights, per-epoch checkpoints, metrics.csv, curves.png). Prints frames/s and the ratio
 (goal ≥ 0.9).
 
-    python bench/train_throughput.py [--frames 4096] [--epochs 3] [--batch-size 64] [--rounds 3]
+    python bench/train_throughput.py [--frames 8192] [--epochs 3] [--batch-size 64] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> float:
     from thermcli.stages.trainer import LoopConfig, fit
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=4096)
+    parser.add_argument("--frames", type=int, default=8192)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)

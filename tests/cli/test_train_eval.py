@@ -82,6 +82,9 @@ def test_eval_model_equals_eval_of_predictions(cli, trained, splits, tmp_path):
     a, b = json.loads(direct.stdout)["metrics"], json.loads(from_pred.stdout)["metrics"]
     assert a == b
     assert json.loads((tmp_path / "m.json").read_text())["metrics"] == a
+    alone = cli("eval", tmp_path / "pred.h5", "--json")  # the predictions carry their ground truth
+    assert alone.exit_code == 0, alone.output
+    assert json.loads(alone.stdout)["metrics"] == a
     # the same numbers as scikit-learn on those predictions
     from sklearn.metrics import balanced_accuracy_score
 
@@ -191,6 +194,19 @@ def test_ensemble_refuses_untrusted_types(cli, trained, splits, tmp_path):
     sio.dump({"svm": KNeighborsClassifier(), "rf": __import__("fractions").Fraction(1, 3)}, tmp_path / "e" / "ensemble.skops")
     shutil.copy(tmp_path / "e" / "ensemble.skops", tmp_path / "e" / "x.skops")
     assert_clean_error(cli("eval", tmp_path / "e" / "ensemble.skops", split / "test.h5"), 1, "refusing to load")
+
+
+def test_weights_from_a_checkpoint_of_the_same_arch(cli, trained, splits, tmp_path):
+    out, _ = trained
+    split, _ = splits
+    result = cli("train", split / "train.h5", *TINY, "--epochs", "1", "--weights", out / "best.pt", "--finetune", "frozen",
+                 "--out", tmp_path / "ft")
+    assert result.exit_code == 0, result.output
+    source = torch.load(out / "best.pt", weights_only=True)["state_dict"]
+    tuned = torch.load(tmp_path / "ft" / "last.pt", weights_only=True)["state_dict"]
+    assert torch.equal(source["backbone.block1.0.weight"], tuned["backbone.block1.0.weight"])  # loaded, then frozen
+    config = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert config["weights"]["weights"] == str(out / "best.pt")
 
 
 def test_cv_loso(cli, splits, tmp_path):

@@ -71,8 +71,17 @@ class EvalContext:
         return read_dataset(self.data)
 
     def classification_arrays(self):
-        """(y_true, y_pred, y_score or None, class_names) aligned frame by frame."""
-        pred, truth = self.predictions, self.ground_truth
+        """(y_true, y_pred, y_score or None, class_names) aligned frame by frame.
+
+        Without DATA, a predictions dataset's own ``columns/true_labels`` (written by ``predict``
+        when its input had labels) is the ground truth.
+        """
+        pred = self.predictions
+        if self.data is None and not self.is_model and "true_labels" in pred.columns:
+            score = pred.columns.get("probabilities")
+            names = list(pred.meta.class_names or [])
+            return np.asarray(pred.columns["true_labels"], np.int64), pred.labels, score, names
+        truth = self.ground_truth
         if truth.labels is None:
             raise DataError("has no labels: nothing to compare the predictions with", path=str(self.data))
         if pred.labels is None:

@@ -196,7 +196,7 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
 
     config = task.checkpoint_config()
     stopped = False
-    last_plot = time.perf_counter()  # the first redraw after 5 s, the last at the end
+    last_plot = time.perf_counter()  # the first redraw after 30 s, the last at the end
     epoch = start_epoch - 1
     row: dict[str, Any] = {}
     for epoch in range(start_epoch, loop.epochs):
@@ -256,9 +256,9 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
                 "bad_epochs": bad_epochs,
             }
             save_checkpoint(run.last, state_dict=model.state_dict(), config={**config, "epoch": epoch}, extra=extra)
-            # curves.png costs ~0.2 s to draw: redraw at most every 5 s, and at the end
+            # curves.png costs 0.2–0.5 s to draw: redraw at most every 30 s, and at the end
             final = epoch + 1 == loop.epochs or (loop.patience and bad_epochs >= loop.patience)
-            plot = final or time.perf_counter() - last_plot > 5.0
+            plot = final or time.perf_counter() - last_plot > 30.0
             run.log(row, plot=plot)
             if plot:
                 last_plot = time.perf_counter()

@@ -12,24 +12,39 @@ from typing import Callable
 
 import pytest
 
-from tests.conftest import sha256
+from tests.conftest import make_dataset, sha256
+from thermcli.io import write_dataset
 from tests.robustness.corpus import CHECKPOINT_CASES, COCO_CASES, DATASET_CASES, IMAGE_CASES, build
 
 # command name → (input kinds it reads, argv builder (broken input, output folder) → argv)
-Argv = Callable[[Path, Path], list[str]]
+Argv = Callable[[Path, Path, Path], list[str]]  # (broken input, output folder, a valid dataset)
 COMMANDS: dict[str, tuple[list[str], Argv]] = {
-    "info": (DATASET_CASES, lambda bad, out: ["info", str(bad)]),
-    "info-pt": (CHECKPOINT_CASES, lambda bad, out: ["info", str(bad)]),
-    "export-model": (CHECKPOINT_CASES, lambda bad, out: ["export-model", str(bad), str(out / "m.onnx")]),
+    "info": (DATASET_CASES, lambda bad, out, good: ["info", str(bad)]),
+    "info-pt": (CHECKPOINT_CASES, lambda bad, out, good: ["info", str(bad)]),
+    "export-model": (CHECKPOINT_CASES, lambda bad, out, good: ["export-model", str(bad), str(out / "m.onnx")]),
     "import": (
         ["missing", "empty_folder", *COCO_CASES, *IMAGE_CASES],
-        lambda bad, out: ["import", str(bad), str(out / "x.h5")],
+        lambda bad, out, good: ["import", str(bad), str(out / "x.h5")],
     ),
-    "export": (DATASET_CASES, lambda bad, out: ["export", str(bad), str(out / "x")]),
-    "align": (DATASET_CASES, lambda bad, out: ["align", str(bad), str(bad), str(out / "x.h5"), "--auto"]),
-    "threshold": (DATASET_CASES, lambda bad, out: ["threshold", str(bad), str(out / "x.h5")]),
-    "augment": (DATASET_CASES, lambda bad, out: ["augment", "--copies", "2", str(bad), str(out / "x.h5")]),
-    "merge": (DATASET_CASES, lambda bad, out: ["merge", str(bad), str(bad), str(out / "x.h5")]),
+    "export": (DATASET_CASES, lambda bad, out, good: ["export", str(bad), str(out / "x")]),
+    "align": (DATASET_CASES, lambda bad, out, good: ["align", str(bad), str(bad), str(out / "x.h5"), "--auto"]),
+    "threshold": (DATASET_CASES, lambda bad, out, good: ["threshold", str(bad), str(out / "x.h5")]),
+    "augment": (DATASET_CASES, lambda bad, out, good: ["augment", "--copies", "2", str(bad), str(out / "x.h5")]),
+    "merge": (DATASET_CASES, lambda bad, out, good: ["merge", str(bad), str(bad), str(out / "x.h5")]),
+    "split": (DATASET_CASES, lambda bad, out, good: ["split", str(bad), str(out / "s"), "--by", "subject"]),
+    "train": (
+        DATASET_CASES,
+        lambda bad, out, good: ["train", str(bad), "--task", "classify", "--epochs", "1", "--out", str(out / "run")],
+    ),
+    "distill-teacher": (
+        CHECKPOINT_CASES,
+        lambda bad, out, good: ["distill", str(good), "--task", "classify", "--teacher", str(bad), "--student", "small_cnn", "--out", str(out / "run")],
+    ),
+    "predict-model": (CHECKPOINT_CASES, lambda bad, out, good: ["predict", str(bad), str(good), str(out / "p.h5")]),
+    "eval-model": (CHECKPOINT_CASES, lambda bad, out, good: ["eval", str(bad), str(good)]),
+    "roi": (DATASET_CASES, lambda bad, out, good: ["roi", str(bad), str(out / "r"), "--band", "30:37"]),
+    "adapt-source": (DATASET_CASES, lambda bad, out, good: ["adapt", str(bad), str(good), "--out", str(out / "run")]),
+    "adapt-target": (DATASET_CASES, lambda bad, out, good: ["adapt", str(good), str(bad), "--out", str(out / "run")]),
 }
 
 CASES = [(command, case) for command, (cases, _) in COMMANDS.items() for case in cases]
@@ -46,8 +61,10 @@ def test_broken_input(cli, tmp_path, command, case, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
     bad = build(case, inputs)
+    good = inputs / "good.h5"
+    write_dataset(good, make_dataset(n=12, h=16, w=20))
     before = sha256(bad) if bad.exists() else None
-    result = cli(*COMMANDS[command][1](bad, out))
+    result = cli(*COMMANDS[command][1](bad, out, good))
     assert result.exit_code in (1, 2), (result.exit_code, result.stdout, result.stderr)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr

@@ -1,9 +1,12 @@
 """Clean stops on Ctrl-C and SIGTERM (cluster pre-emption).
 
-The signal handler records the request *and* raises KeyboardInterrupt. Python can swallow an
-exception raised while the main thread is inside a finaliser or a C callback (h5py's cleanup,
-for instance: "Exception ignored in ..."), so the flag is what guarantees the outcome: atomic
-writes refuse to commit once a stop was requested, and training loops check it between batches.
+The first signal only records the request; the work stops at the next check — between
+streamed batches (readers, writers, progress loops, training steps) — by raising
+KeyboardInterrupt from ordinary code. Raising straight from the signal handler is not safe:
+Python swallows an exception raised while the main thread is inside a finaliser or a C callback
+(h5py's cleanup, for instance: "Exception ignored in ..."), and the command would run on. Atomic
+writes refuse to commit once a stop was requested, so even a loop that never checks cannot leave
+an output behind. A second signal raises at once, for the impatient.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ _requested = False
 
 def request(signum: int | None = None, frame: Any = None) -> None:
     global _requested
+    if _requested:
+        raise KeyboardInterrupt
     _requested = True
-    raise KeyboardInterrupt
 
 
 def requested() -> bool:

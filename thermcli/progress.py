@@ -35,8 +35,12 @@ def warn(message: str) -> None:
 
 def track(iterable: Iterable[T], *, total: int | None = None, description: str = "") -> Iterator[T]:
     """Iterate with a rich progress bar when a person is watching."""
+    from thermcli import interrupt
+
     if not _state().interactive():
-        yield from iterable
+        for item in iterable:
+            interrupt.check()
+            yield item
         return
     from rich.console import Console
     from rich.progress import Progress
@@ -44,5 +48,6 @@ def track(iterable: Iterable[T], *, total: int | None = None, description: str =
     with Progress(transient=True, console=Console(stderr=True)) as progress:
         task = progress.add_task(description, total=total)
         for item in iterable:
+            interrupt.check()
             yield item
             progress.advance(task)

@@ -40,6 +40,9 @@ COMMANDS: dict[str, str] = {
 }
 
 
+INTERRUPTED = "interrupted; nothing half-written (an interrupted training run keeps last.pt for --resume)"
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -66,14 +69,18 @@ class ThermcliGroup(TyperGroup):
         try:
             rv = super().main(args=args, prog_name=prog, complete_var=complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else 0
-        except typer.Exit as exc:  # raised by commands that end early (--version)
+            if code == 130:  # typer turns Ctrl-C into Exit(130), returned as a value here
+                _emit_error(prog, INTERRUPTED)
+        except typer.Exit as exc:  # commands that end early (--version); typer's Ctrl-C path (130)
             code = exc.exit_code
+            if code == 130:
+                _emit_error(prog, INTERRUPTED)
         except typer.TyperException as exc:  # usage errors: bad option, missing argument
             ctx_path = getattr(getattr(exc, "ctx", None), "command_path", prog)
             _emit_error(ctx_path, exc.format_message())
             code = exc.exit_code
         except typer.Abort:
-            _emit_error(prog, "interrupted; no output written")
+            _emit_error(prog, INTERRUPTED)
             code = 130
         except ThermcliError as exc:
             if state.verbose:
@@ -81,7 +88,7 @@ class ThermcliGroup(TyperGroup):
             _emit_error(prog, exc.one_line())
             code = exc.exit_code
         except KeyboardInterrupt:
-            _emit_error(prog, "interrupted; no output written")
+            _emit_error(prog, INTERRUPTED)
             code = 130
         except MemoryError:
             _emit_error(prog, "out of memory; try a smaller --batch-size")

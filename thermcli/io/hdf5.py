@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 import thermcli
+from thermcli import interrupt
 from thermcli.errors import DataError
 from thermcli.io.atomic import atomic_path
 from thermcli.io.schema import (
@@ -167,6 +168,7 @@ class HDF5Reader:
     def iter_batches(self, batch_size: int = 256, start: int = 0, stop: int | None = None) -> Iterator[Dataset]:
         stop = self.n if stop is None else min(stop, self.n)
         for lo in range(start, stop, batch_size):
+            interrupt.check()
             yield self.read(lo, min(lo + batch_size, stop))
 
     def read_all(self) -> Dataset:
@@ -247,6 +249,7 @@ class HDF5Writer:
             self._layout[name] = (row_shape, np.dtype(dtype) if name not in STRING_FIELDS else np.dtype(object))
 
     def append(self, batch: Dataset) -> None:
+        interrupt.check()
         validate(batch, where=str(self.path), offset=self.n)
         if len(batch) == 0:
             return

@@ -28,6 +28,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from thermcli import interrupt
 from thermcli.errors import DataError
 from thermcli.io.atomic import atomic_path
 from thermcli.io.schema import (
@@ -262,6 +263,7 @@ class PNGFolderReader:
     def iter_batches(self, batch_size: int = 256, start: int = 0, stop: int | None = None) -> Iterator[Dataset]:
         stop = self.n if stop is None else min(stop, self.n)
         for lo in range(start, stop, batch_size):
+            interrupt.check()
             yield self.read(lo, min(lo + batch_size, stop))
 
     def read_all(self) -> Dataset:
@@ -298,6 +300,7 @@ class PNGFolderWriter:
             self.abort(exc_type, exc, tb)
 
     def append(self, batch: Dataset) -> None:
+        interrupt.check()
         validate(batch, where=str(self.path), offset=self.n)
         if len(batch) == 0:
             return

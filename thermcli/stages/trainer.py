@@ -156,6 +156,7 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
     """Train ``model`` on ``task`` for ``loop.epochs`` epochs, writing ``run`` (a RunDir, rank 0)."""
     import torch
 
+    from thermcli import interrupt
     from thermcli.device import resolve_device, seed_everything
     from thermcli.models.checkpoint import read_checkpoint, save_checkpoint
 
@@ -215,6 +216,7 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
 
             iterator = track(batches, total=len(batches), description=f"epoch {epoch + 1}/{loop.epochs}")
         for rows in iterator:
+            interrupt.check()  # Ctrl-C / SIGTERM: stop between steps; last.pt keeps the last epoch
             local = rows[dist_info.rank :: dist_info.world]
             batch = task.batch(local, device)
             loss, logs = task.loss(train_model, batch)

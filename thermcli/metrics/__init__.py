@@ -1,0 +1,1 @@
+"""Metrics: COCO keypoint OKS evaluation (``oks``) and model cost (``cost``)."""

@@ -628,10 +628,10 @@ def _summarize(precision, recall, iou_thr, area_labels, max_dets) -> dict[str, f
 
 def _per_keypoint(result, gt, dt, sigmas, oks, units, g_u, g_rank, g_idx, d_u, d_rank, d_idx, g_ignore, g_valid,
                   area_labels, T, iou_thr) -> None:
-    """Per-keypoint similarity and pixel error over ground truth matched at OKS ≥ 0.5 ('all').
+    """Per-keypoint similarity and pixel error of each counted ground-truth person ('all' range).
 
-    Each counted person takes the highest-scoring detection matched to it by the greedy
-    COCO matching at the loosest threshold; people left unmatched are counted, not averaged.
+    Each person takes the detection the greedy COCO matching gives it with no OKS threshold
+    (highest score first, best OKS); people left without a detection are counted, not averaged.
     """
     names = gt.keypoint_names or [f"k{i}" for i in range(gt.num_joints)]
     a = area_labels.index("all") if "all" in area_labels else 0
@@ -642,7 +642,7 @@ def _per_keypoint(result, gt, dt, sigmas, oks, units, g_u, g_rank, g_idx, d_u, d
         return
     # replay the greedy match at the first threshold for 'all' to find each person's detection
     U, Dm, Gm = oks.shape
-    thr = min(float(iou_thr[0]), 1 - 1e-10)
+    thr = 0.0
     taken = np.zeros((U, Gm), bool)
     owner = np.full((U, Gm), -1)
     ign = g_ignore[a]

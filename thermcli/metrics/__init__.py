@@ -1,1 +1,0 @@
-"""Metrics: COCO keypoint OKS evaluation (``oks``) and model cost (``cost``)."""

@@ -24,6 +24,11 @@ from thermcli.errors import ThermcliError
 COMMANDS: dict[str, str] = {
     "info": "thermcli.cli.info:info",
     "synth": "thermcli.cli.synth:synth",
+    "split": "thermcli.cli.split:split",
+    "train": "thermcli.cli.train:train",
+    "distill": "thermcli.cli.distill:distill",
+    "predict": "thermcli.cli.predict:predict",
+    "eval": "thermcli.cli.eval:eval_",
 }
 
 

@@ -142,3 +142,20 @@ def resolved_options(ctx: typer.Context) -> dict[str, Any]:
 
 def command_line(ctx: typer.Context) -> str:
     return ctx.command_path
+
+
+# ---- training options (train, distill; every task) --------------------------------------------
+
+Task = Annotated[str, typer.Option("--task", help="What to learn: classify (frames → classes) or keypoints.")]
+ValPath = Annotated[Optional[Path], typer.Option("--val", help="Validation dataset (early stopping, best.pt, ensemble weights).")]
+RunOut = Annotated[Path, typer.Option("--out", "-o", help="Run folder: config.json, metrics.csv, curves.png, best.pt, last.pt.")]
+Arch = Annotated[str, typer.Option("--arch", help="Backbone by name: small_cnn, resnet18, resnet50, mobilenet_v3_small, ...")]
+Weights = Annotated[str, typer.Option("--weights", help="Initial backbone weights: none, imagenet (local torch cache only) or a .pt/.pth file.")]
+Frames = Annotated[int, typer.Option("--frames", min=1, help="K consecutive frames of one sequence as K input channels.")]
+Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Maximum epochs.")]
+LearningRate = Annotated[float, typer.Option("--lr", min=0.0, help="Learning rate.")]
+WeightDecay = Annotated[float, typer.Option("--weight-decay", min=0.0, help="Weight decay (decoupled for AdamW).")]
+Optimizer = Annotated[str, typer.Option("--optimizer", help="adamw or sgd (momentum 0.9, Nesterov).")]
+Scheduler = Annotated[str, typer.Option("--scheduler", help="plateau (ReduceLROnPlateau on the monitored metric), cosine or none.")]
+Patience = Annotated[int, typer.Option("--patience", min=0, help="Early stopping: epochs without improvement (0 = off).")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt, exactly.")]

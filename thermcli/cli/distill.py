@@ -1,0 +1,63 @@
+"""``thermcli distill``: knowledge distillation from a trained teacher into a student (per --task)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from thermcli.cli.options import (
+    BatchSize, Device, Epochs, Force, Frames, JsonOut, LearningRate, Optimizer, Patience, Resume, RunOut, Scheduler,
+    Seed, Task, ValPath, WeightDecay, Weights, resolved_options,
+)
+
+
+def distill(
+    ctx: typer.Context,
+    train: Annotated[Path, typer.Argument(help="Training dataset (.h5 or PNG folder).", show_default=False)],
+    teacher: Annotated[Path, typer.Option("--teacher", help="The trained teacher checkpoint (.pt).", show_default=False)],
+    out: RunOut,
+    student: Annotated[str, typer.Option("--student", help="The student's architecture (registry name).")] = "small_cnn",
+    val: ValPath = None,
+    task: Task = "classify",
+    temperature: Annotated[float, typer.Option("--temperature", "-T", help="Softmax temperature T of the soft targets.")] = 4.0,
+    alpha: Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="Weight of the soft (teacher) loss; 1 − α on the hard labels.")] = 0.5,
+    weights: Weights = "none",
+    frames: Frames = 1,
+    normalize: Annotated[str, typer.Option("--normalize", help="Ignored for classify: the teacher's normalisation is used.")] = "frame",
+    finetune: Annotated[str, typer.Option("--finetune", help="full, frozen, last:N or gradual:E (student backbone).")] = "full",
+    balance: Annotated[str, typer.Option("--balance", help="weights, resample or none (hard-label term).")] = "weights",
+    contrastive_weight: Annotated[float, typer.Option("--contrastive-weight", min=0.0, help="Contrastive term on the student's embeddings.")] = 0.0,
+    margin: Annotated[float, typer.Option("--margin", min=0.0, help="Contrastive margin (0–2).")] = 1.0,
+    dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=1.0, help="Student dropout before the classes layer.")] = 0.5,
+    norm: Annotated[Optional[str], typer.Option("--norm", help="small_cnn student normalisation: batch, group or none.")] = None,
+    epochs: Epochs = 30,
+    batch_size: BatchSize = 64,
+    lr: LearningRate = 1e-3,
+    weight_decay: WeightDecay = 1e-4,
+    optimizer: Optimizer = "adamw",
+    scheduler: Scheduler = "plateau",
+    patience: Patience = 8,
+    seed: Seed = 0,
+    device: Device = "auto",
+    resume: Resume = False,
+    force: Force = False,
+    json_out: JsonOut = False,
+) -> None:
+    """Distil a trained teacher into a student (Hinton: temperature T, α soft vs hard).
+
+    Example: thermcli distill train.h5 --teacher runs/teacher/best.pt --student small_cnn --val val.h5 --out runs/student
+    """
+    import json
+
+    from thermcli.cli import state
+    from thermcli.progress import say
+    from thermcli.stages.train import run_task
+
+    summary = run_task("distill", task, dict(ctx.params), options=resolved_options(ctx), quiet=state.quiet or json_out)
+    if json_out:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        value = summary.get("best_value")
+        say(f"wrote {out}" + (f": best {summary.get('monitor')} {value:.4f}" if value is not None else ""))

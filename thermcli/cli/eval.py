@@ -1,0 +1,66 @@
+"""``thermcli eval``: metrics of a model or of saved predictions against ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from thermcli.cli.options import BatchSize, Device, JsonOut, resolved_options
+
+
+def eval_(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Argument(help="A model (.pt checkpoint, .skops ensemble) or a predictions dataset from `thermcli predict`.", show_default=False)],
+    data: Annotated[Optional[Path], typer.Argument(help="Ground-truth dataset (labels, keypoints, ...).", show_default=False)] = None,
+    metric: Annotated[str, typer.Option("--metric", "-m", help="Comma list: accuracy, balanced_accuracy, precision, recall, f1, confusion, roc_auc, classification (all of those), cost, oks, icc, ...")] = "classification",
+    fail_under: Annotated[Optional[str], typer.Option("--fail-under", help="Gates METRIC=VALUE[,...], e.g. f1=0.9 (macro), recall.EXH=0.8: exit 3 when one fails.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", help="Also write the metrics as JSON to this file.")] = None,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="--metric cost: timed runs (median reported).")] = 20,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="--metric cost: untimed warm-up runs.")] = 5,
+    batch_size: BatchSize = 64,
+    device: Device = "auto",
+    json_out: JsonOut = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing --output.")] = False,
+) -> None:
+    """Evaluate: classification metrics identical to scikit-learn's, model cost, and quality gates.
+
+    Example: thermcli eval runs/breathing/best.pt test.h5 --metric classification --fail-under balanced_accuracy=0.9 --output metrics.json
+    """
+    import json
+
+    from rich.console import Console
+
+    from thermcli.cli import state
+    from thermcli.io import check_output, write_text_atomic
+    from thermcli.stages.evaluate import gate_error, failed_gates, jsonable, run_eval
+
+    if output is not None:
+        check_output(output, force=force, param="--output")
+    names = [m.strip() for m in metric.split(",") if m.strip()]
+    if not names:
+        raise typer.BadParameter("empty list", param_hint="--metric")
+    options = resolved_options(ctx)
+    report = jsonable(run_eval(source, data, metrics=names, fail_under=fail_under, device=device,
+                               batch_size=batch_size, options=options))
+    text = json.dumps(report, indent=2)
+    if output is not None:
+        write_text_atomic(output, text + "\n", force=True)
+    if json_out:
+        typer.echo(text)
+    elif not state.quiet:
+        from thermcli.metrics import families
+
+        console = Console()
+        for family, result in report["metrics"].items():
+            render = getattr(families()[family], "render", None)
+            for table in render(result) if render else []:
+                console.print(table)
+            if render is None:
+                console.print_json(json.dumps(result))
+        for gate in report["gates"]:
+            mark = "pass" if gate["passed"] else "FAIL"
+            console.print(f"gate {gate['metric']} ≥ {gate['threshold']:g}: {gate['value']:.4f} {mark}")
+    if failed_gates(report):
+        raise gate_error(report)

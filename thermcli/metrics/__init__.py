@@ -1,0 +1,44 @@
+"""Evaluation metrics, grouped in families; ``thermcli eval --metric`` dispatches by family.
+
+A family is a module in this package that defines::
+
+    FAMILY = "classification"
+    METRICS = ("accuracy", "balanced_accuracy", ...)    # names accepted by --metric
+    GATES = ("accuracy", "f1", ...)                       # keys --fail-under may name (optional)
+    def evaluate(context, metrics: list[str]) -> dict:   # context: thermcli.stages.evaluate.EvalContext
+    def render(result: dict) -> list[rich tables]        # optional: the terminal view
+
+Modules are discovered on first use (``classification``, ``cost`` here; ``oks`` and ``icc`` come
+from the keypoint and ROI work), so adding a file adds a family.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+
+def families() -> dict[str, ModuleType]:
+    """Metric family modules by FAMILY name."""
+    import thermcli.metrics as package
+
+    found: dict[str, ModuleType] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"thermcli.metrics.{info.name}")
+        family = getattr(module, "FAMILY", None)
+        if family and callable(getattr(module, "evaluate", None)):
+            found[family] = module
+    return found
+
+
+def metric_index() -> dict[str, str]:
+    """metric name → family name (a family's own name selects all its metrics)."""
+    index: dict[str, str] = {}
+    for family, module in families().items():
+        index[family] = family
+        for name in getattr(module, "METRICS", ()):
+            index.setdefault(name, family)
+    return index

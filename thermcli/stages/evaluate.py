@@ -1,0 +1,200 @@
+"""``thermcli eval SOURCE DATA``: metrics of a model (or of saved predictions) against ground truth.
+
+SOURCE is a model (``.pt`` checkpoint, ``.skops`` ensemble) — run on DATA first — or a predictions
+dataset written by ``thermcli predict`` (no model needed). DATA holds the ground truth. Metrics are
+grouped in families (``thermcli.metrics``): each requested name is routed to its family's
+``evaluate(context, names)``; ``--fail-under KEY=VALUE`` gates on the results (exit 3).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thermcli.errors import DataError, GateFailed, UsageError
+
+
+@dataclass
+class EvalContext:
+    """What a metric family may ask for; everything is computed lazily and once."""
+
+    source: Path
+    data: Path | None
+    device_name: str = "auto"
+    batch_size: int = 64
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def is_model(self) -> bool:
+        from thermcli.stages.ensemble import is_ensemble
+
+        return self.source.suffix.lower() in (".pt", ".pth") or is_ensemble(self.source)
+
+    def device(self):
+        from thermcli.device import resolve_device
+
+        return resolve_device(self.device_name)
+
+    @cached_property
+    def task(self) -> str | None:
+        if self.is_model:
+            from thermcli.stages.predict import model_task
+
+            return model_task(self.source)
+        return (self.predictions.meta.attrs.get("predictions") or {}).get("task")
+
+    @cached_property
+    def predictions(self):
+        """The predictions as a Dataset (the model run on DATA, or SOURCE read as predictions)."""
+        if self.is_model:
+            if self.data is None:
+                raise UsageError("a model needs DATA to evaluate on", param="DATA")
+            from thermcli.stages.predict import task_module
+
+            return task_module(self.task).predict(self.source, self.data, device=self.device(),
+                                                  batch_size=max(self.batch_size, 256), provenance={})
+        from thermcli.io import read_dataset
+
+        return read_dataset(self.source)
+
+    @cached_property
+    def ground_truth(self):
+        from thermcli.io import read_dataset
+
+        if self.data is None:
+            raise UsageError("give DATA with the ground truth", param="DATA")
+        return read_dataset(self.data)
+
+    def classification_arrays(self):
+        """(y_true, y_pred, y_score or None, class_names) aligned frame by frame."""
+        pred, truth = self.predictions, self.ground_truth
+        if truth.labels is None:
+            raise DataError("has no labels: nothing to compare the predictions with", path=str(self.data))
+        if pred.labels is None:
+            raise DataError("holds no predicted labels", path=str(self.source))
+        if len(pred) != len(truth):
+            raise DataError(f"{len(pred)} predictions for {len(truth)} ground-truth frames", path=str(self.source))
+        names = list(pred.meta.class_names or truth.meta.class_names or [])
+        if truth.meta.class_names and names and list(truth.meta.class_names) != names:
+            raise DataError(f"classes {truth.meta.class_names} differ from the model's {names}", path=str(self.data))
+        if not names:
+            names = [str(i) for i in range(int(max(truth.labels.max(), pred.labels.max())) + 1)]
+        score = pred.columns.get("probabilities")
+        return truth.labels, pred.labels, score, names
+
+    def model_for_cost(self):
+        """(model in eval mode, one sample's input shape (C, H, W)) for cost measurements."""
+        if not self.is_model or self.source.suffix.lower() not in (".pt", ".pth"):
+            raise UsageError("--metric cost needs a .pt model as SOURCE", param="--metric")
+        from thermcli.models.checkpoint import load_checkpoint
+
+        model, config, _ = load_checkpoint(self.source)
+        shape = config.get("input_shape")
+        if shape is None:
+            frame_shape = config.get("frame_shape")
+            if frame_shape is None and self.data is not None:
+                from thermcli.io import open_dataset
+
+                with open_dataset(self.data) as reader:
+                    frame_shape = list(reader.frame_shape[:2])
+            if frame_shape is None:
+                raise UsageError("the model does not record its input size; give DATA", param="DATA")
+            shape = [int(config.get("frames", config.get("model_kwargs", {}).get("in_chans", 1))), *frame_shape]
+        return model.eval(), tuple(int(s) for s in shape)
+
+
+def parse_gates(text: str | None) -> list[tuple[str, float]]:
+    """``f1=0.9,recall.EXH=0.8`` → [("f1", 0.9), ("recall.EXH", 0.8)]."""
+    if not text:
+        return []
+    gates = []
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*([A-Za-z_][\w.\-]*)\s*=\s*([-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*", part)
+        if not match:
+            raise UsageError(f"{part.strip()!r}: expected METRIC=VALUE, e.g. f1=0.9", param="--fail-under")
+        gates.append((match.group(1), float(match.group(2))))
+    return gates
+
+
+def resolve_metrics(names: list[str]) -> dict[str, list[str]]:
+    """Requested metric names grouped by family; unknown names suggest close ones."""
+    import difflib
+
+    from thermcli.metrics import metric_index
+
+    index = metric_index()
+    grouped: dict[str, list[str]] = {}
+    for name in names:
+        if name not in index:
+            close = difflib.get_close_matches(name, list(index), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(index))}"
+            raise UsageError(f"unknown metric {name!r}{hint}", param="--metric")
+        grouped.setdefault(index[name], []).append(name)
+    return grouped
+
+
+def gate_lookup(results: dict[str, Any], key: str) -> float | None:
+    from thermcli.metrics import families
+
+    for family, result in results.items():
+        module = families()[family]
+        getter = getattr(module, "gate_value", None)
+        if getter is not None:
+            value = getter(result, key)
+        else:
+            value = result.get(key) if isinstance(result.get(key), (int, float)) else None
+        if value is not None:
+            return float(value)
+    return None
+
+
+def run_eval(source: Path, data: Path | None, *, metrics: list[str], fail_under: str | None, device: str,
+             batch_size: int, options: dict[str, Any]) -> dict[str, Any]:
+    """Metrics by family, the gates' outcomes; raises GateFailed (exit 3) after computing all."""
+    from thermcli.io import make_provenance
+
+    gates = parse_gates(fail_under)
+    grouped = resolve_metrics(metrics)
+    if not source.exists():
+        raise DataError("no such file or folder", path=str(source))
+    context = EvalContext(source=source, data=data, device_name=device, batch_size=batch_size, options=options)
+    from thermcli.metrics import families
+
+    results = {family: families()[family].evaluate(context, names) for family, names in grouped.items()}
+    outcomes = []
+    for key, threshold in gates:
+        value = gate_lookup(results, key)
+        if value is None:
+            raise UsageError(f"{key!r} is not among the computed metrics", param="--fail-under")
+        outcomes.append({"metric": key, "value": value, "threshold": threshold, "passed": value >= threshold})
+    inputs = [source] + ([data] if data else [])
+    report = {"source": str(source), "data": str(data) if data else None, "metrics": results, "gates": outcomes,
+              "provenance": make_provenance("thermcli eval", options, inputs=inputs)}
+    return report
+
+
+def failed_gates(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [g for g in report["gates"] if not g["passed"]]
+
+
+def gate_error(report: dict[str, Any]) -> GateFailed:
+    failed = failed_gates(report)
+    text = ", ".join(f"{g['metric']} {g['value']:.4f} < {g['threshold']:g}" for g in failed)
+    return GateFailed(f"quality gate failed: {text}")
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

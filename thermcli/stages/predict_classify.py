@@ -1,0 +1,62 @@
+"""Predictions of a classifier — a ``.pt`` checkpoint or an ``svm+rf`` ensemble (``.skops``) — on
+a dataset: predicted labels and class probabilities, as a dataset (frames and ids kept, so the
+predictions stay inspectable and chain into ``eval`` without the model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thermcli.errors import DataError
+
+
+def classifier_probabilities(source: Path, data_path: Path, *, device, batch_size: int = 512):
+    """(probabilities (N, C) float32, config, dataset) of ``source`` on ``data_path``."""
+    from thermcli.stages.ensemble import is_ensemble, load_ensemble, ensemble_probabilities
+
+    if is_ensemble(source):
+        ensemble, config = load_ensemble(source)
+        probs, ds = ensemble_probabilities(ensemble, config, source, data_path, device=device, batch_size=batch_size)
+        return probs, config, ds
+    import torch
+
+    from thermcli.models.checkpoint import load_checkpoint
+    from thermcli.stages.classify_data import load_split
+    from thermcli.stages.classify_data import Normalization
+    from thermcli.stages.train_classify import predict_logits
+
+    model, config, _ = load_checkpoint(source, expect_task="classify")
+    norm = Normalization(**config["normalization"])
+    data, _, ds = load_split(data_path, frames_k=int(config.get("frames", 1)), norm=norm, need_labels=False)
+    check_frame_shape(config, data.frame_shape, data_path)
+    model.to(device)
+    logits = predict_logits(model, data, device, batch_size=batch_size)
+    probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy().astype(np.float32)
+    return probs, config, ds
+
+
+def check_frame_shape(config: dict[str, Any], shape: tuple[int, int], path: Path) -> None:
+    want = config.get("frame_shape")
+    if want and tuple(want) != tuple(shape):
+        raise DataError(f"frames are {shape[0]}×{shape[1]} but the model was trained on {want[0]}×{want[1]}", path=str(path))
+
+
+def predict(source: Path, data_path: Path, *, device, batch_size: int, provenance: dict) -> "Dataset":  # noqa: F821
+    from thermcli.io import Meta
+
+    probs, config, ds = classifier_probabilities(source, data_path, device=device, batch_size=batch_size)
+    names = list(config.get("class_names") or [])
+    columns = dict(ds.columns)
+    columns["probabilities"] = probs
+    if ds.labels is not None:
+        columns["true_labels"] = ds.labels.astype(np.int64)
+    meta = Meta(
+        unit=ds.meta.unit,
+        modality=ds.meta.modality,
+        class_names=names,
+        attrs={**ds.meta.attrs, "predictions": {"task": "classify", "model": str(source), "arch": config.get("arch")}},
+        provenance=provenance,
+    )
+    return ds.replace(meta=meta, labels=probs.argmax(1).astype(np.int64), columns=columns)

@@ -1,0 +1,273 @@
+"""The one training loop every task shares (classify, distill, keypoints, ...).
+
+A task supplies what differs — how to draw a batch, the loss, validation metrics, what to do at
+an epoch's start (gradual unfreezing) and the checkpoint config — through :class:`Task`; the loop
+owns the rest: optimiser and scheduler, epochs, early stopping, seeding, DDP under ``torchrun``,
+``--resume``, the run folder (``config.json``, ``metrics.csv``, ``curves.png``, ``best.pt``,
+``last.pt``) and the progress bar.
+
+Determinism: the epoch's sample order comes from a generator seeded by (seed, epoch), not from the
+global RNG, so a resumed run draws the same batches as an uninterrupted one; the global torch RNG
+(dropout) is saved in ``last.pt`` and restored.
+
+DDP: ``--batch-size`` is the *global* batch. Under ``torchrun`` each of the W processes takes every
+W-th sample of each global batch; DDP averages the gradients, which equals the single-process
+gradient of the same global batch when the local batches have the same size (so B % W == 0 and an
+incomplete last batch is dropped).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from thermcli.errors import UsageError
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULERS = ("plateau", "cosine", "none")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"
+    scheduler: str = "plateau"
+    patience: int = 8  # early stopping: epochs without improvement (0 = off)
+    monitor: str = "val_balanced_accuracy"
+    mode: str = "max"
+    seed: int = 0
+    device: str = "auto"
+    drop_last: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Task(Protocol):
+    name: str
+
+    def sample_count(self) -> int: ...
+    def sample_weights(self) -> np.ndarray | None: ...  # resampling (None: uniform permutation)
+    def batch(self, rows, device) -> Any: ...
+    def loss(self, model, batch) -> tuple[Any, dict[str, float]]: ...
+    def validate(self, model, device) -> dict[str, float]: ...
+    def on_epoch_start(self, model, epoch: int) -> dict[str, Any]: ...
+    def checkpoint_config(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def distributed_from_env() -> Distributed:
+    """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; a plain run is rank 0 of 1."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    return Distributed(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def init_distributed(dist_info: Distributed, device) -> None:
+    if dist_info.world <= 1:
+        return
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+
+
+def epoch_order(n: int, epoch: int, seed: int, weights: np.ndarray | None):
+    """The epoch's sample order: a permutation, or a weighted draw with replacement (resampling)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
+    if weights is None:
+        return torch.randperm(n, generator=generator)
+    w = torch.as_tensor(weights, dtype=torch.float64)
+    return torch.multinomial(w, n, replacement=True, generator=generator)
+
+
+def global_batches(order, batch_size: int, drop_last: bool) -> list:
+    n = len(order)
+    if n <= batch_size:
+        return [order]
+    stop = (n // batch_size) * batch_size if drop_last else n
+    return [order[i : i + batch_size] for i in range(0, stop, batch_size)]
+
+
+def make_optimizer(params, loop: LoopConfig):
+    import torch
+
+    if loop.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=loop.lr, weight_decay=loop.weight_decay)
+    if loop.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=loop.lr, momentum=0.9, weight_decay=loop.weight_decay, nesterov=True)
+    raise UsageError(f"{loop.optimizer!r}: expected {' or '.join(OPTIMIZERS)}", param="--optimizer")
+
+
+def make_scheduler(optimizer, loop: LoopConfig):
+    import torch
+
+    if loop.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=loop.mode, factor=0.5, patience=max(1, loop.patience // 3)
+        )
+    if loop.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, loop.epochs))
+    if loop.scheduler == "none":
+        return None
+    raise UsageError(f"{loop.scheduler!r}: expected {', '.join(SCHEDULERS)}", param="--scheduler")
+
+
+def _improved(value: float, best: float | None, mode: str) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if best is None:
+        return True
+    return value > best if mode == "max" else value < best
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_value: float | None
+    epochs_run: int
+    stopped_early: bool
+    last_row: dict[str, Any] = field(default_factory=dict)
+
+
+def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_config: dict[str, Any] | None = None,
+        show_progress: bool = True) -> FitResult:
+    """Train ``model`` on ``task`` for ``loop.epochs`` epochs, writing ``run`` (a RunDir, rank 0)."""
+    import torch
+
+    from thermcli.device import resolve_device, seed_everything
+    from thermcli.models.checkpoint import read_checkpoint, save_checkpoint
+
+    dist_info = distributed_from_env()
+    device = resolve_device(loop.device)
+    if dist_info.world > 1 and device.type == "cuda":
+        device = torch.device(f"cuda:{dist_info.local_rank}")
+    init_distributed(dist_info, device)
+    if dist_info.world > 1 and loop.batch_size % dist_info.world:
+        raise UsageError(f"{loop.batch_size} is not divisible by the {dist_info.world} processes", param="--batch-size")
+    seed_everything(loop.seed + dist_info.rank)
+    model.to(device)
+    optimizer = make_optimizer([p for p in model.parameters()], loop)
+    scheduler = make_scheduler(optimizer, loop)
+
+    start_epoch, best_value, best_epoch, bad_epochs = 0, None, -1, 0
+    if resume and run.last.is_file():
+        payload = read_checkpoint(run.last)
+        model.load_state_dict(payload["state_dict"])
+        extra = payload["extra"]
+        optimizer.load_state_dict(extra["optimizer"])
+        if scheduler is not None and extra.get("scheduler"):
+            scheduler.load_state_dict(extra["scheduler"])
+        torch.set_rng_state(extra["rng"])
+        start_epoch = int(extra["epoch"]) + 1
+        best_value = extra.get("best_value")
+        best_epoch = int(extra.get("best_epoch", -1))
+        bad_epochs = int(extra.get("bad_epochs", 0))
+        run.truncate(start_epoch)
+    if dist_info.main and run_config is not None:
+        run.write_config(run_config)
+
+    train_model = model
+    if dist_info.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    config = task.checkpoint_config()
+    stopped = False
+    epoch = start_epoch - 1
+    row: dict[str, Any] = {}
+    for epoch in range(start_epoch, loop.epochs):
+        t0 = time.perf_counter()
+        notes = task.on_epoch_start(model, epoch) or {}
+        train_model.train()
+        for module in getattr(model, "_frozen_modules", []):
+            module.eval()  # frozen BatchNorm layers keep their statistics
+        order = epoch_order(task.sample_count(), epoch, loop.seed, task.sample_weights())
+        batches = global_batches(order, loop.batch_size, loop.drop_last)
+        totals: dict[str, float] = {}
+        seen = 0
+        iterator = batches
+        if show_progress and dist_info.main:
+            from thermcli.progress import track
+
+            iterator = track(batches, total=len(batches), description=f"epoch {epoch + 1}/{loop.epochs}")
+        for rows in iterator:
+            local = rows[dist_info.rank :: dist_info.world]
+            batch = task.batch(local, device)
+            loss, logs = task.loss(train_model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            count = len(local)
+            seen += count
+            for key, value in {"train_loss": float(loss.detach()), **logs}.items():
+                totals[key] = totals.get(key, 0.0) + value * count
+        model.eval()
+        with torch.no_grad():
+            metrics = task.validate(model, device)
+        row = {"epoch": epoch, **{k: v / max(seen, 1) for k, v in totals.items()}, **metrics}
+        row["lr"] = optimizer.param_groups[0]["lr"]
+        row.update(notes)
+        value = row.get(loop.monitor)
+        if scheduler is not None:
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                if value is not None:
+                    scheduler.step(value)
+            else:
+                scheduler.step()
+        if _improved(value, best_value, loop.mode):
+            best_value, best_epoch, bad_epochs = float(value), epoch, 0
+            if dist_info.main:
+                save_checkpoint(run.best, state_dict=model.state_dict(), config={**config, "epoch": epoch})
+        else:
+            bad_epochs += 1
+        row["seconds"] = round(time.perf_counter() - t0, 3)
+        if dist_info.main:
+            extra = {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "rng": torch.get_rng_state(),
+                "epoch": epoch,
+                "best_value": best_value,
+                "best_epoch": best_epoch,
+                "bad_epochs": bad_epochs,
+            }
+            save_checkpoint(run.last, state_dict=model.state_dict(), config={**config, "epoch": epoch}, extra=extra)
+            run.log(row)
+            if show_progress:
+                from thermcli.progress import say
+
+                shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if isinstance(v, float) and k not in ("seconds",))
+                say(f"epoch {epoch + 1}/{loop.epochs}: {shown}")
+        if loop.patience and bad_epochs >= loop.patience:
+            stopped = True
+            break
+    if not run.best.is_file() and dist_info.main:  # never improved (NaN metrics): keep the last weights
+        save_checkpoint(run.best, state_dict=model.state_dict(), config={**config, "epoch": epoch})
+    if dist_info.world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return FitResult(best_epoch, best_value, epoch + 1, stopped, row)

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "distill": "thermcli.cli.distill:distill",
     "predict": "thermcli.cli.predict:predict",
     "eval": "thermcli.cli.eval:eval_",
+    "import": "thermcli.cli.importer:import_",
 }
 
 

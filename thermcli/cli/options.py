@@ -159,3 +159,39 @@ Optimizer = Annotated[str, typer.Option("--optimizer", help="adamw or sgd (momen
 Scheduler = Annotated[str, typer.Option("--scheduler", help="plateau (ReduceLROnPlateau on the monitored metric), cosine or none.")]
 Patience = Annotated[int, typer.Option("--patience", min=0, help="Early stopping: epochs without improvement (0 = off).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt, exactly.")]
+
+def parse_frame_range(text: str | None, option: str = "--frames") -> tuple[int | None, int | None] | None:
+    """``START:STOP`` frame range (STOP excluded, either side may be empty; Python slice rules).
+
+    >>> parse_frame_range("10:20"), parse_frame_range(":50"), parse_frame_range("5:")
+    ((10, 20), (None, 50), (5, None))
+    """
+    if text is None:
+        return None
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise typer.BadParameter(f"{text!r}: expected START:STOP, e.g. 100:400", param_hint=option)
+    bounds: list[int | None] = []
+    for part in parts:
+        part = part.strip()
+        if not part:
+            bounds.append(None)
+            continue
+        try:
+            bounds.append(int(part))
+        except ValueError:
+            raise typer.BadParameter(f"{text!r}: {part!r} is not an integer", param_hint=option) from None
+    start, stop = bounds
+    if start is not None and stop is not None and start >= 0 and stop >= 0 and stop <= start:
+        raise typer.BadParameter(f"{text!r}: STOP must be > START", param_hint=option)
+    return start, stop
+
+
+def parse_name_list(text: str | None, option: str) -> tuple[str, ...] | None:
+    """Comma-separated names (``flow,volume``) → tuple; None when not given."""
+    if text is None:
+        return None
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not names:
+        raise typer.BadParameter("empty list", param_hint=option)
+    return names

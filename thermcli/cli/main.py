@@ -30,6 +30,9 @@ COMMANDS: dict[str, str] = {
     "predict": "thermcli.cli.predict:predict",
     "eval": "thermcli.cli.eval:eval_",
     "import": "thermcli.cli.importer:import_",
+    "threshold": "thermcli.cli.threshold:threshold",
+    "augment": "thermcli.cli.augment:augment",
+    "merge": "thermcli.cli.merge:merge",
 }
 
 

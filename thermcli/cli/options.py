@@ -195,3 +195,35 @@ def parse_name_list(text: str | None, option: str) -> tuple[str, ...] | None:
     if not names:
         raise typer.BadParameter("empty list", param_hint=option)
     return names
+
+# ---- threshold / augment (issue 4) ----------------------------------------------------------
+
+
+def parse_percentiles(text: str, option: str = "--percentiles") -> tuple[float, float]:
+    """``P_LO:P_HI`` with 0 ≤ P_LO < P_HI ≤ 100, e.g. ``1:99``."""
+    lo, hi = parse_interval(text, option)
+    if lo < 0 or hi > 100:
+        raise typer.BadParameter(f"{text!r}: percentiles must lie in 0..100", param_hint=option)
+    return lo, hi
+
+
+def parse_span(text: str, option: str, *, minimum: float | None = None) -> tuple[float, float]:
+    """``LO:HI`` with LO ≤ HI (equal values fix the parameter), or one number ``V`` (= V:V)."""
+    parts = text.split(":")
+    if len(parts) not in (1, 2):
+        raise typer.BadParameter(f"{text!r}: expected LO:HI", param_hint=option)
+    values = [_float(p, option) for p in parts]
+    lo, hi = values[0], values[-1]
+    if lo > hi:
+        raise typer.BadParameter(f"{text!r}: LO must be ≤ HI", param_hint=option)
+    if minimum is not None and lo < minimum:
+        raise typer.BadParameter(f"{text!r}: values must be ≥ {minimum:g}", param_hint=option)
+    return lo, hi
+
+
+def check_fraction(value: float, option: str, *, allow_zero: bool = True) -> float:
+    """A probability or fraction in [0, 1] (or (0, 1] when ``allow_zero`` is False)."""
+    if not (0 <= value <= 1) or (not allow_zero and value == 0):
+        bounds = "[0, 1]" if allow_zero else "(0, 1]"
+        raise typer.BadParameter(f"{value:g} is outside {bounds}", param_hint=option)
+    return value

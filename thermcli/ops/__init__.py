@@ -1,0 +1,1 @@
+"""Pure NumPy/OpenCV functions (thresholds, augmentation); no torch."""

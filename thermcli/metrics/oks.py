@@ -693,3 +693,125 @@ def evaluate_coco_files(gt_json: Mapping[str, Any], results: Sequence[Mapping[st
     """Convenience: COCO ground-truth dict + results list → :class:`OKSResult`."""
     gt = gt_from_coco(gt_json)
     return evaluate_oks(gt, dt_from_coco(results, gt), **kwargs)
+
+
+# ---- `thermcli eval --metric oks` family ----------------------------------------------------
+
+FAMILY = "oks"
+METRICS = ("oks", "keypoints")
+GATES = STAT_NAMES
+
+
+def parse_area_ranges(text: str | None) -> dict[str, tuple[float, float]] | None:
+    """``all=0:1e10,medium=0:400,large=400:1e10`` → {label: (lo, hi)} (px²)."""
+    if not text:
+        return None
+    from thermcli.errors import UsageError
+
+    ranges: dict[str, tuple[float, float]] = {}
+    for part in text.split(","):
+        label, _, span = part.partition("=")
+        lo, _, hi = span.partition(":")
+        try:
+            ranges[label.strip()] = (float(lo), float(hi))
+        except ValueError:
+            raise UsageError(f"{part.strip()!r}: expected LABEL=LO:HI (px²)", param="--area-ranges") from None
+        if not label.strip() or ranges[label.strip()][0] > ranges[label.strip()][1]:
+            raise UsageError(f"{part.strip()!r}: expected LABEL=LO:HI with LO ≤ HI", param="--area-ranges")
+    ranges.setdefault("all", (0.0, 1e10))
+    return {"all": ranges.pop("all"), **ranges}
+
+
+def _read_json(path, what: str):
+    import json
+    from pathlib import Path
+
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise DataError(f"no such {what} file", path=str(path)) from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{what} is not readable JSON ({' '.join(str(exc).split())[:80]})", path=str(path)) from None
+
+
+def _ground_truth(context) -> tuple[KeypointGT, list[float] | None]:
+    from pathlib import Path
+
+    if context.data is None:
+        from thermcli.errors import UsageError
+
+        raise UsageError("give the ground truth (DATA or --gt)", param="--gt")
+    if Path(context.data).suffix.lower() == ".json":
+        return gt_from_coco(_read_json(context.data, "ground truth"), where=str(context.data)), None
+    ds = context.ground_truth
+    if ds.keypoints is None:
+        raise DataError("has no keypoints: nothing to compare the predictions with", path=str(context.data))
+    gt = gt_from_arrays(ds.keypoints, ds.boxes, keypoint_names=ds.meta.keypoint_names)
+    return gt, ds.meta.sigmas
+
+
+def evaluate(context, metrics: list[str]) -> dict[str, Any]:
+    """COCO OKS of a model run on DATA, a predictions dataset, or a COCO results JSON."""
+    from pathlib import Path
+
+    from thermcli.progress import warn
+
+    gt, sigmas = _ground_truth(context)
+    source = Path(context.source)
+    if source.suffix.lower() == ".json":
+        dt = dt_from_coco(_read_json(source, "predictions"), gt, where=str(source))
+    else:
+        pred = context.predictions
+        if pred.keypoints is None:
+            raise DataError("holds no predicted keypoints", path=str(source))
+        if gt.all_image_ids.size != len(pred) and Path(context.data).suffix.lower() != ".json":
+            raise DataError(f"{len(pred)} prediction frames for {gt.all_image_ids.size} ground-truth frames",
+                            path=str(source))
+        if pred.keypoints.shape[2] != gt.num_joints:
+            raise DataError(f"predictions have {pred.keypoints.shape[2]} keypoints; the ground truth has {gt.num_joints}",
+                            path=str(source))
+        dt = dt_from_arrays(pred.keypoints, pred.scores)
+    options = getattr(context, "options", {}) or {}
+    ranges = parse_area_ranges(options.get("area_ranges"))
+    if options.get("sigmas"):
+        sigmas = [float(v) for v in str(options["sigmas"]).split(",")]
+    if sigmas is None and gt.num_joints != 17:
+        sigmas = [0.05] * gt.num_joints
+        warn(f"no OKS sigmas for {gt.num_joints} keypoints: using 0.05 each (pass --sigmas)")
+    message = area_warning(gt, ranges)
+    if message:
+        warn(message)
+    result = evaluate_oks(gt, dt, sigmas=sigmas, area_ranges=ranges)
+    out = result.to_json()
+    out["people"] = int((~(gt.iscrowd | (gt.num_keypoints == 0))).sum())
+    out["detections"] = int(len(dt.scores))
+    return out
+
+
+def gate_value(result: dict[str, Any], key: str) -> float | None:
+    value = result.get(key)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def render(result: dict[str, Any]) -> list:
+    from rich.table import Table
+
+    table = Table(title=f"COCO keypoints (OKS): {result.get('people', '?')} people, {result.get('detections', '?')} detections")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name in STAT_NAMES:
+        table.add_row(name, f"{result[name]:.4f}")
+    if result.get("mean_pixel_error") is not None:
+        table.add_row("mean pixel error", f"{result['mean_pixel_error']:.3f} px")
+    tables = [table]
+    per = result.get("per_keypoint") or {}
+    if per:
+        kt = Table(title="per keypoint")
+        kt.add_column("keypoint")
+        kt.add_column("OKS", justify="right")
+        kt.add_column("pixel error", justify="right")
+        for name, row in per.items():
+            kt.add_row(name, "-" if row["oks"] is None else f"{row['oks']:.3f}",
+                       "-" if row["pixel_error"] is None else f"{row['pixel_error']:.2f}")
+        tables.append(kt)
+    return tables

@@ -225,7 +225,8 @@ def _distill_one(beta, people, cached, teacher, tconfig, kmeta, train_idx, val_i
     heatmap_size = tuple(student.heatmap_size)
     ckpt_config = {
         "arch": "topdown_pose", "model_kwargs": kwargs, "task": "keypoints", "side": "frames", "input_kind": "thermal",
-        "input_size": list(input_size), "heatmap_size": list(heatmap_size), "sigma": sigma, **kmeta,
+        "input_size": list(input_size), "input_shape": [1, *input_size], "heatmap_size": list(heatmap_size),
+        "sigma": sigma, **kmeta,
         "distill": {"beta": beta, "target": config.target, "teacher_arch": tconfig["model_kwargs"].get("encoder"),
                     "teacher_cache_key": cached["key"]},
         "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
@@ -363,3 +364,44 @@ def beta_plot_png(runs: Sequence[dict[str, Any]]) -> bytes:
     fig.savefig(buffer, format="png")
     plt.close(fig)
     return buffer.getvalue()
+
+
+def run_from_cli(params: dict[str, Any], *, options: dict[str, Any], quiet: bool) -> dict[str, Any]:
+    """``thermcli distill --task keypoints PAIRS --teacher T.pt --student mobilenet_v3_small --beta 0.4``."""
+    import typer
+
+    from thermcli.cli.options import parse_levels
+    from thermcli.io import make_provenance
+    from thermcli.progress import say
+
+    try:
+        betas = tuple(parse_levels(params["beta"], "--beta"))
+    except typer.BadParameter as exc:
+        raise UsageError(exc.format_message(), param="--beta") from None
+    student = params["student"]
+    if student == "small_cnn":
+        student = "mobilenet_v3_small"
+    if params.get("resume"):
+        raise UsageError("--resume is not supported for --task keypoints (runs are short; rerun)", param="--resume")
+    config = KeypointDistillConfig(
+        student=student, betas=betas, target=params["target"], epochs=params["epochs"],
+        batch_size=params["batch_size"], lr=params["lr"], patience=params["patience"] or 10**9,
+        weights=params["weights"], flip_test=params["flip_test"], seed=params["seed"], device=params["device"],
+        subjects=tuple(KD.parse_subjects(params.get("subjects")) or ()) or None,
+        exclude_subjects=tuple(KD.parse_subjects(params.get("exclude_subjects")) or ()) or None,
+    )
+    test = params.get("test") or params.get("val")
+    out = Path(params["out"])
+    if out.exists() and any(out.iterdir()) and not params["force"]:
+        from thermcli.errors import OutputExistsError
+
+        raise OutputExistsError(f"run folder {out} exists; pass --force", param="--out")
+    inputs = [params["train"], params["teacher"]] + ([test] if test else [])
+    provenance = make_provenance("thermcli distill", options, inputs=inputs, seed=params["seed"])
+    summary = distill_keypoints(Path(params["train"]), Path(params["teacher"]), out, config, provenance=provenance,
+                                eval_dataset=Path(test) if test else None, cache=params.get("cache"),
+                                plot=params.get("plot"), force=params["force"], log=None if quiet else say)
+    first = summary["runs"][0]
+    summary["monitor"] = "AP" if "AP" in first else "val_loss"
+    summary["best_value"] = first.get("AP", first["best_val_loss"]) if len(summary["runs"]) == 1 else None
+    return summary

@@ -145,6 +145,11 @@ def _build_encoder(name: str, in_chans: int, input_size: Sequence[int], weights:
             body[0][0] = new
         else:
             body[0] = new
+    for module in body.modules():
+        # torchvision's MobileNetV3 uses BN momentum 0.01: after the few hundred steps of a small
+        # thermal dataset its running statistics are still near their initial values
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = 0.1
     body.out_channels = out_channels
     return body
 

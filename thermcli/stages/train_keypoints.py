@@ -98,7 +98,7 @@ def train_keypoints(dataset: str | Path, out: str | Path, config: KeypointTrainC
     loss_fn = HEATMAP_LOSSES[config.loss]
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=3)
-    start_epoch, best_ap, stale = 0, -np.inf, 0
+    start_epoch, best_ap, stale, best_epoch = 0, -np.inf, 0, 0
     if resume and run.last.is_file():
         from thermcli.models.checkpoint import read_checkpoint
 
@@ -135,7 +135,7 @@ def train_keypoints(dataset: str | Path, out: str | Path, config: KeypointTrainC
         row["seconds"] = time.perf_counter() - tic
         improved = row["val_AP"] > best_ap
         if improved:
-            best_ap, stale = row["val_AP"], 0
+            best_ap, stale, best_epoch = row["val_AP"], 0, epoch
             _save(run.best, model, ckpt_config, {"epoch": epoch, "val_AP": best_ap})
         else:
             stale += 1
@@ -146,7 +146,8 @@ def train_keypoints(dataset: str | Path, out: str | Path, config: KeypointTrainC
             log(f"epoch {epoch}: loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} val AP {row['val_AP']:.3f}")
         if stale >= config.patience:
             break
-    summary = {"run": str(run.path), "best": str(run.best), "best_val_AP": float(best_ap), "epochs": len(run.rows),
+    summary = {"run": str(run.path), "best": str(run.best), "best_val_AP": float(best_ap), "best_epoch": best_epoch,
+               "epochs": len(run.rows),
                "train_people": int(len(train_idx)), "val_people": int(len(val_idx))}
     return summary
 

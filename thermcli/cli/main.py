@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "threshold": "thermcli.cli.threshold:threshold",
     "augment": "thermcli.cli.augment:augment",
     "merge": "thermcli.cli.merge:merge",
+    "annotate": "thermcli.cli.annotate:annotate",
 }
 
 

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "augment": "thermcli.cli.augment:augment",
     "merge": "thermcli.cli.merge:merge",
     "annotate": "thermcli.cli.annotate:annotate",
+    "align": "thermcli.cli.align:align",
 }
 
 

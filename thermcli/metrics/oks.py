@@ -227,10 +227,11 @@ def gt_from_arrays(
     *,
     areas: np.ndarray | None = None,
     keypoint_names: list[str] | None = None,
+    image_ids: np.ndarray | None = None,
 ) -> KeypointGT:
     """A thermcli dataset's ``keypoints`` (N, P, K, 3) and ``boxes`` (N, P, 4) → ground truth.
 
-    Image id = row index; a person slot counts when its box is finite or any keypoint is
+    Image id = row index (or ``image_ids`` (N,): several rows may be crops of one frame); a person slot counts when its box is finite or any keypoint is
     labelled. Area defaults to the box area (no segments here; COCO's segment area is smaller,
     so OKS is slightly more lenient than on COCO for the same pixel error).
     """
@@ -253,22 +254,24 @@ def gt_from_arrays(
         area = bx[:, 2] * bx[:, 3]
     else:
         area = np.asarray(areas, dtype=np.float64).reshape(n, p)[rows, slots]
+    row_ids = np.arange(n, dtype=np.int64) if image_ids is None else np.asarray(image_ids, np.int64).reshape(n)
     return KeypointGT(
         keypoints=kp,
         boxes=bx,
         areas=area,
-        image_ids=rows.astype(np.int64),
+        image_ids=row_ids[rows],
         category_ids=np.ones(len(rows), np.int64),
         ids=np.arange(1, len(rows) + 1, dtype=np.int64),
         iscrowd=np.zeros(len(rows), bool),
         num_keypoints=np.count_nonzero(kp[..., 2] > 0, axis=1).astype(np.int64),
-        all_image_ids=np.arange(n, dtype=np.int64),
+        all_image_ids=np.unique(row_ids),
         all_category_ids=np.array([1], np.int64),
         keypoint_names=keypoint_names,
     )
 
 
-def dt_from_arrays(keypoints: np.ndarray, scores: np.ndarray | None = None, boxes: np.ndarray | None = None) -> KeypointDT:
+def dt_from_arrays(keypoints: np.ndarray, scores: np.ndarray | None = None, boxes: np.ndarray | None = None,
+                   image_ids: np.ndarray | None = None) -> KeypointDT:
     """Predicted ``keypoints`` (N, P, K, 3) (third value = per-keypoint confidence), person
     ``scores`` (N, P) (NaN = no detection) and optional ``boxes`` → detections, image id = row."""
     keypoints = np.asarray(keypoints, dtype=np.float64)
@@ -286,11 +289,12 @@ def dt_from_arrays(keypoints: np.ndarray, scores: np.ndarray | None = None, boxe
         areas = bx[:, 2] * bx[:, 3]
     else:
         areas = keypoint_extent_area(kp)
+    row_ids = np.arange(n, dtype=np.int64) if image_ids is None else np.asarray(image_ids, np.int64).reshape(n)
     return KeypointDT(
         keypoints=kp,
         scores=scores[rows, slots],
         areas=areas,
-        image_ids=rows.astype(np.int64),
+        image_ids=row_ids[rows],
         category_ids=np.ones(len(rows), np.int64),
     )
 
@@ -746,8 +750,34 @@ def _ground_truth(context) -> tuple[KeypointGT, list[float] | None]:
     ds = context.ground_truth
     if ds.keypoints is None:
         raise DataError("has no keypoints: nothing to compare the predictions with", path=str(context.data))
-    gt = gt_from_arrays(ds.keypoints, ds.boxes, keypoint_names=ds.meta.keypoint_names)
+    keypoints, boxes, image_ids = crops_to_frames(ds, ds.keypoints, ds.boxes)
+    gt = gt_from_arrays(keypoints, boxes, keypoint_names=ds.meta.keypoint_names, image_ids=image_ids)
     return gt, ds.meta.sigmas
+
+
+def crops_to_frames(ds, keypoints: np.ndarray, boxes: np.ndarray | None):
+    """Person crops (``thermcli align --crop``: ``columns/crop_affine`` frame → crop,
+    ``columns/pair_row``) back to frame pixels, image id = the frame's row; other datasets as
+    they are (image id = row)."""
+    affine = ds.columns.get("crop_affine")
+    if affine is None:
+        return keypoints, boxes, None
+    from thermcli.ops.heatmaps import apply_affine, invert_affines
+
+    inverse = invert_affines(np.asarray(affine, np.float64).reshape(-1, 2, 3))
+    kp = np.array(keypoints, np.float64)
+    n, p, k, _ = kp.shape
+    xy = apply_affine(kp[..., :2].reshape(n, p * k, 2), inverse).reshape(n, p, k, 2)
+    kp[..., :2] = np.where(np.isfinite(kp[..., :2]), xy, kp[..., :2])
+    out_boxes = None
+    if boxes is not None:
+        b = np.asarray(boxes, np.float64)
+        corners = np.stack([b[..., :2], b[..., :2] + b[..., 2:]], axis=2).reshape(n, p * 2, 2)
+        c = apply_affine(corners, inverse).reshape(n, p, 2, 2)
+        lo, hi = c.min(axis=2), c.max(axis=2)
+        out_boxes = np.concatenate([lo, hi - lo], axis=-1)
+    image_ids = ds.columns.get("pair_row")
+    return kp, out_boxes, None if image_ids is None else np.asarray(image_ids, np.int64)
 
 
 def evaluate(context, metrics: list[str]) -> dict[str, Any]:
@@ -770,7 +800,9 @@ def evaluate(context, metrics: list[str]) -> dict[str, Any]:
         if pred.keypoints.shape[2] != gt.num_joints:
             raise DataError(f"predictions have {pred.keypoints.shape[2]} keypoints; the ground truth has {gt.num_joints}",
                             path=str(source))
-        dt = dt_from_arrays(pred.keypoints, pred.scores)
+        ref = context.ground_truth if Path(context.data).suffix.lower() != ".json" else pred
+        keypoints, _, image_ids = crops_to_frames(ref, pred.keypoints, None)
+        dt = dt_from_arrays(keypoints, pred.scores, image_ids=image_ids)
     options = getattr(context, "options", {}) or {}
     ranges = parse_area_ranges(options.get("area_ranges"))
     if options.get("sigmas"):

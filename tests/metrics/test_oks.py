@@ -242,3 +242,23 @@ def test_no_predictions_gives_zero():
     gt_json = _synthetic_gt(rng, n_images=4, max_people=3, crowd=False, zero=False)
     res = ours(gt_json, [])
     assert res.stats["AP"] == 0 and res.stats["AR"] == 0
+
+
+def test_crops_map_back_to_frames_and_group_by_frame():
+    from thermcli.io import Dataset, Meta
+    from thermcli.ops.heatmaps import apply_affine, crop_affines
+
+    rng = np.random.default_rng(6)
+    frame_kp = np.zeros((4, 1, 17, 3))
+    frame_kp[..., 0] = rng.uniform(10, 70, (4, 1, 17))
+    frame_kp[..., 1] = rng.uniform(5, 55, (4, 1, 17))
+    frame_kp[..., 2] = 2
+    affine = crop_affines(rng.uniform(20, 60, (4, 2)), rng.uniform(20, 40, (4, 2)) * [0.75, 1], (64, 48))
+    crop_kp = frame_kp.copy()
+    crop_kp[:, 0, :, :2] = apply_affine(frame_kp[:, 0, :, :2], affine)
+    crops = Dataset(frames=np.zeros((4, 64, 48), np.float32), meta=Meta(unit="celsius"),
+                    columns={"crop_affine": affine, "pair_row": np.array([0, 0, 1, 2])})
+    back, _, ids = O.crops_to_frames(crops, crop_kp, None)
+    assert np.allclose(back, frame_kp, atol=1e-9)
+    gt = O.gt_from_arrays(back, np.tile([[[0.0, 0.0, 80.0, 60.0]]], (4, 1, 1)), image_ids=ids)
+    assert gt.all_image_ids.tolist() == [0, 1, 2] and gt.image_ids.tolist() == [0, 0, 1, 2]

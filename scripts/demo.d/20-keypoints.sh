@@ -14,10 +14,10 @@ $T align sample_data/tug/thermal.h5 sample_data/tug/rgb.h5 "$OUT/pairs.h5" \
 $T split "$OUT/pairs.h5" "$OUT/split" --by subject --val s03 --test s04 --force
 $T augment "$OUT/split/train.h5" "$OUT/train_aug.h5" --copies 3 --keep-original --seed 0 --force
 $T train "$OUT/train_aug.h5" --val "$OUT/split/val.h5" --task keypoints --side rgb --arch mobilenet_v3_small \
-    --input-size 64x48 --sigma 1.5 --epochs 8 --batch-size 32 --lr 2e-3 --device cpu --seed 0 \
+    --input-size 64x48 --sigma 1.5 --epochs 8 --batch-size 8 --lr 2e-3 --device cpu --seed 0 \
     --out "$OUT/teacher" --force
 $T distill "$OUT/train_aug.h5" --task keypoints --teacher "$OUT/teacher/best.pt" --student mobilenet_v3_small \
-    --beta 0.4 --target teacher --epochs 8 --batch-size 32 --lr 2e-3 --device cpu --seed 0 \
+    --beta 0.4 --target teacher --epochs 8 --batch-size 8 --lr 2e-3 --device cpu --seed 0 \
     --out "$OUT/student" --force
 $T eval "$OUT/student/best.pt" "$OUT/split/test.h5" --metric oks --output "$OUT/oks.json" --force
 $T annotate "$OUT/split/test.h5" "$OUT/annotated.png" --model "$OUT/student/best.pt" --frames 0:6 --columns 3 \

@@ -794,8 +794,8 @@ def evaluate(context, metrics: list[str]) -> dict[str, Any]:
         pred = context.predictions
         if pred.keypoints is None:
             raise DataError("holds no predicted keypoints", path=str(source))
-        if gt.all_image_ids.size != len(pred) and Path(context.data).suffix.lower() != ".json":
-            raise DataError(f"{len(pred)} prediction frames for {gt.all_image_ids.size} ground-truth frames",
+        if Path(context.data).suffix.lower() != ".json" and len(context.ground_truth) != len(pred):
+            raise DataError(f"{len(pred)} prediction rows for {len(context.ground_truth)} ground-truth rows",
                             path=str(source))
         if pred.keypoints.shape[2] != gt.num_joints:
             raise DataError(f"predictions have {pred.keypoints.shape[2]} keypoints; the ground truth has {gt.num_joints}",

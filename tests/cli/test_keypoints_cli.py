@@ -83,6 +83,13 @@ def test_distill_beta_sweep_with_cache_summary_and_plot(cli, pose_files, teacher
     result = cli(*args[:-1], one, "--beta", "0.4", "--cache", cache, "--target", "labels")
     assert result.exit_code == 0, result.output
     assert cache.stat().st_mtime_ns == stamp
+    # augmented copies: a new cache (another key) with 3 variants per pair
+    result = cli(*args[:-1], tmp_path / "aug", "--beta", "0.4", "--teacher-copies", "3")
+    assert result.exit_code == 0, result.output
+    import h5py
+
+    with h5py.File(tmp_path / "aug" / "teacher_cache.h5", "r") as fh:
+        assert fh["latent"].shape[0] == 3 * 12
     import torch
 
     from thermcli.models.checkpoint import load_checkpoint

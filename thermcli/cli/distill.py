@@ -37,6 +37,7 @@ def distill(
     test: Annotated[Optional[Path], typer.Option("--test", help="--task keypoints: labelled thermal frames scoring each run (OKS AP in the summary and the β plot); never used to train or select.", show_default=False)] = None,
     cache: Annotated[Optional[Path], typer.Option("--cache", help="--task keypoints: HDF5 cache of the teacher's latents and heatmaps (default OUT/teacher_cache.h5; reused when teacher and pairs are unchanged).", show_default=False)] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="--task keypoints with several β: where to write the AP-against-β plot (default OUT/beta_sweep.png).", show_default=False)] = None,
+    teacher_copies: Annotated[int, typer.Option("--teacher-copies", min=1, help="--task keypoints: crops per pair whose teacher outputs are cached: the plain crop + N−1 augmented ones (scale, rotation, flip drawn from --seed); each epoch the student sees one per pair.")] = 1,
     flip_test: FlipTest = True,
     subjects: Subjects = None,
     exclude_subjects: ExcludeSubjects = None,

@@ -52,6 +52,18 @@ class KeypointDistillConfig:
     omega: float = 14.0
     epsilon: float = 1.0
     theta: float = 0.5
+    copies: int = 1  # crops per pair with cached teacher outputs: the plain one + (copies − 1) augmented
+
+
+def variant_affines(people, input_size, copies: int, seed: int) -> np.ndarray:
+    """(copies, M, 2, 3) crop affines: variant 0 the plain crop, the others with random scale,
+    rotation and flip drawn from (seed, variant). The same draws on the RGB and the thermal
+    people give corresponding crops of each pair (each relative to its own box)."""
+    index = np.arange(len(people))
+    out = [KD.augmented_affines(people, index, input_size, None)[0]]
+    for v in range(1, copies):
+        out.append(KD.augmented_affines(people, index, input_size, np.random.default_rng([seed, v]))[0])
+    return np.stack(out)
 
 
 def load_teacher(path: str | Path):
@@ -71,9 +83,10 @@ def load_teacher(path: str | Path):
 
 
 def teacher_cache(teacher_path, pairs_path, teacher, tconfig, rgb_people, cache_path, *, batch_size: int, device,
-                  log=None) -> dict[str, np.ndarray]:
-    """The teacher's latents (M, C, h, w) and heatmaps (M, K, h', w') on the RGB crops, from the
-    HDF5 cache when its key matches, else computed once and written (atomically)."""
+                  copies: int = 1, seed: int = 0, log=None) -> dict[str, np.ndarray]:
+    """The teacher's latents (copies·M, C, h, w) and heatmaps (copies·M, K, h', w') on the RGB
+    crops (variant-major, see :func:`variant_affines`), from the HDF5 cache when its key matches,
+    else computed once and written (atomically)."""
     import h5py
     import torch
 
@@ -84,7 +97,8 @@ def teacher_cache(teacher_path, pairs_path, teacher, tconfig, rgb_people, cache_
         json.dumps({
             "teacher": sha256_path(teacher_path), "pairs": sha256_path(pairs_path),
             "rows": hashlib.sha256(rgb_people.row.tobytes() + rgb_people.slot.tobytes()).hexdigest(),
-            "input_size": tconfig["input_size"], "version": 1,
+            "input_size": tconfig["input_size"], "version": 2, "copies": copies,
+            "seed": seed if copies > 1 else None,
         }, sort_keys=True).encode()  # fmt: skip
     ).hexdigest()
     cache_path = Path(cache_path)
@@ -101,10 +115,13 @@ def teacher_cache(teacher_path, pairs_path, teacher, tconfig, rgb_people, cache_
     in_chans = KD.model_input_chans(tconfig)
     teacher.to(device)
     latents, heatmaps = [], []
+    all_affines = variant_affines(rgb_people, input_size, copies, seed).reshape(-1, 2, 3)
+    m = len(rgb_people)
     with torch.no_grad():
-        for lo in range(0, len(rgb_people), batch_size):
-            index = np.arange(lo, min(lo + batch_size, len(rgb_people)))
-            affines, _ = KD.augmented_affines(rgb_people, index, input_size, None)
+        for lo in range(0, len(all_affines), batch_size):
+            flat = np.arange(lo, min(lo + batch_size, len(all_affines)))
+            index = flat % m
+            affines = all_affines[flat]
             x = torch.from_numpy(KD.crop_inputs(rgb_people, index, affines, input_size, in_chans)).to(device)
             z = teacher.encode(x)
             latents.append(z.cpu().numpy().astype(np.float16))
@@ -147,10 +164,14 @@ def distill_keypoints(pairs: str | Path, teacher_path: str | Path, out: str | Pa
     if len(thermal_people) == 0:
         raise DataError("no people (boxes) in the pairs", path=str(pairs))
     out = Path(out)
+    if out.exists() and any(out.iterdir()) and not force:
+        from thermcli.errors import OutputExistsError
+
+        raise OutputExistsError(f"run folder {out} exists; pass --force", param="--out")
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(cache) if cache else out / "teacher_cache.h5"
     cached = teacher_cache(teacher_path, pairs, teacher, tconfig, rgb_people, cache, batch_size=config.batch_size,
-                           device=device, log=log)
+                           device=device, copies=config.copies, seed=config.seed, log=log)
     kmeta = {k: tconfig.get(k) for k in ("keypoint_names", "skeleton", "sigmas", "flip_pairs")}
     if kmeta["keypoint_names"] is None:
         kmeta = KD.keypoint_meta(thermal_people.meta)
@@ -165,7 +186,7 @@ def distill_keypoints(pairs: str | Path, teacher_path: str | Path, out: str | Pa
         seed_everything(config.seed)
         run_dir = out if len(config.betas) == 1 else out / f"beta_{beta:g}"
         result = _distill_one(beta, thermal_people, cached, teacher, tconfig, kmeta, train_idx, val_idx, run_dir,
-                              config, provenance, device, force=force or len(config.betas) > 1, log=log)
+                              config, provenance, device, force=True, log=log)  # checked above; the cache may live in OUT
         if eval_people is not None:
             model = result.pop("model")
             scored = _score(model, eval_people, tconfig, kmeta, config, device)
@@ -243,12 +264,18 @@ def _distill_one(beta, people, cached, teacher, tconfig, kmeta, train_idx, val_i
     awing = lambda p, t, w=None: adaptive_wing(p, t, w, alpha=config.alpha, omega=config.omega,  # noqa: E731
                                                epsilon=config.epsilon, theta=config.theta)
 
-    def batch(index):
-        affines, flipped = KD.augmented_affines(people, index, input_size, None)
+    thermal_affines = variant_affines(people, input_size, config.copies, config.seed)
+    m = len(people)
+
+    def batch(index, variant=None):
+        variant = np.zeros(len(index), np.int64) if variant is None else variant
+        affines = thermal_affines[variant, index]
+        flipped = affines[:, 0, 0] < 0
         x = torch.from_numpy(KD.crop_inputs(people, index, affines, input_size, 1))
-        t_lat = latent_all[index].float()
+        flat = variant * m + index
+        t_lat = latent_all[flat].float()
         if config.target == "teacher":
-            target, weight = teacher_hm_all[index].float(), None
+            target, weight = teacher_hm_all[flat].float(), None
         else:
             tgt, w = KD.crop_targets(people, index, affines, flipped, input_size, heatmap_size, sigma=sigma,
                                      flip_pairs=kmeta["flip_pairs"])
@@ -268,9 +295,10 @@ def _distill_one(beta, people, cached, teacher, tconfig, kmeta, train_idx, val_i
         student.decoder.eval()  # frozen: BN keeps the teacher's statistics
         order = rng.permutation(train_idx)
         sums = np.zeros(3)
+        variants = rng.integers(0, config.copies, len(order))
         for lo in range(0, len(order), config.batch_size):
             index = order[lo: lo + config.batch_size]
-            loss, l1, aw = loss_of(*batch(index))
+            loss, l1, aw = loss_of(*batch(index, variants[lo: lo + config.batch_size]))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -387,6 +415,7 @@ def run_from_cli(params: dict[str, Any], *, options: dict[str, Any], quiet: bool
         student=student, betas=betas, target=params["target"], epochs=params["epochs"],
         batch_size=params["batch_size"], lr=params["lr"], patience=params["patience"] or 10**9,
         weights=params["weights"], flip_test=params["flip_test"], seed=params["seed"], device=params["device"],
+        copies=params.get("teacher_copies", 1),
         subjects=tuple(KD.parse_subjects(params.get("subjects")) or ()) or None,
         exclude_subjects=tuple(KD.parse_subjects(params.get("exclude_subjects")) or ()) or None,
     )

@@ -17,7 +17,7 @@ $T train "$OUT/train_aug.h5" --val "$OUT/split/val.h5" --task keypoints --side r
     --input-size 64x48 --sigma 1.5 --epochs 8 --batch-size 8 --lr 2e-3 --device cpu --seed 0 \
     --out "$OUT/teacher" --force
 $T distill "$OUT/train_aug.h5" --task keypoints --teacher "$OUT/teacher/best.pt" --student mobilenet_v3_small \
-    --beta 0.4 --target teacher --epochs 8 --batch-size 8 --lr 2e-3 --device cpu --seed 0 \
+    --beta 0.4 --target teacher --teacher-copies 4 --epochs 8 --batch-size 8 --lr 2e-3 --device cpu --seed 0 \
     --out "$OUT/student" --force
 $T eval "$OUT/student/best.pt" "$OUT/split/test.h5" --metric oks --output "$OUT/oks.json" --force
 $T annotate "$OUT/split/test.h5" "$OUT/annotated.png" --model "$OUT/student/best.pt" --frames 0:6 --columns 3 \

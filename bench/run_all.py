@@ -25,6 +25,23 @@ def _fmt(value) -> str:
     return "" if value is None else str(value)
 
 
+def _rows(result, seconds: float) -> list[dict]:
+    """A benchmark's return value as table rows (lists of rows, dicts of numbers, one ratio)."""
+    if isinstance(result, list):
+        return result
+    if isinstance(result, dict) and result:
+        rows = []
+        for key, value in result.items():
+            if isinstance(value, dict):
+                rows.extend({"measure": f"{key}.{k}", "value": v} for k, v in value.items() if isinstance(v, (int, float)))
+            elif isinstance(value, (int, float)):
+                rows.append({"measure": key, "value": value, "ratio": value if "ratio" in key else None})
+        return rows
+    if isinstance(result, (int, float)):
+        return [{"measure": "ratio", "ratio": float(result)}]
+    return [{"measure": "ran", "value": f"{seconds:.1f} s", "note": "see output"}]
+
+
 def main(only: list[str] | None = None) -> list[dict]:
     scripts = sorted(
         p for p in HERE.glob("*.py") if p.name not in ("run_all.py", "__init__.py") and not p.name.startswith("_")
@@ -39,14 +56,15 @@ def main(only: list[str] | None = None) -> list[dict]:
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
         start = time.perf_counter()
-        result = module.main()
+        saved_argv = sys.argv
+        sys.argv = [str(script)]  # each benchmark runs with its own defaults
+        try:
+            result = module.main()
+        finally:
+            sys.argv = saved_argv
         seconds = time.perf_counter() - start
         print(f"({script.name}: {seconds:.1f} s)", flush=True)
-        if isinstance(result, list):
-            for row in result:
-                rows.append({"benchmark": script.stem, **row})
-        else:
-            rows.append({"benchmark": script.stem, "measure": "ran", "value": f"{seconds:.1f} s", "note": "see output"})
+        rows.extend({"benchmark": script.stem, **row} for row in _rows(result, seconds))
     lines = [
         f"# thermcli benchmarks ({platform.node()}, {platform.processor() or platform.machine()}, "
         f"{time.strftime('%Y-%m-%d %H:%M')})",

@@ -1,0 +1,190 @@
+"""The example pipelines (examples/<pipeline>/Makefile) run end to end at their tiniest settings,
+write only under OUT, produce valid artifacts, and a second `make` has nothing to do (`make -q`).
+
+Each test runs the Makefile in place with OUT in a temporary folder and THERMCLI pointing at this
+checkout's code (`python -m thermcli` with PYTHONPATH), `make -j2` as a user would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make not installed")
+
+THERMCLI = f"{sys.executable} -m thermcli"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    env["OMP_NUM_THREADS"] = "1"  # two steps side by side on a 2-core machine
+    env.pop("MAKEFLAGS", None)
+    env.pop("MFLAGS", None)
+    return env
+
+
+def make(example: str | Path, *args: str, check: bool = True, jobs: int = 2) -> subprocess.CompletedProcess:
+    directory = example if isinstance(example, Path) else REPO / "examples" / example
+    cmd = ["make", "-C", str(directory), f"-j{jobs}", *args]
+    result = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=900)
+    if check:
+        assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def up_to_date(example: str | Path, *args: str) -> int:
+    """Exit status of `make -q` (0: nothing to do)."""
+    return make(example, "-q", *args, check=False, jobs=1).returncode
+
+
+def would_run(example: str | Path, *args: str) -> str:
+    """The commands `make -n` would run (nothing is run)."""
+    return make(example, "-n", *args, jobs=1).stdout
+
+
+def tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def classification(path: Path) -> dict:
+    doc = json.loads(path.read_text())
+    assert doc["provenance"]["command"] == "thermcli eval"
+    metrics = doc["metrics"]["classification"]
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    assert 0.0 <= metrics["balanced_accuracy"] <= 1.0
+    return metrics
+
+
+def labelled(path: Path) -> int:
+    from thermcli.io import open_dataset
+
+    return int((open_dataset(path).read_field("labels") >= 0).sum())
+
+
+# ---------------------------------------------------------------- breathing (sample data)
+
+BREATHING_TINY = ("THERMCLI=" + THERMCLI, "EPOCHS=1", "PATIENCE=1", "SOURCE_SCALE=0.25", "TREES=10")
+
+
+def test_breathing_makefile_runs_and_second_make_does_nothing(tmp_path):
+    from thermcli.io import open_dataset
+
+    out = tmp_path / "out"
+    sample_before = tree_digest(REPO / "sample_data")
+    make("breathing", f"OUT={out}", *BREATHING_TINY)
+
+    # the split is by subject: no subject in two parts
+    parts = {p: set(np.unique(open_dataset(out / "split" / f"{p}.h5").read_field("subject")).tolist())
+             for p in ("train", "val", "test")}
+    assert all(parts.values())
+    assert not (parts["train"] & parts["test"]) and not (parts["train"] & parts["val"]) and not (parts["val"] & parts["test"])
+    # threshold → augment: 3 threshold copies of every training frame, then one augmented copy kept beside each
+    n_train = open_dataset(out / "split" / "train.h5").n
+    assert open_dataset(out / "thr.h5").n == 3 * n_train
+    assert open_dataset(out / "train_plus.h5").n == 6 * n_train
+    for stage in ("source", "baseline", "transfer", "student"):
+        assert (out / stage / "best.pt").is_file()
+        assert (out / stage / "metrics.csv").is_file()
+    assert (out / "ensemble" / "ensemble.skops").is_file()
+    # the headline: the ensemble on the unseen test subjects, every labelled test frame scored
+    n_test = labelled(out / "split" / "test.h5")
+    headline = classification(out / "metrics.json")
+    assert headline["n"] == n_test
+    for stage in ("source", "baseline", "transfer", "student"):
+        assert classification(out / "eval" / f"{stage}.json")["n"] == n_test
+    # outputs only under OUT
+    assert tree_digest(REPO / "sample_data") == sample_before
+    assert not (REPO / "examples" / "breathing" / "out").exists() or out == REPO / "examples" / "breathing" / "out"
+
+    # a second make has nothing to do
+    assert up_to_date("breathing", f"OUT={out}", *BREATHING_TINY) == 0
+    # the prerequisites are right: a newer augmented set reruns what follows it, nothing before it
+    os.utime(out / "train_plus.h5")
+    plan = would_run("breathing", f"OUT={out}", *BREATHING_TINY)
+    for step in ("--out " + str(out / "transfer"), "--out " + str(out / "student"), "--out " + str(out / "ensemble"),
+                 "--output " + str(out / "metrics.json")):
+        assert step in plan
+    for step in ("--out " + str(out / "source") + " ", "--out " + str(out / "baseline"), " split ", " threshold ",
+                 " augment ", " synth "):
+        assert step not in plan
+
+
+# ---------------------------------------------------------------- adaptation (sample data)
+
+ADAPT_TINY = ("THERMCLI=" + THERMCLI, "EPOCHS=1", "SOURCE_EPOCHS=1",
+              "ADAPT_EXTRA=--steps-per-epoch 2 --feature-dim 32 --disc-hidden 32")
+
+
+def test_adaptation_makefile_runs_and_second_make_does_nothing(tmp_path):
+    out = tmp_path / "out"
+    domains = REPO / "sample_data" / "domains"
+    make("adaptation", f"OUT={out}", *ADAPT_TINY)
+    n_test = labelled(domains / "target_test.h5")
+    for name in ("source_only", "adda", "dann"):
+        metrics = classification(out / "eval" / f"{name}.json")
+        assert metrics["n"] == n_test
+        assert len(metrics["classes"]) == 6
+    for method in ("adda", "dann"):
+        config = json.loads((out / method / "config.json").read_text())
+        assert method in json.dumps(config).lower()
+    assert json.loads((out / "eval" / "source_only.json").read_text())["source"].endswith("source.pt")
+    assert up_to_date("adaptation", f"OUT={out}", *ADAPT_TINY) == 0
+    # a newer target set reruns both adaptations and every eval
+    plan = would_run("adaptation", f"OUT={out}", *ADAPT_TINY, "-W", str(domains / "target_train.h5"))
+    assert plan.count(" adapt ") == 2 and plan.count(" eval ") == 3
+
+
+@pytest.mark.slow
+def test_adaptation_au_target(tmp_path):
+    out = tmp_path / "out"
+    make("adaptation", "au", f"OUT={out}", *ADAPT_TINY)
+    summary = json.loads((out / "au_adda" / "summary.json").read_text())
+    assert summary["label_kind"] == "multilabel"
+    assert up_to_date("adaptation", "au", f"OUT={out}", *ADAPT_TINY) == 0
+
+
+@pytest.mark.slow
+def test_adda_digits_makefile_second_make_does_nothing(tmp_path, shared_data):
+    """examples/adda-digits writes data/ and runs/ beside its Makefile: run a copy of it, tiny."""
+    if not (shared_data / "digits").is_dir():
+        pytest.skip("no ../shared/data/digits")
+    copy = tmp_path / "adda-digits"
+    shutil.copytree(REPO / "examples" / "adda-digits", copy, ignore=shutil.ignore_patterns("data", "runs"))
+    tiny = (f"ROOT={REPO}", f"DIGITS={shared_data / 'digits'}", "SEEDS=0",
+            "ADAPT=--method adda --seeds 0 --source-epochs 1 --epochs 1 --steps-per-epoch 2 --batch-size 64 "
+            "--normalize unit --threads 1 --device cpu --force")
+    make(copy, *tiny)
+    table = (copy / "table.md").read_text()
+    assert "MNIST → USPS" in table and "USPS → MNIST" in table
+    assert up_to_date(copy, *tiny) == 0
+
+
+# ---------------------------------------------------------------- breathing (real data)
+
+
+@pytest.mark.slow
+def test_breathing_real_target(tmp_path, shared_data):
+    if not (shared_data / "breathing-spirometry").is_dir():
+        pytest.skip("no ../shared/data/breathing-spirometry")
+    out = tmp_path / "out"
+    args = (f"OUT={out}", "THERMCLI=" + THERMCLI, f"PYTHON={sys.executable}", "REAL_EPOCHS=1", "REAL_FRAMES=4")
+    make("breathing", "real", *args)
+    n_test = labelled(out / "real" / "split" / "test.h5")
+    assert classification(out / "real" / "metrics.json")["n"] == n_test
+    assert classification(out / "real" / "frames1" / "metrics.json")["n"] == n_test
+    assert up_to_date("breathing", "real", *args) == 0

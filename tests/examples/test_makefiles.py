@@ -81,12 +81,13 @@ def labelled(path: Path) -> int:
 BREATHING_TINY = ("THERMCLI=" + THERMCLI, "EPOCHS=1", "PATIENCE=1", "SOURCE_SCALE=0.25", "TREES=10")
 
 
-def test_breathing_makefile_runs_and_second_make_does_nothing(tmp_path):
+def test_breathing_makefile_headline_then_nothing_to_do(tmp_path):
+    """`make metrics`: split → source → threshold → augment → transfer → distill → ensemble → eval."""
     from thermcli.io import open_dataset
 
     out = tmp_path / "out"
     sample_before = tree_digest(REPO / "sample_data")
-    make("breathing", f"OUT={out}", *BREATHING_TINY)
+    make("breathing", "metrics", f"OUT={out}", *BREATHING_TINY)
 
     # the split is by subject: no subject in two parts
     parts = {p: set(np.unique(open_dataset(out / "split" / f"{p}.h5").read_field("subject")).tolist())
@@ -97,31 +98,38 @@ def test_breathing_makefile_runs_and_second_make_does_nothing(tmp_path):
     n_train = open_dataset(out / "split" / "train.h5").n
     assert open_dataset(out / "thr.h5").n == 3 * n_train
     assert open_dataset(out / "train_plus.h5").n == 6 * n_train
-    for stage in ("source", "baseline", "transfer", "student"):
+    for stage in ("source", "transfer", "student"):
         assert (out / stage / "best.pt").is_file()
         assert (out / stage / "metrics.csv").is_file()
     assert (out / "ensemble" / "ensemble.skops").is_file()
     # the headline: the ensemble on the unseen test subjects, every labelled test frame scored
-    n_test = labelled(out / "split" / "test.h5")
-    headline = classification(out / "metrics.json")
-    assert headline["n"] == n_test
-    for stage in ("source", "baseline", "transfer", "student"):
-        assert classification(out / "eval" / f"{stage}.json")["n"] == n_test
-    # outputs only under OUT
+    assert classification(out / "metrics.json")["n"] == labelled(out / "split" / "test.h5")
+    # outputs only under OUT: sample_data and the example folder untouched
     assert tree_digest(REPO / "sample_data") == sample_before
-    assert not (REPO / "examples" / "breathing" / "out").exists() or out == REPO / "examples" / "breathing" / "out"
+    assert not (REPO / "examples" / "breathing" / "out").exists()
 
     # a second make has nothing to do
-    assert up_to_date("breathing", f"OUT={out}", *BREATHING_TINY) == 0
+    assert up_to_date("breathing", "metrics", f"OUT={out}", *BREATHING_TINY) == 0
     # the prerequisites are right: a newer augmented set reruns what follows it, nothing before it
     os.utime(out / "train_plus.h5")
-    plan = would_run("breathing", f"OUT={out}", *BREATHING_TINY)
-    for step in ("--out " + str(out / "transfer"), "--out " + str(out / "student"), "--out " + str(out / "ensemble"),
-                 "--output " + str(out / "metrics.json")):
+    plan = would_run("breathing", "metrics", f"OUT={out}", *BREATHING_TINY)
+    for step in (f"--out {out / 'transfer'} ", f"--out {out / 'student'} ", f"--out {out / 'ensemble'} ",
+                 f"--output {out / 'metrics.json'} "):
         assert step in plan
-    for step in ("--out " + str(out / "source") + " ", "--out " + str(out / "baseline"), " split ", " threshold ",
-                 " augment ", " synth "):
+    for step in (f"--out {out / 'source'} ", " split ", " threshold ", " augment ", " synth "):
         assert step not in plan
+
+
+@pytest.mark.slow
+def test_breathing_makefile_all_stages(tmp_path):
+    """`make` (all): also the from-scratch baseline and every stage's eval on the test subjects."""
+    out = tmp_path / "out"
+    make("breathing", f"OUT={out}", *BREATHING_TINY)
+    n_test = labelled(out / "split" / "test.h5")
+    for stage in ("source", "baseline", "transfer", "student"):
+        assert classification(out / "eval" / f"{stage}.json")["n"] == n_test
+    assert classification(out / "metrics.json")["n"] == n_test
+    assert up_to_date("breathing", f"OUT={out}", *BREATHING_TINY) == 0
 
 
 # ---------------------------------------------------------------- adaptation (sample data)
@@ -130,32 +138,35 @@ ADAPT_TINY = ("THERMCLI=" + THERMCLI, "EPOCHS=1", "SOURCE_EPOCHS=1",
               "ADAPT_EXTRA=--steps-per-epoch 2 --feature-dim 32 --disc-hidden 32")
 
 
-def test_adaptation_makefile_runs_and_second_make_does_nothing(tmp_path):
+def test_adaptation_makefile_adda_then_nothing_to_do(tmp_path):
     out = tmp_path / "out"
     domains = REPO / "sample_data" / "domains"
-    make("adaptation", f"OUT={out}", *ADAPT_TINY)
+    make("adaptation", "adda", f"OUT={out}", *ADAPT_TINY)
     n_test = labelled(domains / "target_test.h5")
-    for name in ("source_only", "adda", "dann"):
+    for name in ("source_only", "adda"):
         metrics = classification(out / "eval" / f"{name}.json")
         assert metrics["n"] == n_test
         assert len(metrics["classes"]) == 6
-    for method in ("adda", "dann"):
-        config = json.loads((out / method / "config.json").read_text())
-        assert method in json.dumps(config).lower()
     assert json.loads((out / "eval" / "source_only.json").read_text())["source"].endswith("source.pt")
-    assert up_to_date("adaptation", f"OUT={out}", *ADAPT_TINY) == 0
-    # a newer target set reruns both adaptations and every eval
-    plan = would_run("adaptation", f"OUT={out}", *ADAPT_TINY, "-W", str(domains / "target_train.h5"))
-    assert plan.count(" adapt ") == 2 and plan.count(" eval ") == 3
+    assert json.loads((out / "eval" / "adda.json").read_text())["source"].endswith("best.pt")
+    assert not (out / "dann").exists()
+    assert up_to_date("adaptation", "adda", f"OUT={out}", *ADAPT_TINY) == 0
+    # a newer target set reruns the adaptation and both evals
+    plan = would_run("adaptation", "adda", f"OUT={out}", *ADAPT_TINY, "-W", str(domains / "target_train.h5"))
+    assert plan.count(" adapt ") == 1 and plan.count(" eval ") == 2
 
 
 @pytest.mark.slow
-def test_adaptation_au_target(tmp_path):
+def test_adaptation_makefile_all_and_au(tmp_path):
     out = tmp_path / "out"
-    make("adaptation", "au", f"OUT={out}", *ADAPT_TINY)
+    make("adaptation", "all", "au", f"OUT={out}", *ADAPT_TINY)
+    n_test = labelled(REPO / "sample_data" / "domains" / "target_test.h5")
+    for name in ("source_only", "adda", "dann"):
+        assert classification(out / "eval" / f"{name}.json")["n"] == n_test
+    assert "dann" in (out / "dann" / "config.json").read_text().lower()
     summary = json.loads((out / "au_adda" / "summary.json").read_text())
     assert summary["label_kind"] == "multilabel"
-    assert up_to_date("adaptation", "au", f"OUT={out}", *ADAPT_TINY) == 0
+    assert up_to_date("adaptation", "all", "au", f"OUT={out}", *ADAPT_TINY) == 0
 
 
 @pytest.mark.slow

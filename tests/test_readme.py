@@ -20,8 +20,9 @@ def _group():
 
 
 def _section(name: str) -> str:
-    match = re.search(rf"^### `thermcli {re.escape(name)}(?=[\s`]).*?(?=^### |^## |\Z)", README, re.M | re.S)
-    return match.group(0) if match else ""
+    """Every README section of the command (a command may have one per task, e.g. train)."""
+    pattern = rf"^### `thermcli {re.escape(name)}(?=[\s`]).*?(?=^### |^## |\Z)"
+    return "".join(m.group(0) for m in re.finditer(pattern, README, re.M | re.S))
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))

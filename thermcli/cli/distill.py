@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from thermcli.cli.options import (
-    BatchSize, Device, Epochs, Force, Frames, JsonOut, LearningRate, Optimizer, Patience, Resume, RunOut, Scheduler,
-    Seed, Task, ValPath, WeightDecay, Weights, resolved_options,
+    BatchSize, Device, Epochs, ExcludeSubjects, FlipTest, Force, Frames, JsonOut, LearningRate, Optimizer, Patience,
+    Resume, RunOut, Scheduler, Seed, Subjects, Task, ValPath, WeightDecay, Weights, resolved_options,
 )
 
 
@@ -34,6 +34,15 @@ def distill(
     dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=1.0, help="Student dropout before the classes layer.")] = 0.5,
     norm: Annotated[Optional[str], typer.Option("--norm", help="small_cnn student normalisation: batch, group or none.")] = None,
     width: Annotated[Optional[int], typer.Option("--width", min=1, help="small_cnn channels of its first stage (16 by default).")] = None,
+    beta: Annotated[str, typer.Option("--beta", help="--task keypoints: weight β of L1(latent) against (1 − β)·AdaptiveWing(heatmaps); a list or START:STOP:STEP runs one student per value (summary CSV + plot of AP against β).")] = "0.4",
+    target: Annotated[str, typer.Option("--target", help="--task keypoints: heatmap targets, teacher (the teacher's heatmaps: no thermal labels) or labels (Gaussians of the thermal keypoints).")] = "teacher",
+    test: Annotated[Optional[Path], typer.Option("--test", help="--task keypoints: labelled thermal frames scoring each run (OKS AP in the summary and the β plot); never used to train or select.", show_default=False)] = None,
+    cache: Annotated[Optional[Path], typer.Option("--cache", help="--task keypoints: HDF5 cache of the teacher's latents and heatmaps (default OUT/teacher_cache.h5; reused when teacher and pairs are unchanged).", show_default=False)] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="--task keypoints with several β: where to write the AP-against-β plot (default OUT/beta_sweep.png).", show_default=False)] = None,
+    teacher_copies: Annotated[int, typer.Option("--teacher-copies", min=1, help="--task keypoints: crops per pair whose teacher outputs are cached: the plain crop + N−1 augmented ones (scale, rotation, flip drawn from --seed); each epoch the student sees one per pair.")] = 1,
+    flip_test: FlipTest = True,
+    subjects: Subjects = None,
+    exclude_subjects: ExcludeSubjects = None,
     epochs: Epochs = 30,
     batch_size: BatchSize = 64,
     lr: LearningRate = 1e-3,
@@ -48,6 +57,10 @@ def distill(
     json_out: JsonOut = False,
 ) -> None:
     """Distil a trained teacher into a student (Hinton: temperature T, α soft vs hard).
+
+    --task keypoints: TRAIN holds aligned pairs; the teacher sees the RGB half, the student
+    (--student mobilenet_v3_small, ...) the thermal half through a 1×1 projection into the
+    teacher's frozen, shared decoder; loss β·L1(latent) + (1 − β)·AdaptiveWing(heatmaps).
 
     Example: thermcli distill train.h5 --teacher runs/teacher/best.pt --student small_cnn --val val.h5 --out runs/student
     """

@@ -21,22 +21,23 @@ from thermcli.errors import ThermcliError
 
 # name → "module:function". A command is listed here only once it works end to end.
 COMMANDS: dict[str, str] = {
-    "info": "thermcli.cli.info:info",
-    "synth": "thermcli.cli.synth:synth",
-    "export-model": "thermcli.cli.export_model:export_model",
     "import": "thermcli.cli.importer:import_",
     "export": "thermcli.cli.export:export",
+    "info": "thermcli.cli.info:info",
+    "synth": "thermcli.cli.synth:synth",
+    "split": "thermcli.cli.split:split",
+    "merge": "thermcli.cli.merge:merge",
     "align": "thermcli.cli.align:align",
     "threshold": "thermcli.cli.threshold:threshold",
     "augment": "thermcli.cli.augment:augment",
-    "merge": "thermcli.cli.merge:merge",
-    "split": "thermcli.cli.split:split",
     "train": "thermcli.cli.train:train",
     "distill": "thermcli.cli.distill:distill",
+    "adapt": "thermcli.cli.adapt:adapt",
     "predict": "thermcli.cli.predict:predict",
     "eval": "thermcli.cli.eval:eval_",
+    "annotate": "thermcli.cli.annotate:annotate",
     "roi": "thermcli.cli.roi:roi",
-    "adapt": "thermcli.cli.adapt:adapt",
+    "export-model": "thermcli.cli.export_model:export_model",
 }
 
 

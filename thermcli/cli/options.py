@@ -228,3 +228,13 @@ def check_fraction(value: float, option: str, *, allow_zero: bool = True) -> flo
         bounds = "[0, 1]" if allow_zero else "(0, 1]"
         raise typer.BadParameter(f"{value:g} is outside {bounds}", param_hint=option)
     return value
+# ---- keypoint options (train/distill --task keypoints, eval --metric oks) ---------------------
+InputSize = Annotated[str, typer.Option("--input-size", help="--task keypoints: person crop HxW, multiples of 16 (paper 256x192 → 64x48 heatmaps; CPU demos 128x96).")]
+Sigma = Annotated[float, typer.Option("--sigma", min=0.1, help="--task keypoints: σ of the Gaussian heatmap targets, heatmap pixels.")]
+HeatmapLoss = Annotated[str, typer.Option("--loss", help="--task keypoints: heatmap loss, adaptive_wing (α 2.1, ω 14, ε 1, θ 0.5) or mse.")]
+Side = Annotated[str, typer.Option("--side", help="--task keypoints: frames (the dataset's frames, e.g. thermal) or rgb (its paired RGB frames: a teacher).")]
+TeacherWeights = Annotated[Optional[Path], typer.Option("--teacher-weights", help="--task keypoints with --arch vit_b: an official ViTPose-B / MMPose .pth to start from.", show_default=False)]
+FlipTest = Annotated[bool, typer.Option("--flip-test/--no-flip-test", help="--task keypoints: average with the mirrored crop's heatmaps (left/right swapped).")]
+Augment = Annotated[bool, typer.Option("--augment/--no-augment", help="--task keypoints: random scale, rotation and flip (keypoints follow, left/right swapped).")]
+Subjects = Annotated[Optional[str], typer.Option("--subjects", help="Use only these subjects' rows (comma list).")]
+ExcludeSubjects = Annotated[Optional[str], typer.Option("--exclude-subjects", help="Leave out these subjects' rows (comma list), e.g. the test subjects.")]

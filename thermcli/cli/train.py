@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from thermcli.cli.options import (
-    Arch, BatchSize, Device, Epochs, Force, Frames, JsonOut, LearningRate, Optimizer, Patience, Resume, RunOut,
-    Scheduler, Seed, Task, ValPath, WeightDecay, Weights, resolved_options,
+    Arch, Augment, BatchSize, Device, Epochs, ExcludeSubjects, FlipTest, Force, Frames, HeatmapLoss, InputSize, JsonOut,
+    LearningRate, Optimizer, Patience, Resume, RunOut, Scheduler, Seed, Side, Sigma, Subjects, Task, TeacherWeights,
+    ValPath, WeightDecay, Weights, resolved_options,
 )
 
 
@@ -44,6 +45,15 @@ def train(
     ensemble_weights: Annotated[str, typer.Option("--ensemble-weights", help="With --head svm+rf: learn (on --val) or W_SVM,W_RF.")] = "learn",
     svm_c: Annotated[float, typer.Option("--svm-c", min=1e-6, help="With --head svm+rf: the SVM's C.")] = 1.0,
     trees: Annotated[int, typer.Option("--trees", min=1, help="With --head svm+rf: random-forest trees.")] = 200,
+    input_size: InputSize = "256x192",
+    sigma: Sigma = 2.0,
+    loss: HeatmapLoss = "adaptive_wing",
+    side: Side = "frames",
+    teacher_weights: TeacherWeights = None,
+    flip_test: FlipTest = True,
+    augment: Augment = True,
+    subjects: Subjects = None,
+    exclude_subjects: ExcludeSubjects = None,
     seed: Seed = 0,
     device: Device = "auto",
     resume: Resume = False,

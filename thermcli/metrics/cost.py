@@ -62,9 +62,12 @@ def measure_cost(model, input_shape: tuple[int, ...], device, *, batch_size: int
     many = torch.zeros((batch_size, *input_shape), device=device)
     latency = statistics.median(_timed(model, one, device, repeats, warmup))
     batch_time = statistics.median(_timed(model, many, device, max(3, repeats // 4), max(1, warmup // 2)))
+    params, flops = count_parameters(model), count_flops(model, one)
     return {
-        "params": count_parameters(model),
-        "flops": count_flops(model, one),
+        "params": params,
+        "flops": flops,
+        "params_m": params["total"] / 1e6,  # the pose paper's Table I units
+        "gflops": flops / 1e9,
         "input_shape": list(input_shape),
         "device": str(device),
         "latency_ms": latency * 1e3,

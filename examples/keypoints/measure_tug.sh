@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The pose paper's comparison on the tug sample generator, subjects split train/val/test:
+#   RGB teacher (RGB labels) → thermal student distilled with β = 0.4 and no thermal labels,
+#   vs (a) the same student supervised on thermal labels, (b) the teacher on thermal frames,
+#   plus the β sweep 0, 0.1, 0.4, 0.7, 1.0 (one command, cached teacher outputs).
+# CPU sizes (crops 64x48, 32 subjects); for the paper's sizes use --input-size 256x192 and --scale 16+.
+# Usage: examples/keypoints/measure_tug.sh [WORK_DIR] [EPOCHS]
+set -euo pipefail
+W=${1:-/tmp/thermcli-keypoints}
+EPOCHS=${2:-40}
+T="python -m thermcli"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+mkdir -p "$W"
+SIZE=64x48
+[ -e "$W/tug/thermal.h5" ] || $T synth tug "$W/tug" --scale 8 --seed 1
+[ -e "$W/pairs.h5" ] || python examples/keypoints/pair_tug.py "$W/tug" "$W/pairs.h5" --upscale 2
+[ -e "$W/split/test.h5" ] || $T split "$W/pairs.h5" "$W/split" --by subject \
+    --val s21,s22,s23,s24 --test s25,s26,s27,s28,s29,s30,s31,s32 --force
+# RGB teacher on RGB crops with RGB-side labels: 40 epochs, then resumed to 80 (the measured run)
+$T train "$W/split/train.h5" --val "$W/split/val.h5" --task keypoints --side rgb --arch mobilenet_v3_small \
+    --input-size $SIZE --sigma 1.5 --epochs "$EPOCHS" --batch-size 32 --lr 2e-3 --patience 10 --device cpu \
+    --out "$W/teacher" --force
+rm -rf "$W/teacher80" && cp -r "$W/teacher" "$W/teacher80"
+$T train "$W/split/train.h5" --val "$W/split/val.h5" --task keypoints --side rgb --arch mobilenet_v3_small \
+    --input-size $SIZE --sigma 1.5 --epochs $((2 * EPOCHS)) --batch-size 32 --lr 2e-3 --patience 10 --device cpu \
+    --out "$W/teacher80" --resume
+python examples/keypoints/teacher_rgb_ap.py "$W/teacher80/best.pt" "$W/split/test.h5" > "$W/teacher_on_rgb.json"
+# (b) the teacher applied to thermal frames directly
+$T eval "$W/teacher80/best.pt" "$W/split/test.h5" --metric oks --output "$W/teacher_on_thermal.json" --force
+# (a) the same student supervised on thermal labels
+$T train "$W/split/train.h5" --val "$W/split/val.h5" --task keypoints --side frames --arch mobilenet_v3_small \
+    --input-size $SIZE --sigma 1.5 --epochs "$EPOCHS" --batch-size 32 --lr 2e-3 --patience 10 --device cpu \
+    --out "$W/supervised" --force
+$T eval "$W/supervised/best.pt" "$W/split/test.h5" --metric oks --output "$W/supervised.json" --force
+# the distilled student, β = 0.4, teacher targets (no thermal labels), teacher outputs cached on
+# the plain crop + 7 augmented crops of each pair
+$T distill "$W/split/train.h5" --task keypoints --teacher "$W/teacher80/best.pt" --student mobilenet_v3_small \
+    --beta 0.4 --target teacher --teacher-copies 8 --epochs "$EPOCHS" --batch-size 32 --lr 2e-3 --patience 10 \
+    --device cpu --cache "$W/teacher_cache.h5" --out "$W/distilled" --force
+$T eval "$W/distilled/best.pt" "$W/split/test.h5" --metric oks --output "$W/distilled.json" --force
+$T eval "$W/distilled/best.pt" --metric cost --output "$W/distilled_cost.json" --force --repeats 5 --warmup 1
+# the β sweep, one command (the teacher cache is reused)
+$T distill "$W/split/train.h5" --task keypoints --teacher "$W/teacher80/best.pt" --student mobilenet_v3_small \
+    --beta 0,0.1,0.4,0.7,1.0 --target teacher --teacher-copies 8 --epochs "$EPOCHS" --batch-size 32 --lr 2e-3 \
+    --patience 10 --device cpu --cache "$W/teacher_cache.h5" --test "$W/split/test.h5" --out "$W/sweep" --force
+python - "$W" <<'PY'
+import json, sys
+w = sys.argv[1]
+rows = {name: json.load(open(f"{w}/{name}.json"))["metrics"]["oks"] for name in ("distilled", "supervised", "teacher_on_thermal")}
+for name, r in rows.items():
+    print(f"{name:20s} AP {r['AP']:.3f}  AP50 {r['AP50']:.3f}  AP75 {r['AP75']:.3f}  AR {r['AR']:.3f}  px {r['mean_pixel_error']:.2f}")
+PY

@@ -1,0 +1,436 @@
+"""``distill --task keypoints``: an RGB pose teacher teaches a thermal student.
+
+The teacher sees the RGB half of each aligned pair, the student the thermal half. The student is
+its own encoder + a 1×1 projection to the teacher's latent width + the teacher's decoder, copied
+and frozen (BN statistics too); only the encoder and the projection train, on
+
+    L = β · L1(student latent, teacher latent) + (1 − β) · AdaptiveWing(student heatmaps, target)
+
+with target = the teacher's heatmaps (``target="teacher"``: no thermal labels needed) or
+Gaussian heatmaps of the thermal labels (``target="labels"``). The teacher's latents and
+heatmaps are computed once and cached in an HDF5 file keyed by the teacher's and the pairs'
+SHA-256, reused across epochs, β values and later runs. Without labels the run is selected by
+its validation distillation loss; labels, when present, are only reported (val AP).
+A list of β values gives one run each, a summary CSV and a plot of AP against β.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from thermcli.errors import DataError, UsageError
+from thermcli.stages import keypoints_data as KD
+
+
+@dataclass(frozen=True)
+class KeypointDistillConfig:
+    student: str = "mobilenet_v3_small"
+    betas: tuple[float, ...] = (0.4,)
+    target: str = "teacher"  # teacher | labels
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    patience: int = 8
+    val_fraction: float = 0.2
+    sigma: float | None = None  # labels target: the teacher's σ by default
+    weights: str = "none"
+    flip_test: bool = True
+    seed: int = 0
+    device: str = "auto"
+    subjects: tuple[str, ...] | None = None
+    exclude_subjects: tuple[str, ...] | None = None
+    alpha: float = 2.1
+    omega: float = 14.0
+    epsilon: float = 1.0
+    theta: float = 0.5
+    copies: int = 1  # crops per pair with cached teacher outputs: the plain one + (copies − 1) augmented
+
+
+def variant_affines(people, input_size, copies: int, seed: int) -> np.ndarray:
+    """(copies, M, 2, 3) crop affines: variant 0 the plain crop, the others with random scale,
+    rotation and flip drawn from (seed, variant). The same draws on the RGB and the thermal
+    people give corresponding crops of each pair (each relative to its own box)."""
+    index = np.arange(len(people))
+    out = [KD.augmented_affines(people, index, input_size, None)[0]]
+    for v in range(1, copies):
+        out.append(KD.augmented_affines(people, index, input_size, np.random.default_rng([seed, v]))[0])
+    return np.stack(out)
+
+
+def load_teacher(path: str | Path):
+    """A keypoint teacher checkpoint → (model, config), checked to expose a projectable latent."""
+    from thermcli.models.checkpoint import load_checkpoint
+
+    model, config, _ = load_checkpoint(path, expect_task="keypoints")
+    if config.get("arch") != "topdown_pose" or not hasattr(model, "encode") or not hasattr(model, "decoder"):
+        raise DataError(
+            f"teacher is a {config.get('arch')!r} model without an encoder latent + heatmap decoder; "
+            "its latent cannot be projected (train it with thermcli train --task keypoints)",
+            path=str(path),
+        )
+    for param in model.parameters():
+        param.requires_grad_(False)
+    return model.eval(), config
+
+
+def teacher_cache(teacher_path, pairs_path, teacher, tconfig, rgb_people, cache_path, *, batch_size: int, device,
+                  copies: int = 1, seed: int = 0, log=None) -> dict[str, np.ndarray]:
+    """The teacher's latents (copies·M, C, h, w) and heatmaps (copies·M, K, h', w') on the RGB
+    crops (variant-major, see :func:`variant_affines`), from the HDF5 cache when its key matches,
+    else computed once and written (atomically)."""
+    import h5py
+    import torch
+
+    from thermcli.io import atomic_path
+    from thermcli.io.provenance import sha256_path
+
+    key = hashlib.sha256(
+        json.dumps({
+            "teacher": sha256_path(teacher_path), "pairs": sha256_path(pairs_path),
+            "rows": hashlib.sha256(rgb_people.row.tobytes() + rgb_people.slot.tobytes()).hexdigest(),
+            "input_size": tconfig["input_size"], "version": 2, "copies": copies,
+            "seed": seed if copies > 1 else None,
+        }, sort_keys=True).encode()  # fmt: skip
+    ).hexdigest()
+    cache_path = Path(cache_path)
+    if cache_path.is_file():
+        try:
+            with h5py.File(cache_path, "r") as fh:
+                if fh.attrs.get("key") == key:
+                    if log:
+                        log(f"teacher outputs from the cache {cache_path}")
+                    return {"latent": fh["latent"][()], "heatmaps": fh["heatmaps"][()], "key": key}
+        except OSError:
+            pass  # unreadable: recompute and replace
+    input_size = tuple(tconfig["input_size"])
+    in_chans = KD.model_input_chans(tconfig)
+    teacher.to(device)
+    latents, heatmaps = [], []
+    all_affines = variant_affines(rgb_people, input_size, copies, seed).reshape(-1, 2, 3)
+    m = len(rgb_people)
+    with torch.no_grad():
+        for lo in range(0, len(all_affines), batch_size):
+            flat = np.arange(lo, min(lo + batch_size, len(all_affines)))
+            index = flat % m
+            affines = all_affines[flat]
+            x = torch.from_numpy(KD.crop_inputs(rgb_people, index, affines, input_size, in_chans)).to(device)
+            z = teacher.encode(x)
+            latents.append(z.cpu().numpy().astype(np.float16))
+            heatmaps.append(teacher.decoder(z).cpu().numpy().astype(np.float16))
+    latent = np.concatenate(latents)
+    hm = np.concatenate(heatmaps)
+    with atomic_path(cache_path, force=True) as tmp:
+        with h5py.File(tmp, "w") as fh:
+            fh.attrs["key"] = key
+            fh.attrs["teacher"] = str(teacher_path)
+            fh.attrs["pairs"] = str(pairs_path)
+            fh.create_dataset("latent", data=latent, chunks=(1, *latent.shape[1:]))
+            fh.create_dataset("heatmaps", data=hm, chunks=(1, *hm.shape[1:]))
+    if log:
+        log(f"teacher outputs cached in {cache_path} ({latent.shape[0]} crops)")
+    return {"latent": latent, "heatmaps": hm, "key": key}
+
+
+def distill_keypoints(pairs: str | Path, teacher_path: str | Path, out: str | Path, config: KeypointDistillConfig, *,
+                      provenance: dict[str, Any], eval_dataset: str | Path | None = None, cache: str | Path | None = None,
+                      plot: str | Path | None = None, force: bool = False,
+                      log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """One run per β (``out`` itself for one β, ``out/beta_B`` for several) → summary dict."""
+    import torch
+
+    from thermcli.device import resolve_device, seed_everything
+
+    if config.target not in ("teacher", "labels"):
+        raise UsageError(f"{config.target!r}: choose teacher or labels", param="--target")
+    if not config.betas or any(not 0 <= b <= 1 for b in config.betas):
+        raise UsageError("β values must lie in [0, 1]", param="--beta")
+    device = resolve_device(config.device)
+    teacher, tconfig = load_teacher(teacher_path)
+    rgb_people = KD.load_people(pairs, side="rgb", subjects=config.subjects, exclude_subjects=config.exclude_subjects,
+                                need_keypoints=config.target == "labels")
+    thermal_people = KD.load_people(pairs, side="frames", subjects=config.subjects,
+                                    exclude_subjects=config.exclude_subjects, need_keypoints=config.target == "labels")
+    if thermal_people.kind != "thermal":
+        raise DataError("the pairs' frames are not thermal (the student's side)", path=str(pairs))
+    if len(thermal_people) == 0:
+        raise DataError("no people (boxes) in the pairs", path=str(pairs))
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not force:
+        from thermcli.errors import OutputExistsError
+
+        raise OutputExistsError(f"run folder {out} exists; pass --force", param="--out")
+    out.mkdir(parents=True, exist_ok=True)
+    cache = Path(cache) if cache else out / "teacher_cache.h5"
+    cached = teacher_cache(teacher_path, pairs, teacher, tconfig, rgb_people, cache, batch_size=config.batch_size,
+                           device=device, copies=config.copies, seed=config.seed, log=log)
+    kmeta = {k: tconfig.get(k) for k in ("keypoint_names", "skeleton", "sigmas", "flip_pairs")}
+    if kmeta["keypoint_names"] is None:
+        kmeta = KD.keypoint_meta(thermal_people.meta)
+    train_idx, val_idx = KD.split_by_subject(thermal_people, config.val_fraction, config.seed)
+    eval_people = None
+    if eval_dataset is not None:
+        eval_people = KD.load_people(eval_dataset, side="frames")
+    elif thermal_people.keypoints is not None and len(val_idx):
+        eval_people = thermal_people.take(val_idx)
+    runs = []
+    for beta in config.betas:
+        seed_everything(config.seed)
+        run_dir = out if len(config.betas) == 1 else out / f"beta_{beta:g}"
+        result = _distill_one(beta, thermal_people, cached, teacher, tconfig, kmeta, train_idx, val_idx, run_dir,
+                              config, provenance, device, force=True, log=log)  # checked above; the cache may live in OUT
+        if eval_people is not None:
+            model = result.pop("model")
+            scored = _score(model, eval_people, tconfig, kmeta, config, device)
+            result.update(scored)
+        else:
+            result.pop("model")
+        runs.append(result)
+        if log:
+            log(f"β={beta:g}: " + ", ".join(f"{k} {v:.3f}" for k, v in result.items() if isinstance(v, float)))
+    summary = {"runs": runs, "cache": str(cache), "evaluated_on": str(eval_dataset) if eval_dataset else "validation subjects"}
+    if len(config.betas) > 1:
+        _write_sweep(out, runs, plot)
+        summary["summary_csv"] = str(out / "beta_sweep.csv")
+        summary["plot"] = str(plot or out / "beta_sweep.png")
+    return summary
+
+
+def build_student(config: KeypointDistillConfig, tconfig: dict[str, Any], teacher, *, weights: str = "none"):
+    """Student encoder + projection + a frozen copy of the teacher's decoder."""
+    from thermcli.stages.train_keypoints import build_pose_model
+
+    tk = tconfig["model_kwargs"]
+    decoder_in = int(teacher.config["decoder_in"])
+    model, kwargs = build_pose_model(config.student, in_chans=1, input_size=tconfig["input_size"],
+                                     num_keypoints=int(tk.get("num_keypoints", 17)), weights=weights,
+                                     decoder_in=decoder_in)
+    kwargs["decoder_channels"] = int(tk.get("decoder_channels", 256))
+    from thermcli.models.registry import create_model
+
+    model = create_model("topdown_pose", **kwargs)
+    model.decoder.load_state_dict(teacher.decoder.state_dict())
+    for param in model.decoder.parameters():
+        param.requires_grad_(False)
+    return model, kwargs
+
+
+def _distill_one(beta, people, cached, teacher, tconfig, kmeta, train_idx, val_idx, run_dir, config, provenance, device,
+                 *, force, log):
+    import torch
+
+    from thermcli.models.pose import adaptive_wing
+    from thermcli.ops import heatmaps as H
+    from thermcli.runs import RunDir
+
+    student, kwargs = build_student(config, tconfig, teacher, weights=config.weights)
+    student.to(device)
+    input_size = tuple(tconfig["input_size"])
+    with torch.no_grad():
+        probe = student.encode(torch.zeros(1, 1, *input_size, device=device))
+    t_shape = tuple(cached["latent"].shape[1:])
+    if tuple(probe.shape[1:]) != t_shape:
+        raise DataError(
+            f"the teacher's latent {t_shape} cannot be projected from the student's {tuple(probe.shape[1:])} "
+            "(same input size and stride 16 needed)", param="--teacher",
+        )
+    sigma = config.sigma or float(tconfig.get("sigma", 2.0))
+    heatmap_size = tuple(student.heatmap_size)
+    ckpt_config = {
+        "arch": "topdown_pose", "model_kwargs": kwargs, "task": "keypoints", "side": "frames", "input_kind": "thermal",
+        "input_size": list(input_size), "input_shape": [1, *input_size], "heatmap_size": list(heatmap_size),
+        "sigma": sigma, **kmeta,
+        "distill": {"beta": beta, "target": config.target, "teacher_arch": tconfig["model_kwargs"].get("encoder"),
+                    "teacher_cache_key": cached["key"]},
+        "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
+        "provenance": provenance,
+    }  # fmt: skip
+    run = RunDir(run_dir, force=force)
+    run.write_config(ckpt_config)
+    params = [p for p in student.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=3)
+    latent_all = torch.from_numpy(cached["latent"])
+    teacher_hm_all = torch.from_numpy(cached["heatmaps"])
+    rng = np.random.default_rng(config.seed)
+    awing = lambda p, t, w=None: adaptive_wing(p, t, w, alpha=config.alpha, omega=config.omega,  # noqa: E731
+                                               epsilon=config.epsilon, theta=config.theta)
+
+    thermal_affines = variant_affines(people, input_size, config.copies, config.seed)
+    m = len(people)
+
+    def batch(index, variant=None):
+        variant = np.zeros(len(index), np.int64) if variant is None else variant
+        affines = thermal_affines[variant, index]
+        flipped = affines[:, 0, 0] < 0
+        x = torch.from_numpy(KD.crop_inputs(people, index, affines, input_size, 1))
+        flat = variant * m + index
+        t_lat = latent_all[flat].float()
+        if config.target == "teacher":
+            target, weight = teacher_hm_all[flat].float(), None
+        else:
+            tgt, w = KD.crop_targets(people, index, affines, flipped, input_size, heatmap_size, sigma=sigma,
+                                     flip_pairs=kmeta["flip_pairs"])
+            target, weight = torch.from_numpy(tgt), torch.from_numpy(w).to(device)
+        return x.to(device), t_lat.to(device), target.to(device), weight
+
+    def loss_of(x, t_lat, target, weight):
+        z = student.encode(x)
+        l1 = torch.nn.functional.l1_loss(z, t_lat)
+        aw = awing(student.decoder(z), target, weight)
+        return beta * l1 + (1 - beta) * aw, l1, aw
+
+    best, stale = np.inf, 0
+    for epoch in range(config.epochs):
+        tic = time.perf_counter()
+        student.train()
+        student.decoder.eval()  # frozen: BN keeps the teacher's statistics
+        order = rng.permutation(train_idx)
+        sums = np.zeros(3)
+        variants = rng.integers(0, config.copies, len(order))
+        for lo in range(0, len(order), config.batch_size):
+            index = order[lo: lo + config.batch_size]
+            loss, l1, aw = loss_of(*batch(index, variants[lo: lo + config.batch_size]))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            sums += np.array([loss.item(), l1.item(), aw.item()]) * len(index)
+        row: dict[str, Any] = {"epoch": epoch, "train_loss": sums[0] / len(order), "train_l1_loss": sums[1] / len(order),
+                               "train_awing_loss": sums[2] / len(order)}
+        student.eval()
+        check = val_idx if len(val_idx) else train_idx
+        vs = np.zeros(3)
+        with torch.no_grad():
+            for lo in range(0, len(check), config.batch_size):
+                index = check[lo: lo + config.batch_size]
+                loss, l1, aw = loss_of(*batch(index))
+                vs += np.array([loss.item(), l1.item(), aw.item()]) * len(index)
+        vs /= max(len(check), 1)
+        row.update({"val_loss": vs[0], "val_l1_loss": vs[1], "val_awing_loss": vs[2]})
+        if people.keypoints is not None and len(val_idx):  # reported only, never used to select
+            sub = people.take(val_idx)
+            kp, sc = KD.predict_people(student, sub, input_size=input_size, batch_size=config.batch_size,
+                                       flip_test=config.flip_test, flip_pairs=kmeta["flip_pairs"], in_chans=1,
+                                       device=device)
+            row["val_AP"] = max(KD.evaluate_people(sub, kp, sc).stats["AP"], 0.0)
+        scheduler.step(vs[0])
+        row["lr"] = optimizer.param_groups[0]["lr"]
+        row["seconds"] = time.perf_counter() - tic
+        if vs[0] < best:
+            best, stale = vs[0], 0
+            _save(run.best, student, ckpt_config, {"epoch": epoch, "val_loss": float(best)})
+        else:
+            stale += 1
+        _save(run.last, student, ckpt_config, {"epoch": epoch, "optimizer": optimizer.state_dict()})
+        run.log(row)
+        if log:
+            log(f"β={beta:g} epoch {epoch}: loss {row['train_loss']:.4f} val {vs[0]:.4f}"
+                + (f" val AP {row['val_AP']:.3f}" if "val_AP" in row else ""))
+        if stale >= config.patience:
+            break
+    from thermcli.models.checkpoint import load_checkpoint
+
+    best_model, _, _ = load_checkpoint(run.best)
+    return {"beta": float(beta), "run": str(run.path), "best": str(run.best), "epochs": len(run.rows),
+            "best_val_loss": float(best), "model": best_model.to(device)}
+
+
+def _score(model, people, tconfig, kmeta, config, device) -> dict[str, float]:
+    kp, sc = KD.predict_people(model, people, input_size=tuple(tconfig["input_size"]), batch_size=config.batch_size,
+                               flip_test=config.flip_test, flip_pairs=kmeta["flip_pairs"], in_chans=1, device=device)
+    result = KD.evaluate_people(people, kp, sc, sigmas=kmeta.get("sigmas"))
+    return {"AP": result.stats["AP"], "AP50": result.stats["AP50"], "AP75": result.stats["AP75"],
+            "AR": result.stats["AR"], "pixel_error": result.mean_pixel_error}
+
+
+def _save(path, model, config, extra) -> None:
+    from thermcli.models.checkpoint import save_checkpoint
+
+    save_checkpoint(path, state_dict=model.state_dict(), config=config, extra=extra)
+
+
+def _write_sweep(out: Path, runs: Sequence[dict[str, Any]], plot: str | Path | None) -> None:
+    from thermcli.io import write_text_atomic
+    from thermcli.io.atomic import write_bytes_atomic
+
+    keys = ["beta", "AP", "AP50", "AP75", "AR", "pixel_error", "best_val_loss", "epochs", "run"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in runs:
+        writer.writerow({k: (f"{r[k]:.6g}" if isinstance(r.get(k), float) else r.get(k, "")) for k in keys})
+    write_text_atomic(out / "beta_sweep.csv", buffer.getvalue())
+    write_bytes_atomic(Path(plot) if plot else out / "beta_sweep.png", beta_plot_png(runs))
+
+
+def beta_plot_png(runs: Sequence[dict[str, Any]]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    betas = [r["beta"] for r in runs]
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    for key, style in (("AP", "o-"), ("AP50", "s--"), ("AP75", "^:")):
+        if all(key in r for r in runs):
+            ax.plot(betas, [r[key] for r in runs], style, label=key)
+    ax.set_xlabel("β (weight of the latent L1 term)")
+    ax.set_ylabel("OKS AP (thermal test frames)")
+    ax.set_title("Distilled thermal student: AP against β")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def run_from_cli(params: dict[str, Any], *, options: dict[str, Any], quiet: bool) -> dict[str, Any]:
+    """``thermcli distill --task keypoints PAIRS --teacher T.pt --student mobilenet_v3_small --beta 0.4``."""
+    import typer
+
+    from thermcli.cli.options import parse_levels
+    from thermcli.io import make_provenance
+    from thermcli.progress import say
+
+    try:
+        betas = tuple(parse_levels(params["beta"], "--beta"))
+    except typer.BadParameter as exc:
+        raise UsageError(exc.format_message(), param="--beta") from None
+    student = params["student"]
+    if student == "small_cnn":
+        student = "mobilenet_v3_small"
+    if params.get("resume"):
+        raise UsageError("--resume is not supported for --task keypoints (runs are short; rerun)", param="--resume")
+    config = KeypointDistillConfig(
+        student=student, betas=betas, target=params["target"], epochs=params["epochs"],
+        batch_size=params["batch_size"], lr=params["lr"], patience=params["patience"] or 10**9,
+        weights=params["weights"], flip_test=params["flip_test"], seed=params["seed"], device=params["device"],
+        copies=params.get("teacher_copies", 1),
+        subjects=tuple(KD.parse_subjects(params.get("subjects")) or ()) or None,
+        exclude_subjects=tuple(KD.parse_subjects(params.get("exclude_subjects")) or ()) or None,
+    )
+    test = params.get("test") or params.get("val")
+    out = Path(params["out"])
+    if out.exists() and any(out.iterdir()) and not params["force"]:
+        from thermcli.errors import OutputExistsError
+
+        raise OutputExistsError(f"run folder {out} exists; pass --force", param="--out")
+    inputs = [params["train"], params["teacher"]] + ([test] if test else [])
+    provenance = make_provenance("thermcli distill", options, inputs=inputs, seed=params["seed"])
+    summary = distill_keypoints(Path(params["train"]), Path(params["teacher"]), out, config, provenance=provenance,
+                                eval_dataset=Path(test) if test else None, cache=params.get("cache"),
+                                plot=params.get("plot"), force=params["force"], log=None if quiet else say)
+    first = summary["runs"][0]
+    summary["monitor"] = "AP" if "AP" in first else "val_loss"
+    summary["best_value"] = first.get("AP", first["best_val_loss"]) if len(summary["runs"]) == 1 else None
+    return summary

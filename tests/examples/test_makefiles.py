@@ -199,3 +199,34 @@ def test_breathing_real_target(tmp_path, shared_data):
     assert classification(out / "real" / "metrics.json")["n"] == n_test
     assert classification(out / "real" / "frames1" / "metrics.json")["n"] == n_test
     assert up_to_date("breathing", "real", *args) == 0
+
+
+# ---------------------------------------------------------------- keypoints (sample data)
+
+KEYPOINTS_TINY = ("THERMCLI=" + THERMCLI, "EPOCHS=1", "COPIES=1", "TEACHER_COPIES=1", "INPUT_SIZE=32x32", "FRAMES=0:2")
+
+
+@pytest.mark.slow  # ~25 s of mostly start-up: kept out of the default run to hold it under a minute
+def test_keypoints_makefile_runs_and_second_make_does_nothing(tmp_path):
+    import cv2
+
+    from thermcli.io import open_dataset
+
+    out = tmp_path / "out"
+    make("keypoints", f"OUT={out}", *KEYPOINTS_TINY)
+    test = open_dataset(out / "split" / "test.h5")
+    assert set(np.unique(test.read_field("subject")).tolist()) == {"s04"}
+    assert open_dataset(out / "train_aug.h5").n == 2 * open_dataset(out / "split" / "train.h5").n
+    for name in ("oks.json", "teacher_on_thermal.json"):
+        doc = json.loads((out / name).read_text())
+        oks = doc["metrics"]["oks"]
+        assert -1.0 <= oks["AP"] <= 1.0 and 0.0 <= oks["AR"] <= 1.0 or oks["AR"] == -1.0
+        assert set(oks["per_keypoint"]) == set(test.meta.keypoint_names)
+    assert json.loads((out / "oks.json").read_text())["source"].endswith(str(Path("student") / "best.pt"))
+    sheet = cv2.imread(str(out / "annotated.png"))
+    assert sheet is not None and sheet.ndim == 3 and sheet.shape[0] > 60 and sheet.shape[1] > 80
+    assert up_to_date("keypoints", f"OUT={out}", *KEYPOINTS_TINY) == 0
+    # a newer teacher reruns the student, both evals and the picture, not the data steps
+    plan = would_run("keypoints", f"OUT={out}", *KEYPOINTS_TINY, "-W", str(out / "teacher" / "best.pt"))
+    assert " distill " in plan and plan.count(" eval ") == 2 and " annotate " in plan
+    assert " align " not in plan and " augment " not in plan and " train " not in plan

@@ -230,3 +230,19 @@ def test_keypoints_makefile_runs_and_second_make_does_nothing(tmp_path):
     plan = would_run("keypoints", f"OUT={out}", *KEYPOINTS_TINY, "-W", str(out / "teacher" / "best.pt"))
     assert " distill " in plan and plan.count(" eval ") == 2 and " annotate " in plan
     assert " align " not in plan and " augment " not in plan and " train " not in plan
+
+
+@pytest.mark.slow
+def test_keypoints_real_target(tmp_path, shared_data):
+    """`make real`: the tug-trained RGB teacher on ../shared/data/coco-keypoints (real photos)."""
+    if not (shared_data / "coco-keypoints" / "test_coco.json").is_file():
+        pytest.skip("no ../shared/data/coco-keypoints")
+    import cv2
+
+    out = tmp_path / "out"
+    make("keypoints", "real", f"OUT={out}", *KEYPOINTS_TINY)
+    oks = json.loads((out / "real" / "teacher_on_coco.json").read_text())["metrics"]["oks"]
+    assert 0.0 <= oks["AP"] <= 1.0
+    assert cv2.imread(str(out / "real" / "teacher_on_coco.png")) is not None
+    assert not (out / "student").exists()  # real needs the teacher only
+    assert up_to_date("keypoints", "real", f"OUT={out}", *KEYPOINTS_TINY) == 0

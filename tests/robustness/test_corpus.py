@@ -74,3 +74,18 @@ def test_broken_input(cli, tmp_path, command, case, monkeypatch):
     assert (sha256(bad) if bad.exists() else None) == before
     assert not (tmp_path / "PWNED").exists()
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")], "temporary left behind"
+
+
+def test_eval_on_multilabel_data_is_a_clean_error(cli, tmp_path):
+    import numpy as np
+
+    from tests.conftest import assert_clean_error
+    from thermcli.io import Meta
+
+    ds = make_dataset(n=6, h=16, w=20, labels=False)
+    ds.meta = Meta(unit="celsius", class_names=["AU1", "AU2"], label_kind="multilabel")
+    ds.labels = np.array([[0, 1]] * 6, np.uint8)
+    write_dataset(tmp_path / "au.h5", ds)
+    preds = make_dataset(n=6, h=16, w=20)
+    write_dataset(tmp_path / "pred.h5", preds)
+    assert_clean_error(cli("eval", tmp_path / "pred.h5", tmp_path / "au.h5"), 1, "multi-label")

@@ -84,6 +84,13 @@ class EvalContext:
         truth = self.ground_truth
         if truth.labels is None:
             raise DataError("has no labels: nothing to compare the predictions with", path=str(self.data))
+        if truth.meta.label_kind == "multilabel" or truth.labels.ndim != 1:
+            # not yet: `adapt` reports per-label F1 and mean F1 for multi-label runs in summary.json
+            raise DataError(
+                "holds multi-label labels; eval scores multi-class labels only (adapt writes per-label F1 "
+                "to its run's summary.json)",
+                path=str(self.data),
+            )
         if pred.labels is None:
             raise DataError("holds no predicted labels", path=str(self.source))
         if len(pred) != len(truth):

@@ -46,7 +46,15 @@ def crop_origin(roi_cx: np.ndarray, roi_cy: np.ndarray, frame_shape: tuple[int, 
     return x0, y0
 
 
-def segment(data: Path, name: str, crop: int = CROP):
+def subtract_background(frames: np.ndarray) -> np.ndarray:
+    """Each pixel minus its median over the segment, stored as 128 + difference (rounded, clipped
+    to 0..255): the segment's still image — face, mouthpiece, the camera's gain and offset — goes,
+    the warming and cooling of the air stream stays. Offline: the median sees the whole segment."""
+    f = frames.astype(np.float32)
+    return np.clip(np.rint(f - np.median(f, axis=0) + 128.0), 0, 255).astype(np.uint8)
+
+
+def segment(data: Path, name: str, crop: int = CROP, background: str = "none"):
     """One segment as a Dataset of SIZE×SIZE crops around its mouth ROI, and the crop origin."""
     import cv2
 
@@ -56,6 +64,8 @@ def segment(data: Path, name: str, crop: int = CROP):
     x0, y0 = crop_origin(ds.columns["roi_cx"], ds.columns["roi_cy"], ds.frames.shape[1:], crop)
     ds.frames = np.stack([cv2.resize(f[y0 : y0 + crop, x0 : x0 + crop], (SIZE, SIZE), interpolation=cv2.INTER_AREA)
                           for f in ds.frames]).astype(np.uint8)
+    if background == "median":
+        ds.frames = subtract_background(ds.frames)
     ds.subject = np.array([name] * len(ds.frames), dtype=object)
     keep = ("flow", "zero_level", "average", "roi_cx", "roi_cy", "roi_r")
     ds.columns = {k: np.asarray(v, np.float32) for k, v in ds.columns.items() if k in keep}
@@ -73,23 +83,25 @@ def main(argv: list[str]) -> None:
     parser.add_argument("data", nargs="?", type=Path, default=repo.parent / "shared" / "data" / "breathing-spirometry")
     parser.add_argument("out", nargs="?", type=Path, default=Path("breathing-spirometry-phase.h5"))
     parser.add_argument("--crop", type=int, default=CROP, help=f"side of the square cut around the ROI, px (default {CROP})")
+    parser.add_argument("--background", choices=("none", "median"), default="none",
+                        help="median: subtract each pixel's median over its segment (see subtract_background)")
     args = parser.parse_args(argv)
     names = segments(args.data) if args.data.is_dir() else []
     if not names:
         raise SystemExit(f"{args.data}: no NNvid.mp4 + NNdata.txt pairs")
     parts, inputs = [], []
     for name in names:
-        ds, origin = segment(args.data, name, args.crop)
+        ds, origin = segment(args.data, name, args.crop, args.background)
         parts.append(ds)
         inputs += [args.data / f"{name}vid.mp4", args.data / f"{name}data.txt"]
         counts = {c: int((ds.labels == k).sum()) for k, c in ((0, "INH"), (1, "EXH"), (-1, "pause"))}
         print(f"segment {name}: {len(ds)} frames, zero level {ds.columns['zero_level'][0]:.3f}, "
               f"crop at (x0, y0) = {origin}, {counts}", file=sys.stderr)
     dataset = Dataset.concat(parts)
-    options = {"crop": args.crop, "size": SIZE, "band": PAUSE_MARGIN, "zero_within": list(PAUSE_BAND)}
+    options = {"crop": args.crop, "background": args.background, "size": SIZE, "band": PAUSE_MARGIN, "zero_within": list(PAUSE_BAND)}
     dataset.meta = Meta(
         unit="intensity", modality="thermal", class_names=["INH", "EXH"],
-        attrs={"source": "breathing-spirometry", "fps": FPS, "crop": args.crop, "size": SIZE, "pause_band": PAUSE_MARGIN,
+        attrs={"source": "breathing-spirometry", "fps": FPS, "crop": args.crop, "background": args.background, "size": SIZE, "pause_band": PAUSE_MARGIN,
                "pause_label": -1, "crop_centre": "median ROI: column = position_y, row = position_x"},
         provenance=make_provenance("examples/breathing-spirometry/make_phase_dataset.py", options, inputs=inputs),
     )

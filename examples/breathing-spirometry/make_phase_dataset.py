@@ -1,6 +1,6 @@
 """Build an INH/EXH dataset from the real breathing-spirometry recordings.
 
-    python examples/breathing-spirometry/make_phase_dataset.py [DATA_DIR] [OUT.h5] [--crop PX]
+    python examples/breathing-spirometry/make_phase_dataset.py [DATA_DIR] [OUT.h5] [--crop PX] [--background none|median]
 
 DATA_DIR (default ../shared/data/breathing-spirometry) holds NNvid.mp4 (320×240, 20 fps, 8-bit
 thermal video of a face breathing through a spirometer mouthpiece) and NNdata.txt (one row per

@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.shared_data
-
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "examples" / "breathing-spirometry" / "make_phase_dataset.py"
 
@@ -29,6 +27,7 @@ def _raw_table(path: Path) -> np.ndarray:
     return np.array(rows)
 
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize("name", ["01", "09"])
 def test_crop_centre_is_the_swapped_roi(shared_data, name):
     import cv2
@@ -53,6 +52,7 @@ def test_crop_centre_is_the_swapped_roi(shared_data, name):
     np.testing.assert_array_equal(ds.frames[0], expected)
 
 
+@pytest.mark.shared_data
 def test_written_dataset_keeps_flow_labels(shared_data, tmp_path):
     from thermcli.io import read_dataset
     from thermcli.io.spirometry import read_nndata
@@ -72,3 +72,18 @@ def test_written_dataset_keeps_flow_labels(shared_data, tmp_path):
     np.testing.assert_array_equal(ds.labels, expected)
     assert ds.frames.shape[1:] == (40, 40) and ds.meta.attrs["crop"] == 64
     assert set(ds.sequence) == {"02"} and ds.meta.class_names == ["INH", "EXH"]
+
+
+def test_background_subtraction_keeps_only_the_change():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (7, 5, 4)).astype(np.uint8)
+    out = _script().subtract_background(frames)
+    assert out.dtype == np.uint8 and out.shape == frames.shape
+    for i in range(frames.shape[1]):  # reference: each pixel's own median, plain Python
+        for j in range(frames.shape[2]):
+            series = sorted(int(v) for v in frames[:, i, j])
+            median = series[len(series) // 2]
+            expected = [min(255, max(0, int(v) - median + 128)) for v in frames[:, i, j]]
+            assert out[:, i, j].tolist() == expected
+    still = np.full((4, 3, 3), 200, np.uint8)  # a still scene → mid-grey, whatever its level
+    assert (_script().subtract_background(still) == 128).all()

@@ -64,3 +64,25 @@ def test_readme_command_lines_parse(line):
     # parsing (not running): unknown options, missing arguments or bad values raise here
     with command.make_context(argv[0], argv[1:], parent=None) as ctx:
         assert ctx.command is command
+
+
+def test_quick_start_commands_run(cli, tmp_path, monkeypatch):
+    """The Quick start's commands, run in order (inputs resolved against the repository)."""
+    repo = Path(__file__).resolve().parents[1]
+    shared = repo.parent / "shared" / "data"
+    quick = README[README.index("## Quick start") : README.index("## The data contract")]
+    lines = []
+    for block in re.findall(r"```sh\n(.*?)```", quick, re.S):
+        for raw in block.splitlines():
+            line = re.sub(r"^(\.venv/bin/)?thermcli\b", "thermcli", raw.strip())
+            if line.startswith("thermcli "):
+                lines.append(line)
+    assert len(lines) >= 5
+    if any("../shared/data" in line for line in lines) and not shared.is_dir():
+        pytest.skip(f"real data not present at {shared}")
+    monkeypatch.chdir(tmp_path)
+    for line in lines:
+        argv = shlex.split(line, comments=True)[1:]
+        argv = [a.replace("../shared/data", str(shared)).replace("sample_data/", str(repo / "sample_data") + "/") for a in argv]
+        result = cli(*argv)
+        assert result.exit_code == 0, (line, result.stderr)

@@ -4,9 +4,10 @@ set -euo pipefail
 OUT=${DEMO_OUT:-demo_out}/inspect
 mkdir -p "$OUT"
 count=0
-for artifact in sample_data/*.h5; do
+for artifact in sample_data/*.h5 sample_data/*/*.h5; do
     [ -e "$artifact" ] || continue
-    name=$(basename "$artifact" .h5)
+    name=$(echo "${artifact#sample_data/}" | tr '/' '_')
+    name=${name%.h5}
     thermcli info "$artifact" --json > "$OUT/$name.json"
     thermcli info "$artifact" --no-lineage >&2
     count=$((count + 1))

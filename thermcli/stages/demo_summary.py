@@ -15,13 +15,14 @@ def main(out: str, seconds: str = "0") -> None:
     for path in sorted(Path(out).glob("*/summary.json")):
         rows.append(json.loads(path.read_text()))
     table = Table(title=f"thermcli demo — {len(rows)} pipelines in {seconds} s")
-    for column in ("pipeline", "headline metric", "value", "outputs"):
+    for column in ("pipeline", "headline metric", "value"):
         table.add_column(column)
+    table.add_column("outputs", overflow="fold")
     for row in rows:
         value = row.get("value")
         text = f"{value:.3f}" if isinstance(value, float) else str(value)
         table.add_row(row.get("pipeline", "?"), row.get("metric", ""), text, "\n".join(row.get("outputs", [])))
-    Console().print(table)
+    Console(width=max(120, Console().width)).print(table)
 
 
 if __name__ == "__main__":

@@ -257,13 +257,15 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
                 "best_epoch": best_epoch,
                 "bad_epochs": bad_epochs,
             }
-            save_checkpoint(run.last, state_dict=model.state_dict(), config={**config, "epoch": epoch}, extra=extra)
             # curves.png costs 0.2–0.5 s to draw: redraw at most every 30 s, and at the end
             final = epoch + 1 == loop.epochs or (loop.patience and bad_epochs >= loop.patience)
             plot = final or time.perf_counter() - last_plot > 30.0
+            # metrics.csv before last.pt: a stop between the two then re-runs this epoch on
+            # --resume (its row is dropped and rewritten) instead of losing the row for good
             run.log(row, plot=plot)
             if plot:
                 last_plot = time.perf_counter()
+            save_checkpoint(run.last, state_dict=model.state_dict(), config={**config, "epoch": epoch}, extra=extra)
             if show_progress:
                 from thermcli.progress import say
 

@@ -329,8 +329,8 @@ def _distill_one(beta, people, cached, teacher, tconfig, kmeta, train_idx, val_i
             _save(run.best, student, ckpt_config, {"epoch": epoch, "val_loss": float(best)})
         else:
             stale += 1
+        run.log(row)  # before last.pt, as in the shared trainer
         _save(run.last, student, ckpt_config, {"epoch": epoch, "optimizer": optimizer.state_dict()})
-        run.log(row)
         if log:
             log(f"β={beta:g} epoch {epoch}: loss {row['train_loss']:.4f} val {vs[0]:.4f}"
                 + (f" val AP {row['val_AP']:.3f}" if "val_AP" in row else ""))

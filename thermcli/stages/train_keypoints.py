@@ -139,9 +139,9 @@ def train_keypoints(dataset: str | Path, out: str | Path, config: KeypointTrainC
             _save(run.best, model, ckpt_config, {"epoch": epoch, "val_AP": best_ap})
         else:
             stale += 1
+        run.log(row)  # before last.pt: an interrupt between the two re-runs the epoch on --resume
         _save(run.last, model, ckpt_config,
               {"epoch": epoch, "optimizer": optimizer.state_dict(), "best_ap": best_ap, "stale": stale})
-        run.log(row)
         if log:
             log(f"epoch {epoch}: loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} val AP {row['val_AP']:.3f}")
         if stale >= config.patience:

@@ -49,8 +49,13 @@ def export_onnx(
     ``tolerance`` (nothing is written then).
     """
     import numpy as np
-    import onnxruntime
     import torch
+
+    try:
+        import onnxruntime
+        import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
+    except ImportError as exc:
+        raise DataError(f"export-model needs the onnx extra ({exc.name} is missing): pip install 'thermcli[onnx]'") from None
 
     from thermcli.models.checkpoint import load_checkpoint
 

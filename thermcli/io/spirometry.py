@@ -37,31 +37,18 @@ PAUSE_MARGIN = 0.02
 
 
 def read_nndata(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Columns of an ``NNdata.txt`` file by name, float64 (N,), NaN where missing."""
-    path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise DataError(f"cannot read ({exc.strerror})", path=str(path)) from None
-    names: list[str] | None = None
-    rows: list[list[float]] = []
-    for number, line in enumerate(lines, 1):
-        cells = line.split()
-        if not cells:
-            continue
-        if cells[0].startswith("++"):
-            names = [c.lstrip("+") for c in cells]
-            continue
-        try:
-            rows.append([float(c.lstrip("$")) for c in cells])
-        except ValueError:
-            raise DataError(f"line {number}: not a row of $$-prefixed numbers", path=str(path)) from None
-    if names is None:
-        raise DataError("no ++ header line", path=str(path))
-    if any(len(r) != len(names) for r in rows):
-        raise DataError(f"rows do not all have the {len(names)} header columns", path=str(path))
-    table = np.asarray(rows, dtype=np.float64).reshape(-1, len(names))
-    return {name: table[:, j] for j, name in enumerate(names)}
+    """Columns of an ``NNdata.txt`` file by name, float64 (N,), NaN where missing.
+
+    The ``$$``/``++`` format is read by the generic table reader ``thermcli.io.signals``; this
+    only insists that every column is numeric, as a spirometer log's must be.
+    """
+    from thermcli.io.signals import read_signal_table
+
+    table = read_signal_table(path)
+    text_columns = [name for name, values in table.items() if values.dtype != np.float64]
+    if text_columns:
+        raise DataError(f"columns {text_columns} are not numbers", path=str(path))
+    return table
 
 
 def read_video_grey(path: str | os.PathLike) -> np.ndarray:

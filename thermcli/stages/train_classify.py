@@ -183,8 +183,7 @@ def torch_from(array):
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
-def predict_logits(model, data, device, *, rows=None, batch_size: int = 512) -> np.ndarray:
-    """Logits (M, C) float32 for ``rows`` of ``data`` (all rows when None), in eval mode."""
+def _predict(model, data, device, rows, batch_size: int, embedding: bool) -> np.ndarray:
     import torch
 
     if rows is None:
@@ -194,24 +193,21 @@ def predict_logits(model, data, device, *, rows=None, batch_size: int = 512) -> 
     with torch.no_grad():
         for lo in range(0, len(rows), batch_size):
             x, _ = data.batch(rows[lo : lo + batch_size])
-            out.append(model(x.to(device)).float().cpu())
+            y = model(x.to(device), return_embedding=True)[1] if embedding else model(x.to(device))
+            out.append(y.float().cpu())
     if not out:
         return np.zeros((0, 0), np.float32)
     return torch.cat(out).numpy()
 
 
-def predict_embeddings(model, data, device, *, rows=None, batch_size: int = 512) -> np.ndarray:
-    import torch
+def predict_logits(model, data, device, *, rows=None, batch_size: int = 512) -> np.ndarray:
+    """Logits (M, C) float32 for ``rows`` of ``data`` (all rows when None), in eval mode."""
+    return _predict(model, data, device, rows, batch_size, embedding=False)
 
-    if rows is None:
-        rows = torch.arange(len(data))
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for lo in range(0, len(rows), batch_size):
-            x, _ = data.batch(rows[lo : lo + batch_size])
-            out.append(model(x.to(device), return_embedding=True)[1].float().cpu())
-    return torch.cat(out).numpy()
+
+def predict_embeddings(model, data, device, *, rows=None, batch_size: int = 512) -> np.ndarray:
+    """Embeddings (M, D) float32 for ``rows`` of ``data`` (all rows when None), in eval mode."""
+    return _predict(model, data, device, rows, batch_size, embedding=True)
 
 
 def quick_metrics(y: np.ndarray, pred: np.ndarray, n_classes: int, *, prefix: str = "") -> dict[str, float]:

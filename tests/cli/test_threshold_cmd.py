@@ -216,7 +216,7 @@ def test_worker_results_through_ram_files_or_the_pipe_are_identical(cli, tmp_pat
     monkeypatch.setattr(blocks, "SPILL_MIN_BYTES", spill_min_bytes)
     src = tmp_path / "src.h5"
     write_dataset(src, make_dataset(n=12, h=16, w=20))
-    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    one, two = tmp_path / "one", tmp_path / "two"  # PNG folders: blocks come back to the parent
     assert cli("threshold", "--batch-size", "4", src, one).exit_code == 0
     assert cli("threshold", "--batch-size", "4", "--workers", "2", src, two).exit_code == 0
     assert_same_data(one, two)

@@ -61,3 +61,57 @@ def test_background_returns_or_raises():
     assert Background(sum, [1, 2, 3]).result() == 6
     with pytest.raises(ZeroDivisionError):
         Background(lambda: 1 / 0).result()
+
+
+def _write(path, src, workers, job=double_frames, compression=None, rows_out=lambda lo, hi: hi - lo):
+    from thermcli.io import HDF5Writer, open_dataset
+    from thermcli.stages.blocks import write_blocks
+
+    with open_dataset(src) as reader:
+        meta = reader.meta
+    work = [(b, b, 2.0) for b in blocks(0, 11, 3)]
+    with HDF5Writer(path, meta, compression=compression) as writer:
+        write_blocks(src, job, work, writer, workers=workers, rows_out=rows_out)
+
+
+def test_workers_write_frames_straight_into_the_output(src, tmp_path):
+    """Several workers + HDF5: frames are written by the workers into one contiguous block that
+    the parent reserved; the data equal a one-worker run's."""
+    import h5py
+
+    from thermcli.io import read_dataset
+
+    _write(tmp_path / "one.h5", src, 1)
+    _write(tmp_path / "two.h5", src, 2)
+    one, two = read_dataset(tmp_path / "one.h5"), read_dataset(tmp_path / "two.h5")
+    np.testing.assert_array_equal(two.frames, make_dataset(n=11, h=6, w=5).frames * 2)
+    np.testing.assert_array_equal(one.frames, two.frames)
+    np.testing.assert_array_equal(one.columns["row"], two.columns["row"])
+    np.testing.assert_array_equal(one.labels, two.labels)
+    with h5py.File(tmp_path / "two.h5") as fh, h5py.File(tmp_path / "one.h5") as f1:
+        assert fh["frames"].chunks is None and f1["frames"].chunks is not None
+
+
+def test_compressed_output_gets_its_blocks_back_through_the_parent(src, tmp_path):
+    import h5py
+
+    from thermcli.io import read_dataset
+
+    _write(tmp_path / "c.h5", src, 2, compression="gzip")
+    np.testing.assert_array_equal(read_dataset(tmp_path / "c.h5").frames, make_dataset(n=11, h=6, w=5).frames * 2)
+    with h5py.File(tmp_path / "c.h5") as fh:
+        assert fh["frames"].compression == "gzip"
+
+
+def fail_on_block_three(batch, lo, hi, args):
+    if lo == 6:
+        raise DataError("bad block", path="somewhere.h5")
+    return batch
+
+
+@pytest.mark.parametrize("job,match", [(fail_on_block_three, "bad block"), (double_frames, "gave 3 rows, expected 6")])
+def test_a_failing_block_in_a_worker_leaves_no_output(src, tmp_path, job, match):
+    out = tmp_path / "out.h5"
+    with pytest.raises(DataError, match=match):
+        _write(out, src, 2, job=job, rows_out=(lambda lo, hi: hi - lo) if job is fail_on_block_three else (lambda lo, hi: 2 * (hi - lo)))
+    assert not out.exists() and list(tmp_path.glob("*.h5")) == [src]

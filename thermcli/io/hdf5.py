@@ -215,6 +215,37 @@ class HDF5Writer:
         self._layout: dict[str, tuple[tuple[int, ...], np.dtype]] | None = None
         self.n = 0
         self._closed = False
+        self._reserved: int | None = None
+
+    @property
+    def temporary_path(self) -> Path:
+        """The file being written (renamed onto ``path`` at close)."""
+        return Path(self._tmp)
+
+    def reserve_frames(self, total: int, row_shape: tuple[int, ...], dtype: np.dtype) -> int | None:
+        """Lay out ``frames`` as one contiguous block of ``total`` rows, allocated now, and return
+        its byte offset in :attr:`temporary_path`, so worker processes can write their rows there
+        directly (``append(..., frames_written=True)`` then writes every other field). Returns
+        None (nothing reserved) where the layout cannot allow that: compression, or rows already
+        appended."""
+        import h5py
+
+        if self.compression is not None or self._layout is not None or total <= 0:
+            return None
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_layout(h5py.h5d.CONTIGUOUS)
+        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+        dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)  # every row is written before close
+        dtype = np.dtype(dtype)
+        space = h5py.h5s.create_simple((total, *row_shape))
+        dsid = h5py.h5d.create(self._file.id, b"frames", h5py.h5t.py_create(dtype), space, dcpl=dcpl)
+        offset = dsid.get_offset()
+        if offset is None:  # pragma: no cover - an allocated contiguous dataset has an offset
+            return None
+        self._file.flush()
+        self._reserved = total
+        self._reserved_layout = (tuple(row_shape), dtype)
+        return int(offset)
 
     def __enter__(self) -> "HDF5Writer":
         return self
@@ -230,6 +261,9 @@ class HDF5Writer:
 
         self._layout = {}
         for name, values in batch.per_frame().items():
+            if name == "frames" and self._reserved is not None:
+                self._layout[name] = self._reserved_layout
+                continue
             row_shape = tuple(values.shape[1:])
             if name in STRING_FIELDS:
                 dtype = h5py.string_dtype("utf-8")
@@ -248,9 +282,14 @@ class HDF5Writer:
             )
             self._layout[name] = (row_shape, np.dtype(dtype) if name not in STRING_FIELDS else np.dtype(object))
 
-    def append(self, batch: Dataset) -> None:
+    def append(self, batch: Dataset, *, frames_written: bool = False) -> None:
+        """Append a batch. ``frames_written``: its frames rows are already in the reserved
+        ``frames`` block (written and validated by a worker); ``batch.frames`` only gives the
+        row count and is not written."""
         interrupt.check()
-        validate(batch, where=str(self.path), offset=self.n)
+        if frames_written and self._reserved is None:
+            raise ValueError("frames_written needs reserve_frames() first")
+        validate(batch, where=str(self.path), offset=self.n, check_values=not frames_written)
         if len(batch) == 0:
             return
         if self._layout is None:
@@ -262,7 +301,16 @@ class HDF5Writer:
                 path=str(self.path),
             )
         m = len(batch)
+        if self._reserved is not None and self.n + m > self._reserved:
+            raise DataError(f"more rows than the {self._reserved} reserved", path=str(self.path))
         for name, values in arrays.items():
+            if name == "frames" and self._reserved is not None:
+                if not frames_written:
+                    if (tuple(values.shape[1:]), values.dtype) != self._reserved_layout:
+                        raise DataError(f"frames rows of shape {values.shape[1:]} {values.dtype}, reserved "
+                                        f"{self._reserved_layout[0]} {self._reserved_layout[1]}", path=str(self.path))
+                    self._file[name][self.n : self.n + m] = values
+                continue
             row_shape, _ = self._layout[name]
             if tuple(values.shape[1:]) != row_shape:
                 raise DataError(f"{name} rows of shape {values.shape[1:]} after rows of shape {row_shape}", path=str(self.path))
@@ -280,6 +328,8 @@ class HDF5Writer:
         try:
             if self.n == 0:
                 raise DataError("no frames to write", path=str(self.path))
+            if self._reserved is not None and self.n != self._reserved:
+                raise DataError(f"{self.n} rows written of the {self._reserved} reserved", path=str(self.path))
             attrs = self._file.attrs
             attrs["schema"] = SCHEMA_NAME
             attrs["schema_version"] = SCHEMA_VERSION

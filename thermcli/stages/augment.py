@@ -27,7 +27,7 @@ from thermcli.ops.augment import (
     row_rng,
     sample_params,
 )
-from thermcli.stages.blocks import Background, blocks, run_blocks
+from thermcli.stages.blocks import Background, blocks, write_blocks
 
 
 def plan_rows(lo: int, hi: int, *, seed: int, copies: int, keep_original: bool, config: AugmentConfig):
@@ -216,9 +216,9 @@ def run_augment(
             rows = block_cols["aug_source_row"]
             first, last = int(rows.min()), int(rows.max()) + 1
             work.append(((first, last), (lo, hi), ("replay", config, meta, (first, block_cols))))
+    per_row = 1 if recorded is not None else copies + int(keep_original)  # output rows per block row
     with create_writer(out, meta, force=force) as writer:
-        for part in run_blocks(src, _augment_block, work, workers=workers):
-            writer.append(part)
+        write_blocks(src, _augment_block, work, writer, workers=workers, rows_out=lambda lo, hi: (hi - lo) * per_row)
         writer.meta.provenance = provenance.result()
         return writer.n
 

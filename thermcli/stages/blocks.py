@@ -83,6 +83,60 @@ def _run_block(
     return result
 
 
+class _Direct:
+    """Where a worker writes its block's frames itself: the output file being written, the byte
+    offset of its reserved ``frames`` block, the bytes of one row, and the output name for
+    messages."""
+
+    def __init__(self, file: str, offset: int, row_bytes: int, where: str):
+        self.file, self.offset, self.row_bytes, self.where = file, offset, row_bytes, where
+
+
+def _run_block_direct(job: Callable, path: str, read: tuple[int, int], block: tuple[int, int], args: Any,
+                      direct: _Direct, out_start: int, out_rows: int):
+    """Run one block and write its frames straight into the reserved rows [out_start, out_start +
+    out_rows) of the output; only the small per-frame fields travel back to the parent."""
+    import numpy as np
+
+    from thermcli.errors import DataError, ThermcliError
+    from thermcli.io.schema import validate
+
+    try:
+        batch = _reader(path).read(*read)
+        result = job(batch, block[0], block[1], args)
+        if len(result) != out_rows:
+            raise DataError(f"block {block} gave {len(result)} rows, expected {out_rows}", path=direct.where)
+        validate(result, where=direct.where, offset=out_start)
+    except ThermcliError as exc:
+        return _Failed(exc)
+    try:
+        return _write_rows(direct, out_start, result)
+    except ThermcliError as exc:
+        return _Failed(exc)
+
+
+def _write_rows(direct: _Direct, out_start: int, result):
+    """Write ``result.frames`` at reserved row ``out_start``; returns ``result`` with a one-pixel
+    placeholder for frames (their row count is what the parent's writer needs)."""
+    import numpy as np
+
+    from thermcli.errors import DataError
+
+    frames = np.ascontiguousarray(result.frames)
+    if frames[:1].nbytes != direct.row_bytes and len(frames):
+        raise DataError(f"frames rows of shape {frames.shape[1:]} {frames.dtype} do not fit the reserved rows", path=direct.where)
+    view = memoryview(frames).cast("B")
+    fd = os.open(direct.file, os.O_WRONLY)
+    try:
+        position, done = direct.offset + out_start * direct.row_bytes, 0
+        while done < len(view):
+            done += os.pwrite(fd, view[done:], position + done)
+    finally:
+        os.close(fd)
+    placeholder = np.zeros((len(frames),) + (1,) * (frames.ndim - 1), frames.dtype)
+    return result.replace(frames=placeholder)
+
+
 def _checked(result):
     if isinstance(result, _Failed):
         result.raise_()
@@ -137,21 +191,47 @@ def run_blocks(
             if reader is not None:
                 reader.close()
         return
+    spill = _spill_target()
+    try:
+        items = [(_run_block, (job, path_text, read, block, args, spill)) for read, block, args in work]
+        yield from _pool_map(items, workers, path_text, spill)
+    finally:
+        _remove_spilled(spill)
+
+
+def _start_pool(workers: int, module: str = "thermcli.io"):
+    """``workers`` processes, started now (each imports its modules while the caller goes on)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
 
     # spawn, not fork: the parent may hold an open HDF5 file, which must not be shared.
     # ProcessPoolExecutor, not Pool: a worker that dies (killed, out of memory) fails the
     # command instead of leaving it waiting forever for that block.
     context = multiprocessing.get_context("spawn")
-    spill = _spill_target()
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init)
+    for _ in range(workers):  # each submit while no worker is idle spawns one more
+        pool.submit(_warm_up, module)
+    return pool
+
+
+def _warm_up(module: str) -> None:
+    import importlib
+
+    importlib.import_module(module)  # the job's module and what it imports
+    importlib.import_module("thermcli.io")
+
+
+def _pool_map(items: list[tuple[Callable, tuple]], workers: int, path_text: str, spill, pool=None) -> Iterator[Any]:
+    """``function(*args)`` for each item in worker processes, results yielded in order, at most
+    ``2 × workers`` in flight."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = pool if pool is not None else _start_pool(workers)
+    pending: collections.deque = collections.deque()
     try:
-        pending: collections.deque = collections.deque()
-        items = iter(work)
-        for read, block, args in items:
-            pending.append(pool.submit(_run_block, job, path_text, read, block, args, spill))
+        todo = iter(items)
+        for function, args in todo:
+            pending.append(pool.submit(function, *args))
             if len(pending) >= 2 * workers:
                 break
         while pending:
@@ -161,16 +241,74 @@ def run_blocks(
                 from thermcli.errors import DataError
 
                 raise DataError("a worker process died (out of memory or killed?); try fewer --workers", path=path_text) from None
-            nxt = next(items, None)
+            nxt = next(todo, None)
             if nxt is not None:
-                read, block, args = nxt
-                pending.append(pool.submit(_run_block, job, path_text, read, block, args, spill))
+                pending.append(pool.submit(nxt[0], *nxt[1]))
             yield _checked(result)
     finally:
         for future in pending:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
-        _remove_spilled(spill)
+
+
+def write_blocks(
+    path: Path,
+    job: Callable,
+    work: list[tuple[tuple[int, int], tuple[int, int], Any]],
+    writer: Any,
+    *,
+    workers: int = 1,
+    rows_out: Callable[[int, int], int] | None = None,
+) -> None:
+    """Run ``work`` as :func:`run_blocks` does and append every block to ``writer``, in order.
+
+    With several workers, an HDF5 output and ``rows_out(lo, hi)`` (the output rows a block
+    ``[lo, hi)`` gives, known in advance), the first block runs here, shows the frames' row shape
+    and dtype, and the whole ``frames`` block is reserved in the output; each worker then writes
+    its own rows straight into the file, so the frames never travel between processes and the
+    parent writes only the small per-frame fields. Otherwise blocks come back to the parent."""
+    from thermcli.io.hdf5 import HDF5Writer
+
+    direct_ok = workers > 1 and len(work) > 2 and rows_out is not None and isinstance(writer, HDF5Writer)
+    if not direct_ok:
+        for part in run_blocks(path, job, work, workers=workers):
+            writer.append(part)
+        return
+    first, rest = work[0], work[1:]
+    pool = _start_pool(workers, job.__module__)  # the workers start up while the first block runs here
+    try:
+        _write_direct(path, job, first, rest, writer, workers, rows_out, pool)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_direct(path, job, first, rest, writer, workers, rows_out, pool) -> None:
+    work = [first, *rest]
+    (part,) = run_blocks(path, job, [first], workers=1)
+    starts, total = [], 0
+    for _, block, _ in work:
+        starts.append(total)
+        total += rows_out(*block)
+    if len(part) != rows_out(*first[1]):
+        from thermcli.errors import DataError
+
+        raise DataError(f"block {first[1]} gave {len(part)} rows, expected {rows_out(*first[1])}", path=str(writer.path))
+    offset = writer.reserve_frames(total, part.frames.shape[1:], part.frames.dtype)
+    if offset is None:
+        writer.append(part)
+        items = [(_run_block, (job, str(path), read, block, args, None)) for read, block, args in rest]
+        for part in _pool_map(items, workers, str(path), None, pool):
+            writer.append(part)
+        return
+    row_bytes = int(part.frames[:1].nbytes)
+    direct = _Direct(str(writer.temporary_path), offset, row_bytes, str(writer.path))
+    writer.append(_write_rows(direct, 0, part), frames_written=True)
+    items = [
+        (_run_block_direct, (job, str(path), read, block, args, direct, starts[i + 1], rows_out(*block)))
+        for i, (read, block, args) in enumerate(rest)
+    ]
+    for result in _pool_map(items, workers, str(path), None, pool):
+        writer.append(result, frames_written=True)
 
 
 class Background:

@@ -12,7 +12,7 @@ from thermcli.errors import DataError, UsageError
 from thermcli.io import Dataset, Meta, create_writer, make_provenance, open_dataset
 from thermcli.io.schema import RADIOMETRIC_UNITS
 from thermcli.ops.threshold import MAX_CLASSES, ThresholdConfig, threshold_frames
-from thermcli.stages.blocks import Background, blocks, run_blocks
+from thermcli.stages.blocks import Background, blocks, write_blocks
 
 
 def check_config(cfg: ThresholdConfig, unit: str) -> None:
@@ -83,8 +83,8 @@ def run_threshold(
             meta.attrs["shard"] = {"index": shard[0], "count": shard[1], "start": start, "stop": stop, "rows": reader.n}
     provenance = Background(make_provenance, "thermcli threshold", options, inputs=[src])
     work = [(block, block, (cfg, meta)) for block in blocks(start, stop, batch_size)]
+    copies = len(cfg.levels) if cfg.band is None else 1  # output rows per input row
     with create_writer(out, meta, force=force) as writer:
-        for part in run_blocks(src, _threshold_block, work, workers=workers):
-            writer.append(part)
+        write_blocks(src, _threshold_block, work, writer, workers=workers, rows_out=lambda lo, hi: (hi - lo) * copies)
         writer.meta.provenance = provenance.result()
         return writer.n

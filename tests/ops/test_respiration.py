@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from scipy.signal import butter, detrend, sosfiltfilt
 
 from thermcli.ops.respiration import (
+    DEFAULT_BAND,
     EXH,
     INH,
     bandpass,
@@ -29,13 +30,15 @@ from thermcli.ops.respiration import (
 def test_bandpass_equals_scipy_zero_phase():
     rng = np.random.default_rng(0)
     x = np.cumsum(rng.normal(size=400))
-    sos = butter(2, [0.1, 0.7], btype="bandpass", fs=20, output="sos")
+    sos = butter(2, list(DEFAULT_BAND), btype="bandpass", fs=20, output="sos")
     np.testing.assert_allclose(bandpass(x, 20.0), sosfiltfilt(sos, detrend(x)), atol=1e-12)
 
 
 def test_bandpass_rejects_band_above_nyquist():
     with pytest.raises(ValueError, match="Nyquist"):
         bandpass(np.zeros(100), 1.0, (0.1, 0.7))
+    with pytest.raises(ValueError, match="Nyquist"):
+        bandpass(np.zeros(100), 3.0, DEFAULT_BAND)  # the default's 1.5 Hz needs more than 3 fps
 
 
 @settings(max_examples=30, deadline=None)

@@ -25,9 +25,6 @@ RUNS = {
     "auto-15s": "adaptive, 15 s windows every 2 s",
     "auto-q05": "adaptive, --min-quality 0.5",
 }
-# the spirometer's flow must agree with its own volume channel: correlation of the flow with the
-# volume's frame-to-frame change (the volume's resets, jumps of 0.1 or more, left out)
-CHANNEL_AGREEMENT = 0.3
 
 
 def load(out: Path, run: str) -> dict:
@@ -43,6 +40,7 @@ def spirometer_check(out: Path) -> dict[str, dict]:
     (the same counter as the flow's), and the flow ↔ d(volume) correlation."""
     import h5py
 
+    from thermcli.io.spirometry import CHANNEL_AGREEMENT, flow_volume_agreement
     from thermcli.ops.respiration import flow_rate
 
     checks = {}
@@ -54,15 +52,15 @@ def spirometer_check(out: Path) -> dict[str, dict]:
     for segment in sorted(set(sequence)):
         keep = sequence == segment
         flow, volume = flow_all[keep], volume_all[keep]
-        dv, f = np.diff(volume), flow[1:]
-        ok = np.isfinite(dv) & np.isfinite(f) & (np.abs(dv) < 0.1)
-        r = float(np.corrcoef(f[ok], dv[ok])[0, 1]) if ok.sum() > 2 else math.nan
+        r = flow_volume_agreement(flow, volume)
         checks[segment] = {"flow_volume_r": r, "volume_bpm": flow_rate(volume, fs), "flow_bpm": flow_rate(flow, fs),
                            "channels_agree": bool(r >= CHANNEL_AGREEMENT)}
     return checks
 
 
 def report(out: Path) -> dict:
+    from thermcli.io.spirometry import CHANNEL_AGREEMENT
+
     results: dict = {"runs": {}, "spirometer_check": spirometer_check(out), "channel_agreement_threshold": CHANNEL_AGREEMENT}
     agree = [s for s, c in results["spirometer_check"].items() if c["channels_agree"]]
     segments = None

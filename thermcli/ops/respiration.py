@@ -199,7 +199,7 @@ def _schmitt_cycles(values: np.ndarray, fs: float, hysteresis: float, min_cycle_
     min_gap = min_cycle_s * fs
     ups: list[int] = []
     downs: list[int] = []
-    state = 0  # +1 after an excursion above +m, −1 after one below −m
+    state = 1 if x[0] > margin else -1 if x[0] < -margin else 0  # +1 after an excursion above +m, −1 below −m
     last_up = last_down = 0
     for i in range(1, len(x)):
         if x[i - 1] <= 0 < x[i]:

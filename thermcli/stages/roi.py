@@ -80,7 +80,7 @@ class BreathingConfig:
     method: str = "auto"
     window_s: float | None = 30.0  # None: one window over each whole recording
     step_s: float = 5.0
-    band: tuple[float, float] = resp.DEFAULT_BAND
+    band: tuple[float, float] | None = None  # None: resp.DEFAULT_BAND, lowered under a slow camera's Nyquist
     phase_method: str = "slope"
     region: str | None = None  # None: every region
     reference: str | None = None  # "rate:COLUMN" or "flow:COLUMN"
@@ -539,13 +539,14 @@ def _respiration(result: RoiResult, config: RoiConfig, regions, runs, times, lab
             row: dict[str, Any] = {"recording": key, "subject": result.series["subject"][lo], "region": name, "method": breathing.method}
             segment = mean[lo:hi]
             usable = math.isfinite(fs) and np.isfinite(segment).sum() >= 4
-            band = _analysis_band(breathing.band, fs) if usable else breathing.band
-            if band != breathing.band:
+            band = _analysis_band(breathing.band, fs) if usable else (breathing.band or resp.DEFAULT_BAND)
+            if breathing.band is None and band != resp.DEFAULT_BAND:
                 if band[1] <= band[0]:
                     raise UsageError(f"recording {key} is sampled at {fs:g} Hz, too slow for the breathing band", param="--breath-band")
                 note(f"recording {key} at {fs:g} fps: breathing band lowered to {band[0]:g}–{band[1]:.3g} Hz (Nyquist {fs / 2:g} Hz)")
             if usable and band[1] >= fs / 2:
                 raise UsageError(f"the breathing band reaches the Nyquist frequency {fs / 2:g} Hz of recording {key}", param="--breath-band")
+            row["band_hz"] = [float(band[0]), float(band[1])]
             duration = (hi - lo) / fs if math.isfinite(fs) else 0.0
             if not usable:
                 note(f"recording {key} region {name}: too few valid samples for respiration (NaN)")
@@ -616,13 +617,14 @@ def _respiration(result: RoiResult, config: RoiConfig, regions, runs, times, lab
             result.respiration_summary.append({"recording": "ALL", "region": name, "method": breathing.method, **_overall_error(result.respiration_summary, name)})
 
 
-def _analysis_band(band: tuple[float, float], fs: float) -> tuple[float, float]:
-    """The default band's upper edge (90 bpm) is physiology, not a demand on the camera: below
-    3.33 fps it is lowered to 0.45 × the frame rate (just under Nyquist). A band given by the
-    user is used as given (and refused when it reaches Nyquist)."""
-    if band == resp.DEFAULT_BAND and band[1] >= 0.45 * fs:
-        return band[0], 0.45 * fs
-    return band
+def _analysis_band(band: tuple[float, float] | None, fs: float) -> tuple[float, float]:
+    """``None`` is the default band, whose upper edge (90 bpm) is physiology, not a demand on the
+    camera: below 3.33 fps it is lowered to 0.45 × the frame rate (just under Nyquist). A band
+    given by the user is used as given (and refused when it reaches Nyquist)."""
+    if band is not None:
+        return band
+    low, high = resp.DEFAULT_BAND
+    return (low, 0.45 * fs) if high >= 0.45 * fs else (low, high)
 
 
 def _overall_error(rows: list[dict[str, Any]], name: str) -> dict[str, float]:

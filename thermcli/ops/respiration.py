@@ -16,7 +16,8 @@ Pipeline: fill NaN gaps → linear detrend → zero-phase Butterworth band-pass 
   parabolic interpolation of the log power;
 - ``peaks``: counting the band-passed signal's peaks at least 1/high seconds apart;
 
-→ quality index per window. The phase per frame is a model-free
+→ quality index per window. A spirometer's reference rate (``flow_rate``) counts the same kind
+of validated cycles on the linearly detrended flow. The phase per frame is a model-free
 baseline: at the nostrils warm exhaled air heats the region and inhaled air cools it, so a rising
 signal is exhalation (``slope``); where the region sits in the air stream itself (a mouthpiece),
 the signal follows the flow and the level above the band-passed zero is exhalation (``level``).
@@ -26,6 +27,8 @@ the signal follows the flow and the level above the band-passed zero is exhalati
 >>> t = np.arange(0, 60, 1 / fs)
 >>> x = np.sin(2 * np.pi * 0.25 * t)           # 15 breaths a minute
 >>> round(spectral_rate(bandpass(x, fs), fs)[0], 2)
+15.0
+>>> round(adaptive_rate(bandpass(x, fs), fs)[0], 1)
 15.0
 """
 

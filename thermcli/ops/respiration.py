@@ -254,8 +254,9 @@ def adaptive_rate(
        ``min_cycle_fraction`` × 60/R seconds (and than one period of the band's upper edge).
     3. The count is the answer when it has ≥ 2 cycles and lies within ``agree`` × R; otherwise
        (too few cycles, or a count the spectrum contradicts) R is.
-    Quality is the spectral quality (share of the in-band power at the peak). The defaults were
-    chosen on synthetic breathing (``thermcli synth breathing``, seeds 1–5), not on real data.
+    Quality is the spectral quality (share of the in-band power at the peak). The defaults are
+    a-priori values checked on synthetic breathing (``thermcli synth breathing``, seeds 1–5),
+    not tuned on real data.
     """
     spectral, quality = spectral_rate(values, fs, band, pad=pad, harmonic=harmonic)
     if not math.isfinite(spectral):

@@ -1,7 +1,8 @@
 """Summarise the respiration example: per-segment rates (thermal vs spirometer), MAE, phase
-balanced accuracy, and the README figure (thermal ROI signal vs flow for one segment).
+balanced accuracy, a check of the spirometer reference itself, and the README figure (thermal ROI
+signal vs flow for one or more segments).
 
-usage: python respiration_report.py OUT_DIR [--figure PNG] [--segment NN]
+usage: python respiration_report.py OUT_DIR [--figure PNG] [--segment NN[,NN]] [--test-segments NN,NN]
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
+DEFAULT_RUN = "auto-level"
 RUNS = {
-    "spectral-level": "spectral peak, 0.1–0.7 Hz (default), phase = level",
-    "peaks-level": "breath counting, 0.1–0.7 Hz",
-    "spectral-wide": "spectral peak, 0.1–1.0 Hz",
-    "spectral-slope": "spectral peak, phase = slope",
-    "spectral-15s": "spectral peak, 15 s windows every 2 s",
-    "spectral-q05": "spectral peak, --min-quality 0.5",
+    "auto-level": "adaptive (default), 0.1–1.5 Hz, phase = level",
+    "spectral-level": "spectral peak, 0.1–1.5 Hz",
+    "peaks-level": "peak counting, 0.1–1.5 Hz",
+    "auto-band10": "adaptive, 0.1–1.0 Hz (adult band)",
+    "spectral-band07": "spectral peak, 0.1–0.7 Hz (previous default)",
+    "auto-slope": "adaptive, phase = slope",
+    "auto-15s": "adaptive, 15 s windows every 2 s",
+    "auto-q05": "adaptive, --min-quality 0.5",
 }
 
 
@@ -31,8 +35,34 @@ def per_segment(doc: dict) -> dict[str, dict]:
     return {r["recording"]: r for r in doc["respiration"] if r["recording"] != "ALL"}
 
 
+def spirometer_check(out: Path) -> dict[str, dict]:
+    """Per segment, from the spirometer alone: the reference rate counted on the volume channel
+    (the same counter as the flow's), and the flow ↔ d(volume) correlation."""
+    import h5py
+
+    from thermcli.io.spirometry import CHANNEL_AGREEMENT, flow_volume_agreement
+    from thermcli.ops.respiration import flow_rate
+
+    checks = {}
+    with h5py.File(out / "segments.h5") as fh:
+        sequence = fh["sequence"].asstr()[...]
+        flow_all = fh["columns/flow"][...].astype(np.float64)
+        volume_all = fh["columns/volume"][...].astype(np.float64)
+    fs = 20.0
+    for segment in sorted(set(sequence)):
+        keep = sequence == segment
+        flow, volume = flow_all[keep], volume_all[keep]
+        r = flow_volume_agreement(flow, volume)
+        checks[segment] = {"flow_volume_r": r, "volume_bpm": flow_rate(volume, fs), "flow_bpm": flow_rate(flow, fs),
+                           "channels_agree": bool(r >= CHANNEL_AGREEMENT)}
+    return checks
+
+
 def report(out: Path) -> dict:
-    results: dict = {"runs": {}}
+    from thermcli.io.spirometry import CHANNEL_AGREEMENT
+
+    results: dict = {"runs": {}, "spirometer_check": spirometer_check(out), "channel_agreement_threshold": CHANNEL_AGREEMENT}
+    agree = [s for s, c in results["spirometer_check"].items() if c["channels_agree"]]
     segments = None
     for run, label in RUNS.items():
         if not (out / run / "summary.json").is_file():
@@ -42,39 +72,49 @@ def report(out: Path) -> dict:
         segments = segments or sorted(rows)
         errors = np.array([rows[s]["abs_error_bpm"] if rows[s].get("abs_error_bpm") is not None else math.nan for s in segments])
         overall = next(r for r in doc["respiration"] if r["recording"] == "ALL")
+        consistent = np.array([s in agree for s in segments])
         results["runs"][run] = {
             "label": label,
             "rate_mae_bpm": float(np.nanmean(errors)),
             "segments_rated": int(np.isfinite(errors).sum()),
             "rate_mae_bpm_without_02": float(np.nanmean(np.delete(errors, segments.index("02")))) if "02" in segments else None,
+            "rate_mae_bpm_channels_agree": float(np.nanmean(errors[consistent])) if consistent.any() else None,
             "phase_method": overall.get("phase_method"),
             "phase_balanced_accuracy": overall.get("phase_balanced_accuracy"),
             "segments": {s: {"thermal_bpm": rows[s]["rate_bpm"], "spirometer_bpm": rows[s].get("reference_bpm"),
+                             "abs_error_bpm": rows[s].get("abs_error_bpm"),
                              "quality": rows[s]["quality"], "phase_balanced_accuracy": rows[s].get("phase_balanced_accuracy")}
                          for s in segments},
         }
     return results
 
 
-def _fmt(value) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.1f}"
+def _fmt(value, digits: int = 1) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
 def print_tables(results: dict) -> None:
     runs = results["runs"]
-    first = next(iter(runs.values()))
-    names = list(runs)
+    default = runs[DEFAULT_RUN]
+    check = results["spirometer_check"]
+    print("| segment | spirometer flow (bpm) | thermal, default (bpm) | error (bpm) | quality | spirometer volume (bpm) | flow ↔ volume r |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for s, row in default["segments"].items():
+        print(f"| {s} | {_fmt(row['spirometer_bpm'])} | {_fmt(row['thermal_bpm'])} | {_fmt(row['abs_error_bpm'], 2)} | "
+              f"{_fmt(row['quality'], 2)} | {_fmt(check[s]['volume_bpm'])} | {_fmt(check[s]['flow_volume_r'], 2)} |")
+    print()
+    names = [n for n in runs if n != DEFAULT_RUN]
     print("| segment | spirometer (bpm) | " + " | ".join(f"{n} (bpm)" for n in names) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in names) + " |")
-    for s, row in first["segments"].items():
+    for s, row in default["segments"].items():
         cells = [_fmt(runs[n]['segments'][s]['thermal_bpm']) for n in names]
-        print(f"| {s} | {row['spirometer_bpm']:.1f} | " + " | ".join(cells) + " |")
+        print(f"| {s} | {_fmt(row['spirometer_bpm'])} | " + " | ".join(cells) + " |")
     print()
-    print("| configuration | segments rated | rate MAE (bpm) | MAE without segment 02 | phase rule | phase balanced accuracy |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| configuration | segments rated | rate MAE (bpm) | without segment 02 | segments whose flow agrees with volume | phase rule | phase balanced accuracy |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for run in runs.values():
         print(f"| {run['label']} | {run['segments_rated']} | {run['rate_mae_bpm']:.2f} | {run['rate_mae_bpm_without_02']:.2f} | "
-              f"{run['phase_method']} | {run['phase_balanced_accuracy']:.3f} |")
+              f"{_fmt(run['rate_mae_bpm_channels_agree'], 2)} | {run['phase_method']} | {run['phase_balanced_accuracy']:.3f} |")
 
 
 def phase_lag(out: Path, lags=range(0, 8)) -> dict[int, float]:
@@ -83,7 +123,7 @@ def phase_lag(out: Path, lags=range(0, 8)) -> dict[int, float]:
     Labels are the dataset's (flow vs its zero level, pauses −1 and left out)."""
     import h5py
 
-    with h5py.File(out / "spectral-level" / "series.h5") as fh:
+    with h5py.File(out / DEFAULT_RUN / "series.h5") as fh:
         recording = fh["recording"].asstr()[...]
         phase = fh["mouth.phase"][...]
     with h5py.File(out / "segments.h5") as fh:
@@ -116,56 +156,62 @@ def phase_on_segments(out: Path, run: str, segments: list[str]) -> float:
     return float(np.mean([np.mean(p[t == c] == c) for c in (0, 1)]))
 
 
-def figure(out: Path, path: Path, segment: str) -> None:
+def figure(out: Path, path: Path, segments: list[str]) -> None:
     import h5py
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from thermcli.ops.respiration import DEFAULT_BAND, bandpass, breath_peaks
-
-    with h5py.File(out / "spectral-level" / "series.h5") as fh:
-        recording = fh["recording"].asstr()[...]
-        keep = recording == segment
-        t = fh["time_s"][...][keep]
-        mean = fh["mouth.mean"][...][keep]
-        signal = fh["mouth.breath_signal"][...][keep]
-    with h5py.File(out / "segments.h5") as fh:
-        sequence = fh["sequence"].asstr()[...]
-        flow = fh["columns/flow"][...][sequence == segment].astype(np.float64)
-        zero = float(fh["columns/zero_level"][...][sequence == segment][0])
-    t = t - t[0]
-    fs = 1.0 / np.median(np.diff(t))
-    rows = per_segment(load(out, "spectral-level"))[segment]
-    thermal_breaths = breath_peaks(signal, fs, DEFAULT_BAND)
-    wide = (0.05, 1.5)
-    flow_breaths = breath_peaks(bandpass(flow, fs, wide), fs, wide)
-
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 4.6), sharex=True)
-    top.plot(t, mean, color="0.6", lw=0.8, label="ROI mean (raw, 8-bit)")
-    top.set_ylabel("mouth ROI intensity")
-    twin = top.twinx()
-    twin.plot(t, signal, color="tab:red", lw=1.2, label="band-passed 0.1–0.7 Hz")
-    twin.plot(t[thermal_breaths], signal[thermal_breaths], "v", color="k", ms=6, label="detected breaths")
-    twin.set_yticks([])
-    top.set_title(f"segment {segment}: thermal {rows['rate_bpm']:.1f} bpm (quality {rows['quality']:.2f}) "
-                  f"vs spirometer {rows['reference_bpm']:.1f} bpm")
-    handles = top.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    labels = top.get_legend_handles_labels()[1] + twin.get_legend_handles_labels()[1]
-    top.legend(handles, labels, fontsize=7, loc="upper right", ncol=3)
-    bottom.plot(t, flow, color="tab:blue", lw=1.2, label="spirometer flow (min-max normalised)")
-    bottom.axhline(zero, color="0.4", ls="--", lw=0.8, label=f"zero level {zero:.3f}")
-    bottom.plot(t[flow_breaths], flow[flow_breaths], "v", color="k", ms=6, label="spirometer breaths")
     from thermcli.io.spirometry import PAUSE_MARGIN
+    from thermcli.ops.respiration import adaptive_breaths, flow_breaths
 
-    bottom.fill_between(t, zero, flow, where=flow > zero + PAUSE_MARGIN, color="tab:orange", alpha=0.25, label="EXH label")
-    bottom.set_xlabel("time (s)")
-    bottom.set_ylabel("flow")
-    bottom.legend(fontsize=7, loc="upper right", ncol=2)
+    rows = per_segment(load(out, DEFAULT_RUN))
+    fig, axes = plt.subplots(2 * len(segments), 1, figsize=(8, 4.4 * len(segments)))
+    for i, segment in enumerate(segments):
+        top, bottom = axes[2 * i], axes[2 * i + 1]
+        with h5py.File(out / DEFAULT_RUN / "series.h5") as fh:
+            keep = fh["recording"].asstr()[...] == segment
+            t = fh["time_s"][...][keep]
+            mean = fh["mouth.mean"][...][keep]
+            signal = fh["mouth.breath_signal"][...][keep]
+        with h5py.File(out / "segments.h5") as fh:
+            same = fh["sequence"].asstr()[...] == segment
+            flow = fh["columns/flow"][...][same].astype(np.float64)
+            volume = fh["columns/volume"][...][same].astype(np.float64)
+            zero = float(fh["columns/zero_level"][...][same][0])
+        t = t - t[0]
+        fs = 1.0 / np.median(np.diff(t))
+        row = rows[segment]
+        thermal_breaths = adaptive_breaths(np.nan_to_num(signal), fs)
+        spiro_breaths = flow_breaths(flow, fs)
+
+        top.plot(t, mean, color="0.6", lw=0.8, label="ROI mean (raw, 8-bit)")
+        top.set_ylabel("mouth ROI intensity")
+        twin = top.twinx()
+        twin.plot(t, signal, color="tab:red", lw=1.2, label="band-passed 0.1–1.5 Hz")
+        twin.plot(t[thermal_breaths], signal[thermal_breaths], "^", color="k", ms=6, label="breaths counted")
+        twin.set_yticks([])
+        top.set_title(f"segment {segment}: thermal {row['rate_bpm']:.1f} bpm (quality {row['quality']:.2f}) "
+                      f"vs spirometer flow {row['reference_bpm']:.1f} bpm", fontsize=10)
+        handles = top.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+        labels = top.get_legend_handles_labels()[1] + twin.get_legend_handles_labels()[1]
+        top.legend(handles, labels, fontsize=7, loc="upper right", ncol=3)
+        bottom.plot(t, flow, color="tab:blue", lw=1.2, label="spirometer flow (min-max normalised)")
+        bottom.axhline(zero, color="0.4", ls="--", lw=0.8, label=f"zero level {zero:.3f}")
+        bottom.plot(t[spiro_breaths], flow[spiro_breaths], "^", color="k", ms=6, label="breaths counted (exhalation starts)")
+        bottom.fill_between(t, zero, flow, where=flow > zero + PAUSE_MARGIN, color="tab:orange", alpha=0.25, label="EXH label")
+        vol = bottom.twinx()
+        vol.plot(t, volume, color="tab:green", lw=0.8, ls=":", label="spirometer volume")
+        vol.set_yticks([])
+        bottom.set_xlabel("time (s)")
+        bottom.set_ylabel("flow")
+        handles = bottom.get_legend_handles_labels()[0] + vol.get_legend_handles_labels()[0]
+        labels = bottom.get_legend_handles_labels()[1] + vol.get_legend_handles_labels()[1]
+        bottom.legend(handles, labels, fontsize=7, loc="upper right", ncol=3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
 
 
@@ -173,26 +219,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out", type=Path)
     parser.add_argument("--figure", type=Path)
-    parser.add_argument("--segment", default="01")
+    parser.add_argument("--segment", default="01,02", help="segment(s) in the figure, comma separated")
     # the breathing-phase example's test segments (thermcli split --by sequence --fractions
     # 0.6,0.2,0.2 --seed 0 on the same 10 segments), for a side-by-side with the trained classifier
     parser.add_argument("--test-segments", default="04,06")
     args = parser.parse_args()
     results = report(args.out)
     results["phase_balanced_accuracy_by_lag"] = phase_lag(args.out)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print_tables(results)
     test = [t.strip() for t in args.test_segments.split(",") if t.strip()]
     results["phase_balanced_accuracy_test_segments"] = {
-        "segments": test, **{run: phase_on_segments(args.out, run, test) for run in ("spectral-level", "spectral-slope")}}
+        "segments": test, **{run: phase_on_segments(args.out, run, test) for run in (DEFAULT_RUN, "auto-slope")}}
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nphase balanced accuracy on segments {', '.join(test)}: level "
-          f"{results['phase_balanced_accuracy_test_segments']['spectral-level']:.3f}, slope "
-          f"{results['phase_balanced_accuracy_test_segments']['spectral-slope']:.3f}")
+          f"{results['phase_balanced_accuracy_test_segments'][DEFAULT_RUN]:.3f}, slope "
+          f"{results['phase_balanced_accuracy_test_segments']['auto-slope']:.3f}")
     print("\nlevel phase, thermal advanced by L frames: " +
           ", ".join(f"L={lag} {ba:.3f}" for lag, ba in results["phase_balanced_accuracy_by_lag"].items()))
     if args.figure:
-        figure(args.out, args.figure, args.segment)
+        figure(args.out, args.figure, [s.strip() for s in args.segment.split(",") if s.strip()])
         print(f"\nfigure: {args.figure}")
 
 

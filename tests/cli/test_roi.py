@@ -446,3 +446,20 @@ def test_png_folder_intensity_and_colour_frames(cli, tmp_path, regions_json):
     colour = make_dataset(n=4, h=24, w=32, unit="intensity", labels=False, channels=3)
     write_dataset(tmp_path / "rgb.h5", colour)
     assert_clean_error(cli("roi", tmp_path / "rgb.h5", tmp_path / "o2", "--regions", regions_json), 1, "single-channel")
+
+
+def test_default_breath_band_lowered_for_a_slow_camera(cli, breath_h5, regions_json, tmp_path):
+    """The default band's 1.5 Hz edge is physiology (90 breaths/min), not a demand on the camera:
+    at 2 fps it is lowered under Nyquist with a warning; a band the user gives is refused instead."""
+    out = tmp_path / "out"
+    result = cli("roi", breath_h5, out, "--regions", regions_json, "--signal", "breathing", "--breath-region", "nose",
+                 "--fps", "2", "--window", "all", "--json", "--no-plots")
+    assert result.exit_code == 0, result.stderr
+    assert "breathing band lowered to 0.1–0.9 Hz (Nyquist 1 Hz)" in result.stderr
+    rows = [r for r in json.loads(result.stdout)["respiration"] if r["recording"] != "ALL"]
+    # 10 fps frames read as 2 fps: every rate is 5× slower (12 → 2.4, 20 → 4 bpm: below the band, so
+    # only finiteness is asserted)
+    assert all(r["rate_bpm"] is None or np.isfinite(r["rate_bpm"]) for r in rows)
+    assert_clean_error(
+        cli("roi", breath_h5, tmp_path / "o2", "--regions", regions_json, "--signal", "breathing", "--fps", "2",
+            "--breath-band", "0.1:1.5"), 2, "--breath-band")

@@ -35,10 +35,10 @@ def roi(
     fps: Annotated[Optional[float], typer.Option("--fps", help="Frame rate, overriding the dataset's timestamps.")] = None,
     session: Annotated[Optional[str], typer.Option("--session", help="Session label written in every summary row (for eval --metric icc).")] = None,
     signal: Annotated[str, typer.Option("--signal", help="none, or breathing: respiration rate, quality and INH/EXH phase from each region's mean.")] = "none",
-    rate_method: Annotated[str, typer.Option("--rate-method", help="Breathing rate by the spectral peak (spectral) or by counting breaths (peaks).")] = "spectral",
+    rate_method: Annotated[str, typer.Option("--rate-method", help="Breathing rate: auto (validated cycle count guided by the spectral peak), spectral (spectral peak) or peaks (counting peaks).")] = "auto",
     window: Annotated[str, typer.Option("--window", help="Analysis window (30s), or 'all' for one window per recording.")] = "30s",
     step: Annotated[str, typer.Option("--step", help="Step between analysis windows.")] = "5s",
-    breath_band: Annotated[str, typer.Option("--breath-band", help="Breathing band LO:HI in Hz (zero-phase Butterworth band-pass).")] = "0.1:0.7",
+    breath_band: Annotated[Optional[str], typer.Option("--breath-band", help="Breathing band LO:HI in Hz (zero-phase Butterworth band-pass). Default 0.1:1.5 (6–90 breaths/min), its upper edge lowered under a slow camera's Nyquist frequency.")] = None,
     phase: Annotated[str, typer.Option("--phase", help="Phase rule: slope (rising = EXH, nostrils) or level (above zero = EXH, region in the air stream).")] = "slope",
     breath_region: Annotated[Optional[str], typer.Option("--breath-region", help="Region whose mean is the breathing signal (default: every region).")] = None,
     min_quality: Annotated[float, typer.Option("--min-quality", min=0.0, max=1.0, help="Windows whose quality index is below this are reported but not used for a recording's rate (0 = use all).")] = 0.0,
@@ -74,7 +74,7 @@ def roi(
     _choice(smooth, ["none", "moving", "median", "savgol", "ema"], "--smooth")
     _choice(by, ["sequence", "subject", "none"], "--by")
     _choice(signal, ["none", "breathing"], "--signal")
-    _choice(rate_method, ["spectral", "peaks"], "--rate-method")
+    _choice(rate_method, ["auto", "spectral", "peaks"], "--rate-method")
     _choice(phase, ["slope", "level"], "--phase")
     percentile_values = tuple(parse_levels(percentiles, "--percentiles")) if percentiles.strip() else ()
     if any(not 0 <= p <= 100 for p in percentile_values):
@@ -93,10 +93,11 @@ def roi(
         if step_s <= 0:
             raise typer.BadParameter("must be > 0", param_hint="--step")
         breathing = stage.BreathingConfig(
-            method=rate_method, window_s=window_s, step_s=step_s, band=parse_interval(breath_band, "--breath-band"),
+            method=rate_method, window_s=window_s, step_s=step_s,
+            band=None if breath_band is None else parse_interval(breath_band, "--breath-band"),
             phase_method=phase, region=breath_region, reference=reference, min_quality=min_quality,
         )
-        if breathing.band[0] <= 0:
+        if breathing.band is not None and breathing.band[0] <= 0:
             raise typer.BadParameter("LO must be > 0 Hz", param_hint="--breath-band")
     elif reference is not None or breath_region is not None:
         raise UsageError("needs --signal breathing", param="--reference" if reference is not None else "--breath-region")

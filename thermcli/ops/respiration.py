@@ -3,9 +3,21 @@
 Pure NumPy/SciPy. ``fs`` is the sampling rate in Hz; rates are breaths per minute (bpm).
 
 Pipeline: fill NaN gaps → linear detrend → zero-phase Butterworth band-pass in the breathing band
-(default 0.1–0.7 Hz = 6–42 bpm) → rate per sliding window, either by the spectral peak of a
-Hann-windowed, zero-padded periodogram refined by parabolic interpolation of the log power, or by
-counting breaths (peaks) → quality index per window. The phase per frame is a model-free
+(default 0.1–1.5 Hz = 6–90 bpm, see ``DEFAULT_BAND``) → rate per sliding window, by one of
+
+- ``auto`` (default): the spectral peak (with a sub-harmonic check) gives the dominant breath
+  period; breaths are then counted as validated cycles — zero crossings with hysteresis, a cycle
+  shorter than half the dominant period merged into its neighbour — and the rate is the mean
+  cycle rate, (cycles) / (time they span). The count is kept when it lies within 2/3–3/2 of the
+  spectral rate, otherwise the spectral rate is. A count is what a reference (a spirometer's
+  breaths) measures, and it follows a rate that changes within the window, where the spectral
+  peak picks the dominant part;
+- ``spectral``: the highest peak of a Hann-windowed, zero-padded periodogram refined by
+  parabolic interpolation of the log power;
+- ``peaks``: counting the band-passed signal's peaks at least 1/high seconds apart;
+
+→ quality index per window. A spirometer's reference rate (``flow_rate``) counts the same kind
+of validated cycles on the linearly detrended flow. The phase per frame is a model-free
 baseline: at the nostrils warm exhaled air heats the region and inhaled air cools it, so a rising
 signal is exhalation (``slope``); where the region sits in the air stream itself (a mouthpiece),
 the signal follows the flow and the level above the band-passed zero is exhalation (``level``).
@@ -15,6 +27,8 @@ the signal follows the flow and the level above the band-passed zero is exhalati
 >>> t = np.arange(0, 60, 1 / fs)
 >>> x = np.sin(2 * np.pi * 0.25 * t)           # 15 breaths a minute
 >>> round(spectral_rate(bandpass(x, fs), fs)[0], 2)
+15.0
+>>> round(adaptive_rate(bandpass(x, fs), fs)[0], 1)
 15.0
 """
 
@@ -27,10 +41,17 @@ import numpy as np
 
 from thermcli.ops.series import fill_gaps
 
-RATE_METHODS = ("spectral", "peaks")
+RATE_METHODS = ("auto", "spectral", "peaks")
 PHASE_METHODS = ("slope", "level")
 INH, EXH = 0, 1
-DEFAULT_BAND = (0.1, 0.7)
+# The physiological breathing band: 6–90 breaths/min. Respiratory-rate estimators commonly search
+# 4–6 to 60 bpm for adults (about 0.1–1.0 Hz); newborns breathe at 30–60 bpm at rest and faster
+# in tachypnoea, and adults exceed 60 bpm in rapid shallow breathing (segment 02 of the
+# breathing-spirometry recordings, ≈ 65 thermal cycles a minute), so the upper edge is 1.5 Hz.
+# Below 0.1 Hz lie drift and the slow temperature changes of the face, not breaths.
+DEFAULT_BAND = (0.1, 1.5)
+# the shortest breath cycle a counter accepts by default: 1 / the band's upper edge (90 bpm)
+MIN_CYCLE_S = 1.0 / DEFAULT_BAND[1]
 
 
 def _check_band(fs: float, band: tuple[float, float]) -> tuple[float, float]:
@@ -75,12 +96,16 @@ def spectral_rate(
     band: tuple[float, float] = DEFAULT_BAND,
     *,
     pad: int = 8,
+    harmonic: float = 0.0,
 ) -> tuple[float, float]:
     """Breathing rate (bpm) at the periodogram's highest peak within ``band``, and its quality.
 
     The segment is mean-removed, Hann-windowed and zero-padded to ≥ ``pad``× its length (a
     finer frequency grid); the peak bin is refined by a parabola through the log power of it and
-    its neighbours. Quality = the share of in-band power within the Hann main lobe (± 2/T) of
+    its neighbours. Sub-harmonic check (``harmonic`` > 0): when a local maximum within half a
+    main lobe of half the peak frequency, inside the band, holds at least ``harmonic`` × the
+    peak's power, the peak was the breath's second harmonic (a non-sinusoidal breath) and the
+    rate is that sub-harmonic. Quality = the share of in-band power within the Hann main lobe (± 2/T) of
     the peak: 1 for a clean sinusoid, → 0 for noise. Returns (NaN, NaN) for a flat or too-short
     segment.
     """
@@ -96,13 +121,20 @@ def spectral_rate(
     if len(inside) == 0 or power[inside].sum() <= 0:
         return math.nan, math.nan
     k = int(inside[np.argmax(power[inside])])
+    lobe = 2.0 * fs / len(x)
+    if harmonic > 0:
+        half = inside[np.abs(freqs[inside] - freqs[k] / 2) <= lobe / 2]
+        if len(half):
+            j = int(half[np.argmax(power[half])])
+            local_max = 0 < j < len(power) - 1 and power[j] >= power[j - 1] and power[j] >= power[j + 1]
+            if local_max and power[j] >= harmonic * power[k]:
+                k = j
     peak = freqs[k]
     if 0 < k < len(power) - 1:
         a, b, c = np.log(power[k - 1 : k + 2] + 1e-300)
         denom = a - 2 * b + c
         if denom < 0:
             peak = freqs[k] + 0.5 * (a - c) / denom * (freqs[1] - freqs[0])
-    lobe = 2.0 * fs / len(x)
     near = inside[np.abs(freqs[inside] - peak) <= lobe]
     quality = float(power[near].sum() / power[inside].sum())
     return float(peak * 60.0), quality
@@ -136,6 +168,128 @@ def peak_rate(
     return float(rate), float(min(1.0, max(0.0, quality)))
 
 
+def crossing_cycles(
+    values: np.ndarray, fs: float, *, hysteresis: float = 0.25, min_cycle_s: float = 0.0, relative: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Breath cycles of a zero-mean signal (band-passed, or a detrended flow) from its zero crossings.
+
+    A Schmitt trigger: a cycle boundary is counted only once the signal has gone below −m and
+    then above +m (m = ``hysteresis`` × its standard deviation), so noise around zero never
+    counts; the boundary is the last zero crossing before that excursion. Upward boundaries
+    (the start of a positive half-cycle: exhalation for a flow) and downward ones are found
+    separately; a boundary less than ``min_cycle_s`` after the previous kept one of the same
+    direction is dropped (cycle validation: a flicker within a breath is not a breath). With
+    ``relative`` > 0 a second pass also drops cycles shorter than ``relative`` × the median
+    cycle of the first pass (a dip at the end of a slow recording is not a breath either).
+    Returns (ups, downs) as int64 sample indices. (N,) → ((U,), (D,)).
+    """
+    ups, downs = _schmitt_cycles(values, fs, hysteresis, min_cycle_s)
+    if relative > 0:
+        cycles = np.concatenate([np.diff(ups), np.diff(downs)]) / fs
+        if len(cycles):
+            longer = max(min_cycle_s, relative * float(np.median(cycles)))
+            if longer > min_cycle_s:
+                ups, downs = _schmitt_cycles(values, fs, hysteresis, longer)
+    return ups, downs
+
+
+def _schmitt_cycles(values: np.ndarray, fs: float, hysteresis: float, min_cycle_s: float) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(values, dtype=np.float64)
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    if len(x) < 3 or not np.isfinite(x).all() or x.std() == 0:
+        return empty
+    margin = hysteresis * x.std()
+    min_gap = min_cycle_s * fs
+    ups: list[int] = []
+    downs: list[int] = []
+    state = 1 if x[0] > margin else -1 if x[0] < -margin else 0  # +1 after an excursion above +m, −1 below −m
+    last_up = last_down = 0
+    for i in range(1, len(x)):
+        if x[i - 1] <= 0 < x[i]:
+            last_up = i
+        if x[i - 1] >= 0 > x[i]:
+            last_down = i
+        if state <= 0 and x[i] > margin:
+            if state < 0 and (not ups or last_up - ups[-1] >= min_gap):
+                ups.append(last_up)
+            state = 1
+        elif state >= 0 and x[i] < -margin:
+            if state > 0 and (not downs or last_down - downs[-1] >= min_gap):
+                downs.append(last_down)
+            state = -1
+    return np.asarray(ups, np.int64), np.asarray(downs, np.int64)
+
+
+def cycle_rate(
+    values: np.ndarray, fs: float, *, hysteresis: float = 0.25, min_cycle_s: float = 0.0, relative: float = 0.0
+) -> tuple[float, int]:
+    """Mean breath rate (bpm) from ``crossing_cycles``: for each direction, complete cycles
+    between its first and last boundary, (B − 1) / (t_last − t_first); the two directions'
+    rates are averaged weighted by their cycle counts (a segment's rate is not decided by
+    where it happens to start). Returns (rate, cycles); (NaN, 0) with no complete cycle."""
+    total, cycles = 0.0, 0
+    for events in crossing_cycles(values, fs, hysteresis=hysteresis, min_cycle_s=min_cycle_s, relative=relative):
+        if len(events) >= 2:
+            n = len(events) - 1
+            total += n * 60.0 * n / ((events[-1] - events[0]) / fs)
+            cycles += n
+    return (total / cycles, cycles) if cycles else (math.nan, 0)
+
+
+def adaptive_rate(
+    values: np.ndarray,
+    fs: float,
+    band: tuple[float, float] = DEFAULT_BAND,
+    *,
+    pad: int = 8,
+    harmonic: float = 0.5,
+    hysteresis: float = 0.25,
+    min_cycle_fraction: float = 0.5,
+    agree: tuple[float, float] = (2 / 3, 3 / 2),
+) -> tuple[float, float]:
+    """Rate (bpm) of a band-passed segment: validated cycle count guided by the spectral peak.
+
+    1. ``spectral_rate`` with the sub-harmonic check gives the dominant rate R and the quality.
+    2. ``cycle_rate`` counts zero-crossing cycles, dropping cycles shorter than
+       ``min_cycle_fraction`` × 60/R seconds (and than one period of the band's upper edge).
+    3. The count is the answer when it has ≥ 2 cycles and lies within ``agree`` × R; otherwise
+       (too few cycles, or a count the spectrum contradicts) R is.
+    Quality is the spectral quality (share of the in-band power at the peak). The defaults are
+    a-priori values checked on synthetic breathing (``thermcli synth breathing``, seeds 1–5),
+    not tuned on real data.
+    """
+    spectral, quality = spectral_rate(values, fs, band, pad=pad, harmonic=harmonic)
+    if not math.isfinite(spectral):
+        return math.nan, math.nan
+    min_cycle = _min_cycle(spectral, band, min_cycle_fraction)
+    counted, cycles = cycle_rate(values, fs, hysteresis=hysteresis, min_cycle_s=min_cycle)
+    if cycles >= 2 and agree[0] <= counted / spectral <= agree[1]:
+        return float(counted), quality
+    return spectral, quality
+
+
+def _min_cycle(spectral_bpm: float, band: tuple[float, float], fraction: float) -> float:
+    return max(fraction * 60.0 / spectral_bpm, 1.0 / band[1])
+
+
+def adaptive_breaths(
+    values: np.ndarray,
+    fs: float,
+    band: tuple[float, float] = DEFAULT_BAND,
+    *,
+    pad: int = 8,
+    harmonic: float = 0.5,
+    hysteresis: float = 0.25,
+    min_cycle_fraction: float = 0.5,
+) -> np.ndarray:
+    """The breaths ``adaptive_rate`` counts, as sample indices: the validated upward zero
+    crossings (for a signal that rises on exhalation, the starts of exhalation). (N,) → (B,)."""
+    spectral, _ = spectral_rate(values, fs, band, pad=pad, harmonic=harmonic)
+    if not math.isfinite(spectral):
+        return np.zeros(0, np.int64)
+    return crossing_cycles(values, fs, hysteresis=hysteresis, min_cycle_s=_min_cycle(spectral, band, min_cycle_fraction))[0]
+
+
 @dataclass(frozen=True)
 class RateWindows:
     """Rates over sliding windows: one entry per window (times in seconds from the first sample)."""
@@ -155,7 +309,7 @@ def sliding_rate(
     *,
     window_s: float | None = 30.0,
     step_s: float = 5.0,
-    method: str = "spectral",
+    method: str = "auto",
     band: tuple[float, float] = DEFAULT_BAND,
     pad: int = 8,
 ) -> RateWindows:
@@ -178,7 +332,9 @@ def sliding_rate(
     rates, quals = [], []
     for lo in starts:
         segment = x[lo : lo + size]
-        if method == "spectral":
+        if method == "auto":
+            rate, quality = adaptive_rate(segment, fs, band, pad=pad)
+        elif method == "spectral":
             rate, quality = spectral_rate(segment, fs, band, pad=pad)
         else:
             rate, quality = peak_rate(segment, fs, band)
@@ -255,38 +411,49 @@ def flow_phase(flow: np.ndarray, zero: float, *, pause: float = 0.0) -> np.ndarr
     return out
 
 
-def flow_breaths(flow: np.ndarray, fs: float, *, level: float | None = None, hysteresis: float = 0.15) -> np.ndarray:
-    """Starts of exhalation in a spirometer flow, by a Schmitt trigger: the flow must fall below
-    ``level − m`` and then rise above ``level + m`` (m = ``hysteresis`` × its 5–95 % range), so
-    noise around a pause never counts as a breath; the start is the last upward crossing of
-    ``level`` before that rise. ``level`` defaults to the middle of the 5–95 % range (for
-    counting cycles any level between the troughs and the crests works). (N,) → (B,) int."""
+def flow_breaths(
+    flow: np.ndarray,
+    fs: float,
+    *,
+    level: float | None = None,
+    hysteresis: float = 0.25,
+    min_cycle_s: float = MIN_CYCLE_S,
+    relative: float = 0.5,
+) -> np.ndarray:
+    """Starts of exhalation in a spirometer flow (> its zero = exhaling): the upward zero
+    crossings of the flow minus ``level`` — or, by default, of the linearly detrended flow, whose
+    zero is the mean flow of the segment (a min-max normalised flow stores no zero, and a
+    sensor's offset drifts) — with hysteresis and cycle validation: a cycle shorter than
+    ``min_cycle_s`` (90 bpm) or than ``relative`` × the median cycle is no breath
+    (``crossing_cycles``). (N,) → (B,) int."""
+    x = _zero_centred_flow(flow, level)
+    if x is None:
+        return np.zeros(0, np.int64)
+    return crossing_cycles(x, fs, hysteresis=hysteresis, min_cycle_s=min_cycle_s, relative=relative)[0]
+
+
+def _zero_centred_flow(flow: np.ndarray, level: float | None) -> np.ndarray | None:
+    from scipy.signal import detrend as _detrend
+
     x = fill_gaps(flow)
-    if not np.isfinite(x).any():
-        return np.zeros(0, np.int64)
-    lo_q, hi_q = np.percentile(x, [5, 95])
-    mid = (lo_q + hi_q) / 2 if level is None else float(level)
-    margin = hysteresis * (hi_q - lo_q)
-    if margin <= 0:
-        return np.zeros(0, np.int64)
-    starts: list[int] = []
-    low_seen = False
-    crossing = 0
-    for i in range(len(x)):
-        if x[i] < mid - margin:
-            low_seen = True
-        if i and x[i - 1] <= mid < x[i]:
-            crossing = i
-        if low_seen and x[i] > mid + margin:
-            starts.append(crossing)
-            low_seen = False
-    return np.asarray(starts, dtype=np.int64)
+    if len(x) < 3 or not np.isfinite(x).all():
+        return None
+    return _detrend(x, type="linear") if level is None else x - float(level)
 
 
-def flow_rate(flow: np.ndarray, fs: float, *, level: float | None = None, hysteresis: float = 0.15) -> float:
-    """Reference breathing rate (bpm) from a spirometer flow: complete cycles between the first
-    and the last start of exhalation. NaN with fewer than two breaths."""
-    starts = flow_breaths(flow, fs, level=level, hysteresis=hysteresis)
-    if len(starts) < 2:
+def flow_rate(
+    flow: np.ndarray,
+    fs: float,
+    *,
+    level: float | None = None,
+    hysteresis: float = 0.25,
+    min_cycle_s: float = MIN_CYCLE_S,
+    relative: float = 0.5,
+) -> float:
+    """Reference breathing rate (bpm) from a spirometer flow: complete cycles of the detrended
+    flow's zero crossings (both directions, see ``cycle_rate``), validated as in
+    ``flow_breaths``. NaN with no complete cycle."""
+    x = _zero_centred_flow(flow, level)
+    if x is None:
         return math.nan
-    return float(60.0 * (len(starts) - 1) / ((starts[-1] - starts[0]) / fs))
+    return cycle_rate(x, fs, hysteresis=hysteresis, min_cycle_s=min_cycle_s, relative=relative)[0]

@@ -77,10 +77,10 @@ class Region:
 
 @dataclass(frozen=True)
 class BreathingConfig:
-    method: str = "spectral"
+    method: str = "auto"
     window_s: float | None = 30.0  # None: one window over each whole recording
     step_s: float = 5.0
-    band: tuple[float, float] = resp.DEFAULT_BAND
+    band: tuple[float, float] | None = None  # None: resp.DEFAULT_BAND, lowered under a slow camera's Nyquist
     phase_method: str = "slope"
     region: str | None = None  # None: every region
     reference: str | None = None  # "rate:COLUMN" or "flow:COLUMN"
@@ -539,19 +539,25 @@ def _respiration(result: RoiResult, config: RoiConfig, regions, runs, times, lab
             row: dict[str, Any] = {"recording": key, "subject": result.series["subject"][lo], "region": name, "method": breathing.method}
             segment = mean[lo:hi]
             usable = math.isfinite(fs) and np.isfinite(segment).sum() >= 4
-            if usable and breathing.band[1] >= fs / 2:
+            band = _analysis_band(breathing.band, fs) if usable else (breathing.band or resp.DEFAULT_BAND)
+            if breathing.band is None and band != resp.DEFAULT_BAND:
+                if band[1] <= band[0]:
+                    raise UsageError(f"recording {key} is sampled at {fs:g} Hz, too slow for the breathing band", param="--breath-band")
+                note(f"recording {key} at {fs:g} fps: breathing band lowered to {band[0]:g}–{band[1]:.3g} Hz (Nyquist {fs / 2:g} Hz)")
+            if usable and band[1] >= fs / 2:
                 raise UsageError(f"the breathing band reaches the Nyquist frequency {fs / 2:g} Hz of recording {key}", param="--breath-band")
+            row["band_hz"] = [float(band[0]), float(band[1])]
             duration = (hi - lo) / fs if math.isfinite(fs) else 0.0
             if not usable:
                 note(f"recording {key} region {name}: too few valid samples for respiration (NaN)")
                 windows = resp.RateWindows(*(np.zeros(0) for _ in range(4)))
             else:
-                filtered = resp.bandpass(segment, fs, breathing.band)
+                filtered = resp.bandpass(segment, fs, band)
                 filtered_all[lo:hi] = filtered
                 phase_all[lo:hi] = resp.phase(filtered, fs, method=breathing.phase_method)
                 phase_all[lo:hi][~np.isfinite(segment)] = -1
                 windows = resp.sliding_rate(
-                    filtered, fs, window_s=breathing.window_s, step_s=breathing.step_s, method=breathing.method, band=breathing.band
+                    filtered, fs, window_s=breathing.window_s, step_s=breathing.step_s, method=breathing.method, band=band
                 )
                 if len(windows) == 0:
                     note(f"recording {key} ({duration:.1f} s) is shorter than one {breathing.window_s:g} s analysis window; its rate is NaN")
@@ -611,6 +617,16 @@ def _respiration(result: RoiResult, config: RoiConfig, regions, runs, times, lab
             result.respiration_summary.append({"recording": "ALL", "region": name, "method": breathing.method, **_overall_error(result.respiration_summary, name)})
 
 
+def _analysis_band(band: tuple[float, float] | None, fs: float) -> tuple[float, float]:
+    """``None`` is the default band, whose upper edge (90 bpm) is physiology, not a demand on the
+    camera: below 3.33 fps it is lowered to 0.45 × the frame rate (just under Nyquist). A band
+    given by the user is used as given (and refused when it reaches Nyquist)."""
+    if band is not None:
+        return band
+    low, high = resp.DEFAULT_BAND
+    return (low, 0.45 * fs) if high >= 0.45 * fs else (low, high)
+
+
 def _overall_error(rows: list[dict[str, Any]], name: str) -> dict[str, float]:
     errors = [r["abs_error_bpm"] for r in rows if r.get("region") == name and r.get("recording") != "ALL" and "abs_error_bpm" in r]
     errors = [e for e in errors if math.isfinite(e)]
@@ -625,12 +641,11 @@ def _reference_rate(reference, a: int, b: int, fs: float, breathing: BreathingCo
     if kind == "rate":
         finite = segment[np.isfinite(segment)]
         return float(finite.mean()) if finite.size else math.nan
-    # a spirometer flow: breaths counted as the flow's own peaks in a wide band (independent of
-    # the thermal estimator's band and method)
-    wide = (0.05, min(1.5, 0.45 * fs))
+    # a spirometer flow: breaths counted from the zero crossings of the detrended flow, with
+    # hysteresis and a minimum cycle duration (independent of the thermal estimator's band/method)
     if np.isfinite(segment).sum() < 4:
         return math.nan
-    return resp.peak_rate(resp.bandpass(segment, fs, wide), fs, wide)[0]
+    return resp.flow_rate(segment, fs)
 
 
 def _phase_truth(labels, reference, lo: int, hi: int) -> np.ndarray | None:
@@ -757,7 +772,11 @@ def _plot(folder: Path, result: RoiResult, config: RoiConfig) -> None:
             bx.plot(t, x, lw=1, color="tab:red")
             if np.isfinite(x).sum() > 3:
                 fs = _sampling_rate(result.series["time_s"][lo:hi])
-                peaks = resp.breath_peaks(np.nan_to_num(x), fs, config.breathing.band)
+                band = _analysis_band(config.breathing.band, fs)
+                if config.breathing.method == "auto":
+                    peaks = resp.adaptive_breaths(np.nan_to_num(x), fs, band)
+                else:
+                    peaks = resp.breath_peaks(np.nan_to_num(x), fs, band)
                 bx.plot(t[peaks], x[peaks], "v", color="k", label="breaths")
                 bx.legend(fontsize=7)
             bx.set_title(f"{name}: band-passed breathing signal, recording {key}")

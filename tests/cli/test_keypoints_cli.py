@@ -142,6 +142,12 @@ def test_distill_refuses_pairs_without_rgb(cli, pose_files, teacher, tmp_path):
     assert_clean_error(result, 1, "thermal_only.h5", "no RGB frames")
 
 
+def test_classify_distill_refuses_a_keypoint_teacher(cli, pose_files, teacher, tmp_path):
+    result = cli("distill", pose_files / "pairs.h5", "--teacher", teacher, "--student", "small_cnn",
+                 "--out", tmp_path / "x", "--device", "cpu")
+    assert_clean_error(result, 1, str(teacher), "keypoints model, not classify")
+
+
 def test_distill_refuses_a_teacher_without_a_projectable_latent(cli, pose_files, tmp_path):
     from thermcli.models.checkpoint import save_checkpoint
     from thermcli.models.registry import create_model, list_models

@@ -270,7 +270,10 @@ def _teacher_normalization(cfg: ClassifyConfig):
     from thermcli.stages.classify_data import Normalization
 
     # the student sees exactly what the teacher saw: the teacher's normalisation
-    return Normalization(**read_checkpoint(cfg.teacher)["config"]["normalization"])
+    config = read_checkpoint(cfg.teacher)["config"]
+    if config.get("task") not in (None, "classify") or "normalization" not in config:
+        raise DataError(f"checkpoint is a {config.get('task', 'non-classifier')} model, not classify", path=str(cfg.teacher))
+    return Normalization(**config["normalization"])
 
 
 def train_on(train, val, norm, run, *, cfg: ClassifyConfig, loop: LoopConfig, resume: bool, provenance: dict,

@@ -69,3 +69,19 @@ def test_export_corrupted_checkpoint(cli, tmp_path):
 
 def test_export_bad_input_shape(cli, tmp_path, checkpoint):
     assert_clean_error(cli("export-model", checkpoint[0], tmp_path / "m.onnx", "--input-shape", "1,x"), 2, "--input-shape")
+
+
+def test_a_classifier_checkpoint_gives_its_input_shape_from_frames_and_frame_shape():
+    from thermcli.stages.export_model import input_shape_of
+
+    assert input_shape_of({"frames": 3, "frame_shape": [24, 32]}, None) == (3, 24, 32)
+    assert input_shape_of({"frames": 3, "frame_shape": [24, 32]}, (1, 8, 8)) == (1, 8, 8)
+    assert input_shape_of({"input_shape": [1, 60, 80], "frames": 3, "frame_shape": [24, 32]}, None) == (1, 60, 80)
+
+
+def test_a_checkpoint_without_any_shape_asks_for_one(cli, tmp_path):
+    model = SmallNet()
+    path = tmp_path / "noshape.pt"
+    save_checkpoint(path, state_dict=model.state_dict(), config={"arch": "test_export_net", "model_kwargs": {}})
+    assert_clean_error(cli("export-model", path, tmp_path / "m.onnx"), 2, "--input-shape")
+    assert not (tmp_path / "m.onnx").exists()

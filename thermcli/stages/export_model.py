@@ -12,10 +12,13 @@ from thermcli.io import atomic_path
 
 
 def input_shape_of(config: dict[str, Any], override: tuple[int, ...] | None) -> tuple[int, ...]:
-    """(C, H, W) of one model input: ``--input-shape``, else the checkpoint's ``input_shape``."""
+    """(C, H, W) of one model input: ``--input-shape``, else the checkpoint's ``input_shape`` (or
+    a classifier's ``frames`` × ``frame_shape``)."""
     if override is not None:
         return tuple(override)
     shape = config.get("input_shape")
+    if not shape and config.get("frame_shape"):  # a classifier: K stacked frames of H × W
+        shape = [int(config.get("frames", config.get("model_kwargs", {}).get("in_chans", 1))), *config["frame_shape"][:2]]
     if not shape:
         raise UsageError("the checkpoint does not record its input shape; give --input-shape C,H,W", param="--input-shape")
     return tuple(int(s) for s in shape)

@@ -57,6 +57,30 @@ def test_streaming_command_interrupted_writes_nothing(tmp_path, signum):
     assert sha256(big) == before
 
 
+def test_ctrl_c_with_workers_stops_every_process_and_writes_nothing(tmp_path):
+    """A terminal's Ctrl-C reaches the whole process group: the parent and its workers (which
+    write their frames straight into the output's temporary file) all stop; nothing is left."""
+    big = tmp_path / "big.h5"
+    write_dataset(big, make_dataset(n=3000, h=64, w=64, labels=False))
+    before = sha256(big)
+    out = tmp_path / "out.h5"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "thermcli", "threshold", str(big), str(out), "--range", "10:250:10", "--method", "canny",
+         "--workers", "2"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    time.sleep(4.0)
+    assert proc.poll() is None, proc.stderr.read()
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "interrupted" in lines[0], stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.h5"]
+    assert sha256(big) == before
+
+
 def test_training_interrupted_then_resumed(tmp_path):
     from thermcli.models.checkpoint import read_checkpoint
 

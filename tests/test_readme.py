@@ -100,6 +100,7 @@ _QUICK = [
     (re.compile(r"--seeds [\d,]+"), "--seeds 0"),
     (re.compile(r"--teacher-copies \d+"), "--teacher-copies 1"),
     (re.compile(r" --fail-under \S+"), ""),  # gates hold for the documented budgets, not for one epoch
+    (re.compile(r"^(thermcli distill (?:(?!--epochs).)*)$", re.M), r"\1 --epochs 1"),  # its default is 30
 ]
 
 

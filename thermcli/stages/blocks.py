@@ -275,11 +275,21 @@ def write_blocks(
             writer.append(part)
         return
     first, rest = work[0], work[1:]
-    pool = _start_pool(workers, job.__module__)  # the workers start up while the first block runs here
+    # this process is one of the workers: it computes blocks whenever the next one in output
+    # order is not back yet, so `--workers 2` starts one more process, not two
+    pool = _start_pool(workers - 1, job.__module__)  # it starts up while the first block runs here
+    import cv2
+
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # one core per worker, this one included
     try:
         _write_direct(path, job, first, rest, writer, workers, rows_out, pool)
     finally:
+        cv2.setNumThreads(threads)
         pool.shutdown(wait=True, cancel_futures=True)
+        reader = _READERS.pop(str(path), None)
+        if reader is not None:
+            reader.close()
 
 
 def _write_direct(path, job, first, rest, writer, workers, rows_out, pool) -> None:
@@ -297,18 +307,49 @@ def _write_direct(path, job, first, rest, writer, workers, rows_out, pool) -> No
     if offset is None:
         writer.append(part)
         items = [(_run_block, (job, str(path), read, block, args, None)) for read, block, args in rest]
-        for part in _pool_map(items, workers, str(path), None, pool):
+        for part in _pool_map(items, workers - 1, str(path), None, pool):
             writer.append(part)
         return
     row_bytes = int(part.frames[:1].nbytes)
     direct = _Direct(str(writer.temporary_path), offset, row_bytes, str(writer.path))
     writer.append(_write_rows(direct, 0, part), frames_written=True)
-    items = [
-        (_run_block_direct, (job, str(path), read, block, args, direct, starts[i + 1], rows_out(*block)))
-        for i, (read, block, args) in enumerate(rest)
-    ]
-    for result in _pool_map(items, workers, str(path), None, pool):
+    items = [(job, str(path), read, block, args, direct, starts[i + 1], rows_out(*block)) for i, (read, block, args) in enumerate(rest)]
+    for result in _shared_map(items, workers - 1, str(path), pool):
         writer.append(result, frames_written=True)
+
+
+def _shared_map(items: list[tuple], children: int, path_text: str, pool) -> Iterator[Any]:
+    """``_run_block_direct(*item)`` for every item, results in order, shared between ``children``
+    worker processes (two blocks queued each) and this process, which takes the next unassigned
+    block itself whenever the result due next is not back yet. Only small per-frame fields are
+    held here (frames are in the file), so running ahead costs no memory to speak of."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    results: dict[int, Any] = {}
+    futures: dict[int, Any] = {}
+    assigned = 0
+    try:
+        for due in range(len(items)):
+            while due not in results:
+                while len(futures) < 2 * children and assigned < len(items):
+                    futures[assigned] = pool.submit(_run_block_direct, *items[assigned])
+                    assigned += 1
+                future = futures.get(due)
+                if future is not None and (future.done() or assigned == len(items)):
+                    try:
+                        results[due] = future.result()
+                    except BrokenProcessPool:
+                        from thermcli.errors import DataError
+
+                        raise DataError("a worker process died (out of memory or killed?); try fewer --workers", path=path_text) from None
+                    del futures[due]
+                elif assigned < len(items):
+                    results[assigned] = _run_block_direct(*items[assigned])
+                    assigned += 1
+            yield _checked(results.pop(due))
+    finally:
+        for future in futures.values():
+            future.cancel()
 
 
 class Background:

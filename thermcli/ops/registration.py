@@ -323,15 +323,26 @@ def _unscale_homography(h_scaled: np.ndarray, source_scale: float, target_scale:
 def register_ecc(source: np.ndarray, target: np.ndarray, *, initial: np.ndarray | None = None,
                  levels: int = 4, finest_level: int = 0, iterations: int = 80, eps: float = 1e-6,
                  min_size: int = 32, sigma: float = 0.8, source_sigma: float | None = None,
-                 max_move: float = 0.3) -> tuple[np.ndarray, float]:
+                 max_move: float = 0.3, search: float = 0.1, starts: int = 4,
+                 affine_below: int = 128, select_size: int = 160) -> tuple[np.ndarray, float]:
     """Automatic multimodal registration: ECC (enhanced correlation coefficient, Evangelidis &
     Psarakis 2008) on edge maps, coarse to fine, from an initial guess.
 
     ``source`` (e.g. RGB) and ``target`` (e.g. thermal °C) are single frames of any size and
     dtype. Returns ``(H, correlation)`` with H mapping source pixels to target pixels and the
     final correlation coefficient of the edge maps (≈ 0: no shared structure; 1: identical).
-    ``finest_level`` > 0 stops at a coarser level (faster, less precise). Raises ``DataError``
-    when ECC diverges at every level.
+
+    Robustness: on the coarsest level the source's edge map (warped by the initial guess) is
+    matched against the target's by normalised cross-correlation over translations of up to
+    ``search`` × the image size; the initial guess and up to ``starts`` − 1 best-matching shifts
+    each start an ECC run down to the first level whose short side is ≥ ``select_size`` pixels,
+    and the start with the highest correlation there is refined on the finer levels (a single
+    start from a poor guess, or a coarse level with little structure, can run away to a wrong
+    optimum). Levels whose short side is below ``affine_below`` fit an affine map only. A level
+    is only accepted when it raises the correlation by a plausible move (≤ ``max_move`` × the
+    level's size). ``finest_level`` > 0 stops at a coarser level (faster, less precise).
+    ``search=0`` or ``starts=1`` gives the plain single-start ECC. Raises ``DataError`` when ECC
+    diverges at every level.
     """
     import cv2
 
@@ -349,40 +360,123 @@ def register_ecc(source: np.ndarray, target: np.ndarray, *, initial: np.ndarray 
         pre_scale = 1.0
     s_h, s_w = source.shape[:2]
     target = _as_float(target)
-    correlation = float("nan")
-    converged_once = False
+    s_sigma = sigma if source_sigma is None else source_sigma
+    plan = []  # (source size, target size) per usable level, coarse to fine
     for level in range(levels - 1, finest_level - 1, -1):
         scale = 0.5**level
-        if min(t_w, t_h) * scale < min_size:
-            continue
-        ss = (max(1, round(s_w * scale)), max(1, round(s_h * scale)))
-        ts = (max(1, round(t_w * scale)), max(1, round(t_h * scale)))
-        src = edge_map(cv2.resize(source, ss, interpolation=cv2.INTER_AREA), sigma=sigma if source_sigma is None else source_sigma)
-        tgt = edge_map(cv2.resize(target, ts, interpolation=cv2.INTER_AREA), sigma=sigma)
-        s_scale, t_scale = ss[0] / s_w, ts[0] / t_w
+        if min(t_w, t_h) * scale >= min_size:
+            plan.append(((max(1, round(s_w * scale)), max(1, round(s_h * scale))),
+                         (max(1, round(t_w * scale)), max(1, round(t_h * scale)))))
+    maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def edges(i: int) -> tuple[np.ndarray, np.ndarray]:
+        if i not in maps:
+            ss, ts = plan[i]
+            maps[i] = (edge_map(cv2.resize(source, ss, interpolation=cv2.INTER_AREA), sigma=s_sigma),
+                       edge_map(cv2.resize(target, ts, interpolation=cv2.INTER_AREA), sigma=sigma))
+        return maps[i]
+
+    def level_scales(i: int) -> tuple[float, float]:
+        return plan[i][0][0] / s_w, plan[i][1][0] / t_w
+
+    def run_level(i: int, h: np.ndarray, affine: bool = False) -> tuple[np.ndarray, float] | None:
+        """One ECC run at level i from h (full resolution); the improved (h, cc) or None."""
+        src, tgt = edges(i)
+        ss, ts = plan[i]
+        s_scale, t_scale = level_scales(i)
         h_level = _scale_homography(h, s_scale, t_scale)
         warp = np.linalg.inv(h_level)  # ECC's warp maps template (target) pixels to input (source) pixels
         warp = (warp / warp[2, 2]).astype(np.float32)
         criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, eps)
         before = _warped_correlation(src, tgt, warp)
         try:
-            cc, new_warp = cv2.findTransformECC(tgt, src, warp.copy(), cv2.MOTION_HOMOGRAPHY, criteria, None, 1)
+            if affine:
+                cc, new_warp = cv2.findTransformECC(tgt, src, warp[:2].copy(), cv2.MOTION_AFFINE, criteria, None, 1)
+                new_warp = np.vstack([new_warp, warp[2:]])
+            else:
+                cc, new_warp = cv2.findTransformECC(tgt, src, warp.copy(), cv2.MOTION_HOMOGRAPHY, criteria, None, 1)
         except cv2.error:
-            continue  # did not converge at this level: keep the previous estimate
+            return None  # did not converge at this level: keep the previous estimate
         new_h_level = np.linalg.inv(new_warp.astype(np.float64))
         # a level may only improve the fit, and only by a plausible move (coarse levels with little
         # structure can run away; the finer levels then start from the previous estimate)
         moved = float(np.max(np.linalg.norm(apply_homography(new_h_level, image_corners(ss)) -
                                             apply_homography(h_level, image_corners(ss)), axis=1)))
         if not np.all(np.isfinite(new_h_level)) or cc <= before or moved > max_move * max(ts):
-            continue
-        converged_once = True
-        correlation = float(cc)
-        h = normalize_homography(_unscale_homography(new_h_level, s_scale, t_scale))
+            return None
+        return normalize_homography(_unscale_homography(new_h_level, s_scale, t_scale)), float(cc)
+
+    def correlation_at(i: int, h: np.ndarray) -> float:
+        src, tgt = edges(i)
+        warp = np.linalg.inv(_scale_homography(h, *level_scales(i)))
+        return _warped_correlation(src, tgt, warp / warp[2, 2])
+
+    select = next((i for i, (_, ts) in enumerate(plan) if min(ts) >= select_size), len(plan) - 1)
+    candidates = [h]
+    if plan and search > 0 and starts > 1:
+        candidates += _translation_starts(*edges(0), _scale_homography(h, *level_scales(0)), search, starts - 1)
+        candidates[1:] = [normalize_homography(_unscale_homography(c, *level_scales(0))) for c in candidates[1:]]
+    best = None  # (correlation at the selection level, h, correlation, converged)
+    for start in candidates:
+        h_c, correlation, converged = start, float("nan"), False
+        for i in range(select + 1):
+            results = [run_level(i, h_c)]
+            if min(plan[i][1]) < affine_below:
+                results.append(run_level(i, h_c, affine=True))
+            results = [r for r in results if r is not None]
+            if len(results) > 1 or (results and i + 1 < len(plan)):
+                # keep a coarse level's result only if it also fits the next finer level better
+                # than where it started (an 8-parameter fit to a tiny edge map can run away)
+                check = min(i + 1, len(plan) - 1)
+                scored = [(correlation_at(check, r[0]), r) for r in results]
+                if check != i:
+                    scored.append((correlation_at(check, h_c), None))
+                winner = max(scored, key=lambda x: x[0])[1]
+                results = [winner] if winner is not None else []
+            if results:
+                (h_c, correlation), converged = results[0], True
+        if plan:
+            score = correlation_at(select, h_c)
+            if best is None or score > best[0]:
+                best = (score, h_c, correlation, converged)
+    converged_once = False
+    correlation = float("nan")
+    if best is not None:
+        _, h, correlation, converged_once = best
+    for i in range(select + 1, len(plan)):
+        result = run_level(i, h)
+        if result is not None:
+            (h, correlation), converged_once = result, True
     h = normalize_homography(_scale_homography(h, 1.0 / pre_scale, 1.0)) if pre_scale != 1.0 else h
     if not converged_once:
         raise DataError("automatic registration did not converge (too little shared structure, or a poor initial guess)")
     return h, float(correlation)
+
+
+def _translation_starts(source: np.ndarray, target: np.ndarray, h: np.ndarray, search: float,
+                        count: int) -> list[np.ndarray]:
+    """Up to ``count`` homographies ``T(d) · h`` whose shifts ``d`` (at most ``search`` × the
+    target's size) best line up the edge map ``source`` (warped by ``h``) with ``target``, by
+    normalised cross-correlation (distinct peaks, best first)."""
+    import cv2
+
+    th, tw = target.shape
+    m = max(1, int(round(search * max(tw, th))))
+    shift = np.array([[1, 0, m], [0, 1, m], [0, 0, 1.0]])
+    canvas = cv2.warpPerspective(source, (shift @ h).astype(np.float64), (tw + 2 * m, th + 2 * m),
+                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    scores = cv2.matchTemplate(canvas.astype(np.float32), target.astype(np.float32), cv2.TM_CCOEFF_NORMED)
+    radius = max(1, m // 4)
+    out = []
+    for _ in range(count):
+        _, value, _, (px, py) = cv2.minMaxLoc(scores)
+        if not np.isfinite(value) or value <= -1:
+            break
+        d = np.array([px - m, py - m], np.float64)  # target content at v sits at v + d in the warped source
+        if np.any(d != 0):
+            out.append(np.array([[1, 0, -d[0]], [0, 1, -d[1]], [0, 0, 1.0]]) @ h)
+        scores[max(0, py - radius):py + radius + 1, max(0, px - radius):px + radius + 1] = -2
+    return out
 
 
 def _warped_correlation(source: np.ndarray, target: np.ndarray, warp: np.ndarray, mask: np.ndarray | None = None) -> float:

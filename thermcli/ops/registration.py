@@ -324,7 +324,8 @@ def register_ecc(source: np.ndarray, target: np.ndarray, *, initial: np.ndarray 
                  levels: int = 4, finest_level: int = 0, iterations: int = 80, eps: float = 1e-6,
                  min_size: int = 32, sigma: float = 0.8, source_sigma: float | None = None,
                  max_move: float = 0.3, search: float = 0.1, starts: int = 4,
-                 affine_below: int = 128, select_size: int = 160) -> tuple[np.ndarray, float]:
+                 affine_below: int = 128, select_size: int = 160,
+                 search_size: int = 96) -> tuple[np.ndarray, float]:
     """Automatic multimodal registration: ECC (enhanced correlation coefficient, Evangelidis &
     Psarakis 2008) on edge maps, coarse to fine, from an initial guess.
 
@@ -414,8 +415,10 @@ def register_ecc(source: np.ndarray, target: np.ndarray, *, initial: np.ndarray 
     select = next((i for i, (_, ts) in enumerate(plan) if min(ts) >= select_size), len(plan) - 1)
     candidates = [h]
     if plan and search > 0 and starts > 1:
-        candidates += _translation_starts(*edges(0), _scale_homography(h, *level_scales(0)), search, starts - 1)
-        candidates[1:] = [normalize_homography(_unscale_homography(c, *level_scales(0))) for c in candidates[1:]]
+        k = next((i for i, (_, ts) in enumerate(plan) if min(ts) >= search_size), len(plan) - 1)
+        k = min(k, select)
+        candidates += [normalize_homography(_unscale_homography(c, *level_scales(k)))
+                       for c in _coarse_starts(*edges(k), _scale_homography(h, *level_scales(k)), search, starts - 1)]
     best = None  # (correlation at the selection level, h, correlation, converged)
     for start in candidates:
         h_c, correlation, converged = start, float("nan"), False
@@ -453,29 +456,49 @@ def register_ecc(source: np.ndarray, target: np.ndarray, *, initial: np.ndarray 
     return h, float(correlation)
 
 
-def _translation_starts(source: np.ndarray, target: np.ndarray, h: np.ndarray, search: float,
-                        count: int) -> list[np.ndarray]:
-    """Up to ``count`` homographies ``T(d) · h`` whose shifts ``d`` (at most ``search`` × the
-    target's size) best line up the edge map ``source`` (warped by ``h``) with ``target``, by
-    normalised cross-correlation (distinct peaks, best first)."""
+def _coarse_starts(source: np.ndarray, target: np.ndarray, h: np.ndarray, search: float, count: int,
+                   angles: Sequence[float] = (-4.0, -2.0, 0.0, 2.0, 4.0),
+                   scales: Sequence[float] = (0.96, 1.0, 1.04)) -> list[np.ndarray]:
+    """Up to ``count`` homographies ``T(d) · S · h`` that best line up the edge map ``source``
+    (warped by them) with ``target``, by normalised cross-correlation: ``S`` a small rotation
+    (``angles``, degrees) and scaling (``scales``) about the target's centre, ``d`` a shift of at
+    most ``search`` × the target's size. Distinct peaks, best first; the initial ``h`` itself is
+    not among them."""
     import cv2
 
     th, tw = target.shape
     m = max(1, int(round(search * max(tw, th))))
-    shift = np.array([[1, 0, m], [0, 1, m], [0, 0, 1.0]])
-    canvas = cv2.warpPerspective(source, (shift @ h).astype(np.float64), (tw + 2 * m, th + 2 * m),
-                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    scores = cv2.matchTemplate(canvas.astype(np.float32), target.astype(np.float32), cv2.TM_CCOEFF_NORMED)
+    cx, cy = (tw - 1) / 2, (th - 1) / 2
     radius = max(1, m // 4)
-    out = []
-    for _ in range(count):
-        _, value, _, (px, py) = cv2.minMaxLoc(scores)
-        if not np.isfinite(value) or value <= -1:
+    peaks = []  # (score, homography)
+    for angle in angles:
+        for scale in scales:
+            a = math.radians(angle)
+            c, s = scale * math.cos(a), scale * math.sin(a)
+            similar = np.array([[c, -s, cx - c * cx + s * cy], [s, c, cy - s * cx - c * cy], [0, 0, 1.0]])
+            base = similar @ h
+            shift = np.array([[1, 0, m], [0, 1, m], [0, 0, 1.0]])
+            canvas = cv2.warpPerspective(source, shift @ base, (tw + 2 * m, th + 2 * m), flags=cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            scores = cv2.matchTemplate(canvas.astype(np.float32), target.astype(np.float32), cv2.TM_CCOEFF_NORMED)
+            for _ in range(count):
+                _, value, _, (px, py) = cv2.minMaxLoc(scores)
+                if not np.isfinite(value) or value <= -1:
+                    break
+                # target content at v sits at v + d in the source warped by ``base``
+                dx, dy = px - m, py - m
+                if dx or dy or angle or scale != 1.0:
+                    peaks.append((float(value), np.array([[1, 0, -dx], [0, 1, -dy], [0, 0, 1.0]]) @ base))
+                scores[max(0, py - radius):py + radius + 1, max(0, px - radius):px + radius + 1] = -2
+    peaks.sort(key=lambda p: -p[0])
+    out: list[np.ndarray] = []
+    corners = image_corners((tw, th))
+    for _, candidate in peaks:
+        mapped = apply_homography(np.linalg.inv(candidate), corners)
+        if all(np.max(np.linalg.norm(mapped - apply_homography(np.linalg.inv(o), corners), axis=1)) > radius for o in out):
+            out.append(candidate)
+        if len(out) == count:
             break
-        d = np.array([px - m, py - m], np.float64)  # target content at v sits at v + d in the warped source
-        if np.any(d != 0):
-            out.append(np.array([[1, 0, -d[0]], [0, 1, -d[1]], [0, 0, 1.0]]) @ h)
-        scores[max(0, py - radius):py + radius + 1, max(0, px - radius):px + radius + 1] = -2
     return out
 
 

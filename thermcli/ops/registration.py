@@ -380,8 +380,10 @@ def register_ecc(source: np.ndarray, target: np.ndarray, *, initial: np.ndarray 
     def level_scales(i: int) -> tuple[float, float]:
         return plan[i][0][0] / s_w, plan[i][1][0] / t_w
 
-    def run_level(i: int, h: np.ndarray, affine: bool = False) -> tuple[np.ndarray, float] | None:
-        """One ECC run at level i from h (full resolution); the improved (h, cc) or None."""
+    def run_level(i: int, h: np.ndarray, affine: bool = False) -> tuple[np.ndarray, float] | bool:
+        """One ECC run at level i from h (full resolution): the improved ``(h, cc)``; else True
+        when ECC converged without improving the fit (h is already at the optimum), False when it
+        failed or ran away."""
         src, tgt = edges(i)
         ss, ts = plan[i]
         s_scale, t_scale = level_scales(i)
@@ -397,14 +399,18 @@ def register_ecc(source: np.ndarray, target: np.ndarray, *, initial: np.ndarray 
             else:
                 cc, new_warp = cv2.findTransformECC(tgt, src, warp.copy(), cv2.MOTION_HOMOGRAPHY, criteria, None, 1)
         except cv2.error:
-            return None  # did not converge at this level: keep the previous estimate
+            return False  # did not converge at this level: keep the previous estimate
         new_h_level = np.linalg.inv(new_warp.astype(np.float64))
+        if not np.all(np.isfinite(new_h_level)):
+            return False
         # a level may only improve the fit, and only by a plausible move (coarse levels with little
         # structure can run away; the finer levels then start from the previous estimate)
         moved = float(np.max(np.linalg.norm(apply_homography(new_h_level, image_corners(ss)) -
                                             apply_homography(h_level, image_corners(ss)), axis=1)))
-        if not np.all(np.isfinite(new_h_level)) or cc <= before or moved > max_move * max(ts):
-            return None
+        if moved > max_move * max(ts):
+            return False
+        if cc <= before:
+            return True
         return normalize_homography(_unscale_homography(new_h_level, s_scale, t_scale)), float(cc)
 
     def correlation_at(i: int, h: np.ndarray) -> float:
@@ -412,47 +418,50 @@ def register_ecc(source: np.ndarray, target: np.ndarray, *, initial: np.ndarray 
         warp = np.linalg.inv(_scale_homography(h, *level_scales(i)))
         return _warped_correlation(src, tgt, warp / warp[2, 2])
 
-    select = next((i for i, (_, ts) in enumerate(plan) if min(ts) >= select_size), len(plan) - 1)
-    candidates = [h]
-    if plan and search > 0 and starts > 1:
-        k = next((i for i, (_, ts) in enumerate(plan) if min(ts) >= search_size), len(plan) - 1)
-        k = min(k, select)
-        candidates += [normalize_homography(_unscale_homography(c, *level_scales(k)))
-                       for c in _coarse_starts(*edges(k), _scale_homography(h, *level_scales(k)), search, starts - 1)]
-    best = None  # (correlation at the selection level, h, correlation, converged)
-    for start in candidates:
-        h_c, correlation, converged = start, float("nan"), False
-        for i in range(select + 1):
-            results = [run_level(i, h_c)]
+    def refine(h: np.ndarray, first: int, last: int) -> tuple[np.ndarray, float, bool]:
+        """Levels ``first``..``last`` from h: (h, ECC correlation of the last accepted level, converged)."""
+        correlation, converged = float("nan"), False
+        for i in range(first, last + 1):
+            runs = [run_level(i, h)]
             if min(plan[i][1]) < affine_below:
-                results.append(run_level(i, h_c, affine=True))
-            results = [r for r in results if r is not None]
-            if len(results) > 1 or (results and i + 1 < len(plan)):
+                runs.append(run_level(i, h, affine=True))
+            converged |= any(r is not False for r in runs)
+            results = [r for r in runs if isinstance(r, tuple)]
+            if results and i + 1 < len(plan):
                 # keep a coarse level's result only if it also fits the next finer level better
                 # than where it started (an 8-parameter fit to a tiny edge map can run away)
-                check = min(i + 1, len(plan) - 1)
-                scored = [(correlation_at(check, r[0]), r) for r in results]
-                if check != i:
-                    scored.append((correlation_at(check, h_c), None))
+                scored = [(correlation_at(i + 1, r[0]), r) for r in results] + [(correlation_at(i + 1, h), None)]
                 winner = max(scored, key=lambda x: x[0])[1]
                 results = [winner] if winner is not None else []
+            elif len(results) > 1:
+                results = [max(results, key=lambda r: r[1])]
             if results:
-                (h_c, correlation), converged = results[0], True
-        if plan:
-            score = correlation_at(select, h_c)
-            if best is None or score > best[0]:
-                best = (score, h_c, correlation, converged)
-    converged_once = False
-    correlation = float("nan")
-    if best is not None:
-        _, h, correlation, converged_once = best
-    for i in range(select + 1, len(plan)):
-        result = run_level(i, h)
-        if result is not None:
-            (h, correlation), converged_once = result, True
-    h = normalize_homography(_scale_homography(h, 1.0 / pre_scale, 1.0)) if pre_scale != 1.0 else h
-    if not converged_once:
+                h, correlation = results[0]
+        return h, correlation, converged
+
+    if not plan:
+        raise DataError(f"automatic registration needs a target of at least {min_size} pixels a side, "
+                        f"got {t_w}×{t_h}")
+    last = len(plan) - 1
+    select = next((i for i, (_, ts) in enumerate(plan) if min(ts) >= select_size), last)
+    candidates = [h]
+    if search > 0 and starts > 1:
+        k = min(select, next((i for i, (_, ts) in enumerate(plan) if min(ts) >= search_size), last))
+        candidates += [normalize_homography(_unscale_homography(c, *level_scales(k)))
+                       for c in _coarse_starts(*edges(k), _scale_homography(h, *level_scales(k)), search, starts - 1)]
+    # every start runs down to the selection level; the best fit there is refined further
+    runs = [refine(start, 0, select) for start in candidates]
+    scores = [correlation_at(select, r[0]) if r[2] else -np.inf for r in runs]
+    h, correlation, converged = runs[int(np.argmax(scores))]
+    if select < last:
+        h, fine_correlation, fine_converged = refine(h, select + 1, last)
+        converged |= fine_converged
+        correlation = fine_correlation if np.isfinite(fine_correlation) else correlation
+    if not converged:
         raise DataError("automatic registration did not converge (too little shared structure, or a poor initial guess)")
+    if not np.isfinite(correlation):
+        correlation = correlation_at(last, h)
+    h = normalize_homography(_scale_homography(h, 1.0 / pre_scale, 1.0)) if pre_scale != 1.0 else h
     return h, float(correlation)
 
 

@@ -185,8 +185,10 @@ def test_llvip_recovers_known_warp(shared_data):
           f"initial {np.median(result['initial']):.1f} px); against the dataset's registration median "
           f"{np.median(absolute):.1f} px")
     assert np.mean(relative < 2.0) >= 0.9, relative
+    # ... and not by landing twice on the same wrong optimum: both runs near the ~15 px offset
+    near = (absolute < 30) & (result["own"] < 30)
+    assert np.mean((relative < 2.0) & near) >= 0.9, (relative, absolute, result["own"])
     assert np.median(relative) < 0.5, relative
-    assert np.median(absolute) < 25, absolute
 
 
 def test_multistart_finds_a_shift_that_a_single_start_misses():

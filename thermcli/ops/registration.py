@@ -480,7 +480,7 @@ def _coarse_starts(source: np.ndarray, target: np.ndarray, h: np.ndarray, search
     (warped by them) with ``target``, by normalised cross-correlation: ``S`` a small rotation
     (``angles``, degrees) and scaling (``scales``) about the target's centre, ``d`` a shift of at
     most ``search`` × the target's size. Distinct peaks, best first; the initial ``h`` itself is
-    not among them."""
+    not among them, nor any whose target corners come within ``search``/4 of its or each other's."""
     import cv2
 
     th, tw = target.shape
@@ -508,11 +508,13 @@ def _coarse_starts(source: np.ndarray, target: np.ndarray, h: np.ndarray, search
                     peaks.append((float(value), np.array([[1, 0, -dx], [0, 1, -dy], [0, 0, 1.0]]) @ base))
                 scores[max(0, py - radius):py + radius + 1, max(0, px - radius):px + radius + 1] = -2
     peaks.sort(key=lambda p: -p[0])
-    out: list[np.ndarray] = []
     corners = image_corners((tw, th))
+    kept = [apply_homography(np.linalg.inv(h), corners)]  # the initial guess starts anyway
+    out: list[np.ndarray] = []
     for _, candidate in peaks:
         mapped = apply_homography(np.linalg.inv(candidate), corners)
-        if all(np.max(np.linalg.norm(mapped - apply_homography(np.linalg.inv(o), corners), axis=1)) > radius for o in out):
+        if all(np.max(np.linalg.norm(mapped - other, axis=1)) > radius for other in kept):
+            kept.append(mapped)
             out.append(candidate)
         if len(out) == count:
             break

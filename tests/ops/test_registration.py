@@ -3,8 +3,6 @@ synthetic pairs with a known homography, and the real data in ../shared/data."""
 
 from __future__ import annotations
 
-import glob
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -170,38 +168,54 @@ def test_real_checkerboard_pair_aligns(shared_data):
 
 
 @pytest.mark.slow
+@pytest.mark.shared_data
 def test_llvip_recovers_known_warp(shared_data):
-    """LLVIP pairs are registered: warp the visible side by a random homography G and recover it.
-    Measured both against the dataset's identity and against the method's own estimate of the
-    unwarped pair (see the README: the edge-correlation optimum sits ~15 px from LLVIP's
-    registration, so the absolute goal of 2 px is not met; the known warp is recovered)."""
-    files = sorted(glob.glob(str(shared_data / "llvip-pairs" / "Train_LLVIP_ir" / "*.jpg")))[:6]
-    rng = np.random.default_rng(0)
-    relative, absolute = [], []
-    for path in files:
-        ir = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
-        vi = cv2.imread(path.replace("_ir", "_vi"))[..., ::-1]
-        ir = cv2.resize(ir, (640, 512), interpolation=cv2.INTER_AREA)
-        vi = cv2.resize(vi, (640, 512), interpolation=cv2.INTER_AREA)
-        g = random_homography(rng, (640, 512), max_shift=0.04 * 640)
-        source = cv2.warpPerspective(vi, g, (640, 512), borderMode=cv2.BORDER_REFLECT)
-        crop = np.array([[1, 0, -64], [0, 1, -51], [0, 0, 1.0]])
-        target = ir[51:-51, 64:-64]
-        try:
-            own, _ = register_ecc(vi, target, initial=crop, levels=5)
-            est, _ = register_ecc(source, target, initial=crop, levels=5)
-        except DataError:
-            relative.append(np.inf)
-            absolute.append(np.inf)
-            continue
-        relative.append(2 * corner_error(est, own @ np.linalg.inv(g), (640, 512)))  # full-res pixels
-        absolute.append(2 * corner_error(est, crop @ np.linalg.inv(g), (640, 512)))
-    relative, absolute = np.array(relative), np.array(absolute)
-    print(f"LLVIP: known warp recovered within 2 px in {np.mean(relative < 2):.0%}; median error against the "
-          f"dataset's registration {np.median(absolute):.1f} px")
-    # measured: 4 of these 6 within 0.4 px, one at 2.4 px, one diverges; ~15 px from LLVIP's identity (README)
-    assert np.mean(relative < 2.0) >= 0.6, relative
-    assert np.median(absolute) < 40, absolute
+    """Done-when: the LLVIP pairs are registered; warp the visible side of each of the 32 by a
+    random known homography G (corners moved up to ±4% of the width, ±51 px at full resolution;
+    see ``_cases.llvip_warped_pairs``) and recover it: mean corner error < 2 px on ≥ 90% of cases,
+    measured against the method's own estimate on the unwarped pair composed with G⁻¹.
+
+    Against LLVIP's registration itself the error is ~15 px for every pair, warped or not (see
+    the README: one homography of the edge-correlation optimum differs from the dataset's
+    registration by that much at the visible frame's corners); that is checked to stay put."""
+    result = cases.llvip_recovery(shared_data)
+    relative, absolute = result["relative"], result["absolute"]
+    assert len(relative) == 32
+    print(f"LLVIP: known warp recovered within 2 px in {np.mean(relative < 2):.0%} (median {np.median(relative):.2f} px, "
+          f"initial {np.median(result['initial']):.1f} px); against the dataset's registration median "
+          f"{np.median(absolute):.1f} px")
+    assert np.mean(relative < 2.0) >= 0.9, relative
+    # ... and not by landing twice on the same wrong optimum: both runs near the ~15 px offset
+    near = (absolute < 30) & (result["own"] < 30)
+    assert np.mean((relative < 2.0) & near) >= 0.9, (relative, absolute, result["own"])
+    assert np.median(relative) < 0.5, relative
+
+
+def test_multistart_finds_a_shift_that_a_single_start_misses():
+    """The start search: a target whose content is shifted by 12% of the width from the initial
+    guess (outside single-start ECC's basin on a repetitive pattern) is found."""
+    rng = np.random.default_rng(7)
+    h = cases.nominal_homography()
+    shift = np.array([[1, 0, 19.0], [0, 1, -7.0], [0, 0, 1]])  # thermal px
+    rgb, thermal = cases.scene_pair(rng, shift @ h)
+    est, correlation = register_ecc(rgb, thermal, initial=h, levels=3)
+    assert corner_error(est, shift @ h, cases.RGB_SIZE) < 2.0
+    assert correlation > 0.2
+    try:  # the plain single-start ECC from the same guess does not get there
+        single, _ = register_ecc(rgb, thermal, initial=h, levels=3, search=0, affine_below=0, cross_check=False)
+        assert corner_error(single, shift @ h, cases.RGB_SIZE) > 2.0
+    except DataError:
+        pass
+
+
+def test_starting_at_the_optimum_is_not_an_error():
+    rng = np.random.default_rng(8)
+    h = cases.true_homography(rng)
+    rgb, thermal = cases.scene_pair(rng, h)
+    first, cc = register_ecc(rgb, thermal, initial=h, levels=3)
+    again, cc_again = register_ecc(rgb, thermal, initial=first, levels=3, search=0)
+    assert corner_error(again, first, cases.RGB_SIZE) < 0.3
+    assert cc_again >= cc - 0.01  # (ECC and the plain correlation differ by interpolation details)
 
 
 @pytest.mark.parametrize("light_on_dark", [False, True])

@@ -311,8 +311,9 @@ def default_initial(rgb_size: tuple[int, int], thermal_size: tuple[int, int]) ->
 def transform_auto(rgb_frames: Sequence[np.ndarray], thermal_frames: Sequence[np.ndarray], *,
                    initial: np.ndarray | None = None, levels: int = 4) -> Transform:
     """Automatic multimodal registration over several synchronised frame pairs: ECC on edge maps
-    per pair, from the initial guess; the result is the per-corner median of the pairs' estimates
-    (robust to a pair that fails)."""
+    per pair (``register_ecc``: several starts around the initial guess found by a coarse
+    correlation search, the best-fitting one refined coarse to fine); the result is the
+    per-corner median of the pairs' estimates (robust to a pair that fails)."""
     import cv2
 
     from thermcli.ops.registration import apply_homography, homography_problem, image_corners, register_ecc
@@ -341,7 +342,7 @@ def transform_auto(rgb_frames: Sequence[np.ndarray], thermal_frames: Sequence[np
     spread = float(np.median([np.mean(np.linalg.norm(apply_homography(e, corners) - mapped, axis=1)) for e in estimates]))
     return Transform(
         matrix=h / h[2, 2], source_size=rgb_size, target_size=thermal_size,
-        method="automatic (ECC on edge maps, multi-scale)", error_px=None,
+        method="automatic (ECC on edge maps, multi-start, multi-scale)", error_px=None,
         details={"auto": {"pairs_used": len(estimates), "pairs_failed": failures,
                           "median_correlation": float(np.median(correlations)),
                           "corner_spread_px": spread}},

@@ -41,6 +41,8 @@ def run_synth(kind: str, out: Path, *, seed: int, scale: float, force: bool, opt
             if isinstance(artifact, Dataset):
                 artifact.meta = artifact.meta.copy(provenance=provenance)
                 write_dataset(tmp / name, artifact)
+            elif isinstance(artifact, str):  # a text file (CSV)
+                (tmp / name).write_text(artifact)
             else:
                 doc = dict(artifact)
                 doc.setdefault("provenance", provenance)

@@ -12,7 +12,9 @@ cameras of a fixed rig:
   cooler, background wall/floor/chair 20–24 °C, optics blur, 50–100 mK temporal noise and a
   fixed column/row pattern (stripes);
 - ``homography.json``: the exact RGB→thermal pixel homography (the cameras share an optical
-  centre, so one homography maps every depth; their fields of view differ).
+  centre, so one homography maps every depth; their fields of view differ);
+- ``clicks.csv``: eight RGB↔thermal point pairs as a user would click them for ``align --points``
+  (the true correspondences with 0.3 thermal-pixel click noise).
 
 Both datasets hold 17 COCO keypoints in their own pixel coordinates (visibility 2 visible,
 1 occluded by the body, 0 outside that camera's view with x = y = 0), one person box per frame,
@@ -86,8 +88,8 @@ PARTS = [
 HEAD_PART = [p[0] for p in PARTS].index("head")
 
 
-def generate(*, seed: int = 0, scale: float = 1.0) -> dict[str, Dataset | dict]:
-    """thermal.h5, rgb.h5 and homography.json (see the module docstring)."""
+def generate(*, seed: int = 0, scale: float = 1.0) -> dict[str, Dataset | dict | str]:
+    """thermal.h5, rgb.h5, homography.json and clicks.csv (see the module docstring)."""
     rng = np.random.default_rng(seed)
     n_subjects = max(1, int(round(SUBJECTS_AT_SCALE_1 * scale)))
     homography = _rig_homography(rng)
@@ -133,7 +135,23 @@ def generate(*, seed: int = 0, scale: float = 1.0) -> dict[str, Dataset | dict]:
         "error_px": 0.0,
         "convention": "maps source pixel (x, y, 1) to target pixel; pixel centres at integer coordinates",
     }
-    return {"thermal.h5": thermal_ds, "rgb.h5": rgb_ds, "homography.json": transform}
+    return {"thermal.h5": thermal_ds, "rgb.h5": rgb_ds, "homography.json": transform, "clicks.csv": _clicks(homography, seed)}
+
+
+def _clicks(homography: np.ndarray, seed: int, n: int = 8, click_sigma_px: float = 0.3) -> str:
+    """``clicks.csv`` for ``align --points``: what a user clicking n corresponding points (spread
+    over the part of the RGB view the thermal camera sees) would write — the true pairs with
+    Gaussian click noise. Its own random stream, so the other files do not change with it."""
+    rng = np.random.default_rng([seed, 7])
+    inverse = np.linalg.inv(homography)
+    tw, th = THERMAL_SIZE
+    thermal = np.column_stack([rng.uniform(0.1, 0.9, n) * (tw - 1), rng.uniform(0.1, 0.9, n) * (th - 1)])
+    rgb = np.column_stack([thermal, np.ones(n)]) @ inverse.T
+    rgb = rgb[:, :2] / rgb[:, 2:]
+    rgb += rng.normal(0, click_sigma_px * RGB_SIZE[0] / tw, rgb.shape)
+    thermal += rng.normal(0, click_sigma_px, thermal.shape)
+    rows = ["rgb_x,rgb_y,thermal_x,thermal_y"] + [",".join(f"{v:.1f}" for v in (*r, *t)) for r, t in zip(rgb, thermal)]
+    return "\n".join(rows) + "\n"
 
 
 # ---- the rig ---------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ have "$OUT/transfer/best.pt" || run train "$S/train.h5" --val "$S/val.h5" --arch
 # 4. + thresholding: three binary-threshold copies of every training frame (levels 50, 150, 250 of
 #    the frame's 1–99 % window; pixels below the level set to the window's floor), then one augmented
 #    copy of each (rotation, shift, flip, °C offset, sensor noise) kept beside it: 6 frames per frame
-have "$OUT/thr.h5" || run threshold --method binary --range 50:250:100 "$S/train.h5" "$OUT/thr.h5" --force
+have "$OUT/thr.h5" || run threshold --method binary --range 50:250:100 --keep-original "$S/train.h5" "$OUT/thr.h5" --force
 have "$OUT/train_plus.h5" || run augment --copies 1 --keep-original --seed "$SEED" --rotate 8 --translate 0.08 \
     --offset 0.5 --noise 40 --flip 0.5 "$OUT/thr.h5" "$OUT/train_plus.h5" --force
 have "$OUT/thresholding/best.pt" || run train "$OUT/train_plus.h5" --val "$S/val.h5" --arch small_cnn --width 16 --weights "$OUT/source/best.pt" \

@@ -224,3 +224,55 @@ def test_eval_reads_the_adapted_checkpoint(cli, tmp_path, domains):
 
     truth = read_dataset(domains / "target_test.h5").labels
     assert float((read_dataset(preds).labels == truth).mean()) == pytest.approx(reported)
+
+
+def test_eval_scores_a_multilabel_model(cli, tmp_path, domains):
+    """eval on multi-label ground truth: scikit-learn's multi-label metrics, from the model or from
+    its saved predictions alike, and per-label F1 equal to what `adapt` reported."""
+    from sklearn import metrics as skm
+
+    from thermcli.io import read_dataset
+
+    out = tmp_path / "au"
+    result = cli("adapt", "--method", "dann", domains / "au_source_train.h5", domains / "au_target_train.h5",
+                 "--target-val", domains / "au_target_test.h5", "--out", out, "--json", *FAST)
+    assert result.exit_code == 0, result.output
+    truth_path = domains / "au_target_test.h5"
+    evaluation = cli("eval", out / "best.pt", truth_path, "--json", "--output", tmp_path / "m.json")
+    assert evaluation.exit_code == 0, evaluation.output
+    got = json.loads(evaluation.stdout)["metrics"]["classification"]
+    assert json.loads((tmp_path / "m.json").read_text())["metrics"]["classification"] == got
+    reported = json.loads((out / "metrics.json").read_text())["adapted"]["target"]["per_label_f1"]
+    assert [got["f1"]["per_class"][c] for c in got["classes"]] == pytest.approx(reported)
+    preds = tmp_path / "preds.h5"
+    assert cli("predict", out / "best.pt", truth_path, preds).exit_code == 0
+    pred = read_dataset(preds)
+    truth = read_dataset(truth_path).labels
+    assert pred.meta.label_kind == "multilabel" and pred.labels.shape == truth.shape
+    score = pred.columns["probabilities"]
+    np.testing.assert_array_equal(pred.labels, (score > 0.5).astype(np.uint8))
+    assert got["subset_accuracy"] == skm.accuracy_score(truth, pred.labels)
+    assert got["hamming_loss"] == skm.hamming_loss(truth, pred.labels)
+    for average in ("micro", "macro", "samples"):
+        assert got["f1"][average] == skm.f1_score(truth, pred.labels, average=average, zero_division=0)
+    assert got["mAP"] == pytest.approx(skm.average_precision_score(truth, score, average="macro"))
+    # the predictions alone (their true_labels column) give the same numbers
+    alone = cli("eval", preds, "--json")
+    assert alone.exit_code == 0, alone.output
+    assert json.loads(alone.stdout)["metrics"]["classification"] == got
+    table = cli("eval", preds)
+    assert table.exit_code == 0 and "subset_accuracy" in table.stdout and "AU01" in table.stdout
+    gate = cli("eval", preds, "--metric", "f1,mAP", "--fail-under", "mAP=1.01")
+    assert_clean_error(gate, 3, "mAP")
+    assert_clean_error(cli("eval", preds, "--metric", "balanced_accuracy"), 2, "--metric")
+
+
+def test_eval_refuses_single_label_predictions_for_multilabel_truth(cli, tmp_path, domains):
+    from thermcli.io import read_dataset
+
+    pred = read_dataset(domains / "target_test.h5")  # multi-class labels: one class a frame
+    truth = read_dataset(domains / "au_target_test.h5")
+    n = min(len(pred), len(truth))
+    write_dataset(tmp_path / "p.h5", pred.take(np.arange(n)))
+    write_dataset(tmp_path / "t.h5", truth.take(np.arange(n)))
+    assert_clean_error(cli("eval", tmp_path / "p.h5", tmp_path / "t.h5"), 1, "multi-label")

@@ -54,6 +54,24 @@ def test_range_gives_one_copy_per_level_with_fields_replicated(cli, kp_h5, tmp_p
     assert thr.meta.provenance["options"]["levels"] == "50:300:100"
 
 
+def test_keep_original_puts_each_frame_before_its_copies(cli, kp_h5, tmp_path):
+    plain, kept = tmp_path / "thr.h5", tmp_path / "kept.h5"
+    assert cli("threshold", "--range", "50,150", kp_h5, plain).exit_code == 0
+    result = cli("threshold", "--range", "50,150", "--keep-original", "--batch-size", "3", kp_h5, kept)
+    assert result.exit_code == 0, result.stderr
+    src, thr, both = read_dataset(kp_h5), read_dataset(plain), read_dataset(kept)
+    assert len(both) == 3 * len(src)
+    originals = np.arange(0, len(both), 3)
+    copies = np.setdiff1d(np.arange(len(both)), originals)
+    np.testing.assert_array_equal(both.frames[originals], src.frames)  # the frame itself, NaN included
+    np.testing.assert_array_equal(both.frames[copies], thr.frames)  # the copies as without the option
+    assert np.isnan(both.columns["threshold_level"][originals]).all()
+    assert both.columns["threshold_level"][copies].tolist() == thr.columns["threshold_level"].tolist()
+    assert both.columns["threshold_source_row"].tolist() == np.repeat(np.arange(len(src)), 3).tolist()
+    np.testing.assert_array_equal(both.labels, np.repeat(src.labels, 3, axis=0))
+    assert both.meta.attrs["threshold"]["keep_original"] is True
+
+
 def test_comma_levels_explicit_window_and_emit_mask(cli, kp_h5, tmp_path):
     out = tmp_path / "mask.h5"
     result = cli("threshold", "--range", "60,200", "--window", "20:40", "--emit", "mask", "-m", "otsu", kp_h5, out)
@@ -145,6 +163,7 @@ def test_workers_and_shards_are_byte_identical(cli, tmp_path):
         (["--shard", "3/3"], "--shard"),
         (["-m", "temperature"], "--range"),
         (["--band", "30:37"], "--band"),
+        (["--keep-original", "--emit", "mask"], "--keep-original"),
     ],
 )
 def test_bad_options_exit_2_naming_the_option(cli, kp_h5, tmp_path, args, needle):

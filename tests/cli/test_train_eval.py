@@ -171,8 +171,20 @@ def test_distill_and_ensemble(cli, trained, splits, tmp_path):
     ens = cli("train", split / "train.h5", "--val", split / "val.h5", "--head", "svm+rf", "--features", out / "best.pt",
               "--trees", "20", "--out", tmp_path / "e", "--json")
     assert ens.exit_code == 0, ens.output
-    weights = json.loads(ens.stdout)["weights"]
-    assert weights["svm"] + weights["rf"] == pytest.approx(1.0)
+    summary = json.loads(ens.stdout)
+    weights = summary["weights"]
+    assert set(weights) == {"svm", "rf", "net"} and sum(weights.values()) == pytest.approx(1.0)
+    # C chosen on the validation split, calibration folds grouped by subject (no frame on both sides)
+    assert summary["svm_c"] in (0.1, 1.0, 10.0) and set(summary["val_balanced_accuracy_svm_by_c"]) == {"0.1", "1.0", "10.0"}
+    assert summary["calibration_folds"].endswith("by subject")
+    fixed = cli("train", split / "train.h5", "--val", split / "val.h5", "--head", "svm+rf", "--features", out / "best.pt",
+                "--trees", "20", "--svm-c", "2", "--ensemble-weights", "1,1", "--out", tmp_path / "e2", "--json")
+    assert fixed.exit_code == 0, fixed.output
+    fixed_summary = json.loads(fixed.stdout)
+    assert fixed_summary["svm_c"] == 2.0 and fixed_summary["weights"] == {"svm": 0.5, "rf": 0.5, "net": 0.0}
+    for bad in (["--svm-c", "0"], ["--svm-c", "x"], ["--ensemble-weights", "1,2,3,4"]):
+        assert_clean_error(cli("train", split / "train.h5", "--head", "svm+rf", "--features", out / "best.pt", *bad,
+                               "--out", tmp_path / "bad"), 2, bad[0])
     res = cli("eval", tmp_path / "e" / "ensemble.skops", split / "test.h5", "--json")
     assert res.exit_code == 0, res.output
     assert 0.0 <= json.loads(res.stdout)["metrics"]["classification"]["balanced_accuracy"] <= 1.0
@@ -275,3 +287,36 @@ def test_imagenet_weights_absent(cli, splits, tmp_path, monkeypatch):
     result = cli("train", split / "train.h5", "--arch", "resnet18", "--weights", "imagenet", "--epochs", "1",
                  "--out", tmp_path / "r")
     assert_clean_error(result, 1, "resnet18-", str(tmp_path / "hub" / "checkpoints"), "download")
+
+
+def test_ensemble_weights_grid_and_learning():
+    from thermcli.stages.ensemble import combine, learn_weights, weight_grid
+
+    grid = weight_grid(("svm", "rf", "net"), 0.1)
+    assert len(grid) == 66 and all(sum(w.values()) == pytest.approx(1.0) for w in grid)
+    assert len({tuple(sorted(w.items())) for w in grid}) == 66
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    perfect = np.eye(2)[y] * 0.9 + 0.05
+    noise = rng.dirichlet([1, 1], 200)
+    w = learn_weights({"svm": noise, "rf": noise[::-1].copy(), "net": perfect}, y)
+    assert combine({"svm": noise, "rf": noise, "net": perfect}, w).argmax(1).tolist() == y.tolist()
+    assert w["net"] > 0.5
+    # a member missing from the probabilities weighs nothing; weights are renormalised
+    np.testing.assert_allclose(combine({"net": perfect}, {"svm": 0.2, "net": 0.8}), perfect)
+
+
+def test_calibration_folds_keep_subjects_apart():
+    from types import SimpleNamespace
+
+    from thermcli.stages.ensemble import calibration_folds
+
+    subject = np.repeat(["a", "b", "c", "d"], 12)
+    y = np.tile([0, 1], 24)
+    folds, how = calibration_folds(SimpleNamespace(subject=subject, sequence=None), np.arange(48), y, seed=0)
+    assert how == "subject" and len(folds) == 3
+    assert sorted(np.concatenate([test for _, test in folds]).tolist()) == list(range(48))  # a partition
+    for train, test in folds:
+        assert not set(subject[train]) & set(subject[test])
+    folds, how = calibration_folds(SimpleNamespace(subject=None, sequence=None), np.arange(48), y, seed=0)
+    assert how == "stratified" and len(folds) == 3

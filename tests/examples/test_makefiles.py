@@ -94,11 +94,11 @@ def test_breathing_makefile_headline_then_nothing_to_do(tmp_path):
              for p in ("train", "val", "test")}
     assert all(parts.values())
     assert not (parts["train"] & parts["test"]) and not (parts["train"] & parts["val"]) and not (parts["val"] & parts["test"])
-    # threshold → augment: 3 threshold copies of every training frame, then one augmented copy kept beside each
+    # threshold → augment: every training frame + 3 threshold copies of it, then one augmented copy kept beside each
     n_train = open_dataset(out / "split" / "train.h5").n
-    assert open_dataset(out / "thr.h5").n == 3 * n_train
-    assert open_dataset(out / "train_plus.h5").n == 6 * n_train
-    for stage in ("source", "transfer", "student"):
+    assert open_dataset(out / "thr.h5").n == 4 * n_train
+    assert open_dataset(out / "train_plus.h5").n == 8 * n_train
+    for stage in ("source", "source_student", "transfer", "student"):
         assert (out / stage / "best.pt").is_file()
         assert (out / stage / "metrics.csv").is_file()
     assert (out / "ensemble" / "ensemble.skops").is_file()
@@ -116,7 +116,7 @@ def test_breathing_makefile_headline_then_nothing_to_do(tmp_path):
     for step in (f"--out {out / 'transfer'} ", f"--out {out / 'student'} ", f"--out {out / 'ensemble'} ",
                  f"--output {out / 'metrics.json'} "):
         assert step in plan
-    for step in (f"--out {out / 'source'} ", " split ", " threshold ", " augment ", " synth "):
+    for step in (f"--out {out / 'source'} ", f"--out {out / 'source_student'} ", " split ", " threshold ", " augment ", " synth "):
         assert step not in plan
 
 

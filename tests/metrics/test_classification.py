@@ -55,3 +55,66 @@ def test_nothing_labelled_is_an_error():
 
     with pytest.raises(DataError, match="no labelled frames"):
         classification_metrics(np.array([-1, -1]), np.array([0, 1]), None, ["a", "b"])
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(2, 6), st.integers(3, 50), st.integers(0, 100_000))
+def test_multilabel_identical_to_sklearn(n_labels, n, seed):
+    import warnings
+
+    from thermcli.metrics.classification import multilabel_metrics
+    from thermcli.stages.adapt import per_label_f1
+
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, n_labels)) < 0.4).astype(np.uint8)
+    score = np.clip(0.6 * y + 0.7 * rng.random((n, n_labels)), 0, 1)
+    pred = (score > 0.5).astype(np.uint8)
+    names = [f"L{j}" for j in range(n_labels)]
+    got = multilabel_metrics(y, pred, score, names)
+    assert got["kind"] == "multilabel" and got["n"] == n
+    assert got["subset_accuracy"] == skm.accuracy_score(y, pred) == np.mean((y == pred).all(1))
+    assert got["hamming_loss"] == skm.hamming_loss(y, pred)
+    assert got["hamming_loss"] == pytest.approx(np.mean(y != pred))
+    labels = list(range(n_labels))
+    for key, fn in (("precision", skm.precision_score), ("recall", skm.recall_score), ("f1", skm.f1_score)):
+        assert [got[key]["per_class"][c] for c in names] == list(fn(y, pred, labels=labels, average=None, zero_division=0))
+        for average in ("micro", "macro", "weighted", "samples"):
+            assert got[key][average] == fn(y, pred, labels=labels, average=average, zero_division=0)
+    # an independent count: adapt's own per-label F1, and micro F1 from the pooled counts
+    np.testing.assert_allclose([got["f1"]["per_class"][c] for c in names], per_label_f1(y, pred))
+    tp, fp, fn_ = (y & pred).sum(), ((1 - y) & pred).sum(), (y & (1 - pred)).sum()
+    assert got["f1"]["micro"] == pytest.approx(2 * tp / (2 * tp + fp + fn_) if tp + fp + fn_ else 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        assert [got["average_precision"]["per_class"][c] for c in names] == list(skm.average_precision_score(y, score, average=None))
+        for average in ("micro", "macro", "weighted"):
+            assert got["average_precision"][average] == skm.average_precision_score(y, score, average=average)
+    assert got["mAP"] == got["average_precision"]["macro"]
+    defined = [j for j in range(n_labels) if 0 < y[:, j].sum() < n]
+    if len(defined) == n_labels:
+        assert got["roc_auc"]["macro"] == skm.roc_auc_score(y, score, average="macro")
+        assert got["roc_auc"]["micro"] == skm.roc_auc_score(y, score, average="micro")
+    for j in defined:
+        assert got["roc_auc"]["per_class"][names[j]] == skm.roc_auc_score(y[:, j], score[:, j])
+    # gates: accuracy means the subset accuracy here; mAP and per-label keys are reachable
+    assert gate_value(got, "accuracy") == got["subset_accuracy"]
+    assert gate_value(got, "mAP") == got["mAP"]
+    assert gate_value(got, "f1.micro") == got["f1"]["micro"]
+    assert gate_value(got, f"recall.{names[0]}") == got["recall"]["per_class"][names[0]]
+
+
+def test_multilabel_without_scores_has_no_average_precision():
+    from thermcli.metrics.classification import multilabel_metrics
+
+    y = np.array([[1, 0], [0, 1], [1, 1]], np.uint8)
+    got = multilabel_metrics(y, y, None, ["a", "b"])
+    assert got["average_precision"] is None and got["mAP"] is None and got["roc_auc"] is None
+    assert got["subset_accuracy"] == 1.0 and got["hamming_loss"] == 0.0
+
+
+def test_multilabel_needs_two_labels():
+    from thermcli.errors import DataError
+    from thermcli.metrics.classification import multilabel_metrics
+
+    with pytest.raises(DataError, match="at least 2 labels"):
+        multilabel_metrics(np.ones((3, 1), np.uint8), np.ones((3, 1), np.uint8), None, ["a"])

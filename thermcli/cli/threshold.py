@@ -48,6 +48,9 @@ def threshold(
     band: Annotated[
         Optional[str], typer.Option("--band", help="temperature: one copy with LO <= T <= HI (e.g. skin 30:37).", show_default=False)
     ] = None,
+    keep_original: Annotated[
+        bool, typer.Option("--keep-original", help="Also write each frame itself before its copies (threshold_level NaN): the copies enlarge the data instead of replacing it.")
+    ] = False,
     batch_size: BatchSize = 64,
     workers: Workers = 1,
     shard: Shard = None,
@@ -91,6 +94,7 @@ def threshold(
     )
     check_output(out, force=force)
     rows = run_threshold(
-        src, out, cfg, options=resolved_options(ctx), batch_size=batch_size, workers=workers, shard=shard_kn, force=force
+        src, out, cfg, options=resolved_options(ctx), batch_size=batch_size, workers=workers, shard=shard_kn, force=force,
+        keep_original=keep_original,
     )
     say(f"wrote {rows} rows to {out}")

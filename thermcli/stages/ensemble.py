@@ -64,28 +64,73 @@ def load_ensemble(path: Path):
     return models, config
 
 
-def combine(p_svm: np.ndarray, p_rf: np.ndarray, w_svm: float) -> np.ndarray:
-    return w_svm * p_svm + (1.0 - w_svm) * p_rf
+MEMBERS = ("svm", "rf", "net")
+SVM_C_GRID = (0.1, 1.0, 10.0)
+WEIGHT_STEP = 0.1
 
 
-def learn_weight(p_svm: np.ndarray, p_rf: np.ndarray, y: np.ndarray) -> float:
-    """The SVM's weight in [0, 1] (grid of 0.05) maximising balanced accuracy; ties → nearest 0.5."""
+def combine(probs: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """Soft vote: Σ w_m · p_m over the members with a weight (missing members weigh 0)."""
+    total = None
+    for name, w in weights.items():
+        if w == 0 or name not in probs:
+            continue
+        term = float(w) * probs[name]
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError("every ensemble weight is 0")
+    return total / sum(float(w) for name, w in weights.items() if name in probs)
+
+
+def _score(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """(balanced accuracy, −log loss): higher is better; the log loss breaks ties."""
     from sklearn.metrics import balanced_accuracy_score
 
-    best, best_w = -1.0, 0.5
-    for w in sorted(np.linspace(0, 1, 21), key=lambda v: abs(v - 0.5)):
-        score = balanced_accuracy_score(y, combine(p_svm, p_rf, w).argmax(1))
-        if score > best + 1e-12:
-            best, best_w = score, float(w)
-    return best_w
+    eps = 1e-7
+    picked = np.clip(p[np.arange(len(y)), y], eps, 1.0)
+    return float(balanced_accuracy_score(y, p.argmax(1))), float(np.log(picked).mean())
+
+
+def weight_grid(members: tuple[str, ...], step: float = WEIGHT_STEP) -> list[dict[str, float]]:
+    """Every weighting of ``members`` on the simplex in steps of ``step`` (each sums to 1)."""
+    n = int(round(1.0 / step))
+    grid: list[dict[str, float]] = []
+
+    def rec(prefix: list[int], left: int) -> None:
+        if len(prefix) == len(members) - 1:
+            counts = prefix + [left]
+            grid.append({m: c / n for m, c in zip(members, counts)})
+            return
+        for c in range(left + 1):
+            rec(prefix + [c], left - c)
+
+    rec([], n)
+    return grid
+
+
+def learn_weights(probs: dict[str, np.ndarray], y: np.ndarray, step: float = WEIGHT_STEP) -> dict[str, float]:
+    """The members' weights (simplex grid) maximising validation balanced accuracy, ties broken by
+    the lower log loss of the combined probabilities, then by the more even weighting."""
+    members = tuple(probs)
+    best_key, best = None, None
+    for w in weight_grid(members, step):
+        ba, ll = _score(y, combine(probs, w))
+        evenness = -float(np.var(list(w.values())))
+        key = (round(ba, 12), round(ll, 9), evenness)
+        if best_key is None or key > best_key:
+            best_key, best = key, w
+    return {m: float(best.get(m, 0.0)) for m in MEMBERS}
 
 
 def _features(features_ckpt: Path, data_path: Path, device, batch_size: int = 512):
-    """(embeddings (N, D), labels (N,), config, dataset) of ``data_path`` through the network."""
+    """(embeddings (N, D), network probabilities (N, C), labels (N,), config, dataset) of
+    ``data_path`` through the network."""
+    import torch
+
     from thermcli.models.checkpoint import load_checkpoint
     from thermcli.stages.classify_data import Normalization, load_split
     from thermcli.stages.predict_classify import check_frame_shape
-    from thermcli.stages.train_classify import predict_embeddings
+    from thermcli.stages.train_classify import predict_embeddings, predict_logits
 
     model, config, _ = load_checkpoint(features_ckpt, expect_task="classify")
     data, _, ds = load_split(data_path, frames_k=int(config.get("frames", 1)), norm=Normalization(**config["normalization"]),
@@ -93,57 +138,135 @@ def _features(features_ckpt: Path, data_path: Path, device, batch_size: int = 51
     check_frame_shape(config, data.frame_shape, data_path)
     model.to(device)
     emb = predict_embeddings(model, data, device, batch_size=batch_size)
-    return emb, data.labels.numpy(), config, ds
+    logits = predict_logits(model, data, device, batch_size=batch_size)
+    probs = torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+    return emb, probs, data.labels.numpy(), config, ds
 
 
-def train_ensemble(train_path: Path, val_path: Path | None, out: Path, *, features: Path, weights: str, seed: int,
-                   svm_c: float, trees: int, device, force: bool, options: dict[str, Any]) -> dict[str, Any]:
-    """Fit SVM + RF on ``features``'s embeddings; write ``out/`` (ensemble.skops, .json, features.pt)."""
-    import skops.io as sio
+def calibration_folds(ds, rows: np.ndarray, y: np.ndarray, seed: int) -> tuple[list, str]:
+    """Cross-validation folds for the SVM's probability calibration, by group so that copies of a
+    frame (threshold levels, augmentations) and frames of one subject never sit on both sides:
+    by subject when ≥ 2 subjects, else by sequence, else stratified by class. (folds, grouping)."""
+    from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+    for name in ("subject", "sequence"):
+        column = getattr(ds, name, None)
+        if column is None:
+            continue
+        groups = np.asarray(column).astype(str)[rows]
+        distinct = np.unique(groups)
+        if len(distinct) < 2:
+            continue
+        k = min(3, len(distinct))
+        folds = list(GroupKFold(n_splits=k).split(np.zeros(len(y)), y, groups))
+        # every training side needs both classes for the SVM to fit
+        if all(len(np.unique(y[train])) >= 2 for train, _ in folds):
+            return folds, name
+    k = int(min(3, np.bincount(y).min())) if len(y) else 2
+    folds = list(StratifiedKFold(n_splits=max(k, 2), shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    return folds, "stratified"
+
+
+def _fit_svm(x: np.ndarray, y: np.ndarray, c: float, folds: list, seed: int):
     from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.metrics import balanced_accuracy_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
+    svm = make_pipeline(StandardScaler(),
+                        CalibratedClassifierCV(SVC(C=c, gamma="scale", class_weight="balanced", random_state=seed),
+                                               ensemble=False, cv=folds))
+    svm.fit(x, y)
+    # the fitted calibrator no longer needs the fold indices: keep the file small and plain
+    svm.steps[-1][1].cv = len(folds)
+    return svm
+
+
+def parse_svm_c(text: str | float | None) -> float | None:
+    """``auto`` (chosen on --val) → None, else a positive float."""
+    if text is None or (isinstance(text, str) and text.strip().lower() == "auto"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{text!r}: expected auto or a positive number", param="--svm-c") from None
+    if not value > 0:
+        raise UsageError(f"{text!r}: expected auto or a positive number", param="--svm-c")
+    return value
+
+
+def parse_ensemble_weights(text: str) -> dict[str, float] | None:
+    """``learn`` → None; ``W_SVM,W_RF`` or ``W_SVM,W_RF,W_NET`` → normalised weights."""
+    if text.strip().lower() == "learn":
+        return None
+    try:
+        given = [float(v) for v in text.split(",")]
+    except ValueError:
+        given = []
+    if len(given) not in (2, 3) or min(given) < 0 or sum(given) <= 0:
+        raise UsageError(f"{text!r}: expected learn, W_SVM,W_RF or W_SVM,W_RF,W_NET (e.g. 0.4,0.3,0.3)",
+                         param="--ensemble-weights")
+    given += [0.0] * (3 - len(given))
+    return {m: v / sum(given) for m, v in zip(MEMBERS, given)}
+
+
+def train_ensemble(train_path: Path, val_path: Path | None, out: Path, *, features: Path, weights: str, seed: int,
+                   svm_c: float | str | None, trees: int, device, force: bool, options: dict[str, Any]) -> dict[str, Any]:
+    """Fit SVM + RF on ``features``'s embeddings; write ``out/`` (ensemble.skops, .json, features.pt).
+
+    The soft vote has three members: the SVM (standardised embeddings, RBF kernel, probabilities
+    calibrated on subject-grouped folds), the random forest, and the feature network's own softmax.
+    With ``--val``, the SVM's C (when ``auto``) and the members' weights are chosen on the
+    validation split; the models themselves are fitted on the training split only.
+    """
+    import skops.io as sio
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import balanced_accuracy_score
+
     from thermcli.io import atomic_path, make_provenance
     from thermcli.stages.classify_data import ClassifyData, check_trainable
 
-    given = None
-    if weights != "learn":
-        try:
-            given = [float(v) for v in weights.split(",")]
-        except ValueError:
-            given = None
-        if not given or len(given) != 2 or min(given) < 0 or sum(given) <= 0:
-            raise UsageError(f"{weights!r}: expected learn or W_SVM,W_RF (e.g. 0.5,0.5)", param="--ensemble-weights")
-    x_train, y_train, config, _ = _features(features, train_path, device)
+    given = parse_ensemble_weights(weights)
+    fixed_c = parse_svm_c(svm_c)
+    x_train, _, y_train, config, ds_train = _features(features, train_path, device)
     names = list(config.get("class_names") or [])
-    labelled = y_train >= 0
+    n = len(names)
     import torch
 
     check_trainable(ClassifyData(None, torch.from_numpy(y_train), None, names, (0, 0), str(train_path)))
-    x_train, y_train = x_train[labelled], y_train[labelled]
-    svm = make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(C=svm_c, random_state=seed), ensemble=False, cv=3))
-    svm.fit(x_train, y_train)
+    rows = np.flatnonzero(y_train >= 0)
+    x_train, y_train = x_train[rows], y_train[rows]
+    folds, grouping = calibration_folds(ds_train, rows, y_train, seed)
+    val = None
+    if val_path is not None:
+        x_val, p_net, y_val, _, _ = _features(features, val_path, device)
+        keep = y_val >= 0
+        if keep.any():
+            val = (x_val[keep], p_net[keep], y_val[keep])
+    record: dict[str, Any] = {"calibration_folds": f"{len(folds)} by {grouping}"}
+    if fixed_c is not None or val is None:
+        c = fixed_c if fixed_c is not None else 1.0
+        svm = _fit_svm(x_train, y_train, c, folds, seed)
+    else:
+        svm, c, tried = None, None, {}
+        for candidate in SVM_C_GRID:
+            model = _fit_svm(x_train, y_train, candidate, folds, seed)
+            key = _score(val[2], _full_proba(model, val[0], n))
+            tried[str(candidate)] = key[0]
+            if svm is None or key > best_key:
+                svm, c, best_key = model, candidate, key
+        record["val_balanced_accuracy_svm_by_c"] = tried
     rf = RandomForestClassifier(n_estimators=trees, random_state=seed, n_jobs=1, class_weight="balanced")
     rf.fit(x_train, y_train)
-    record: dict[str, Any] = {}
-    if given is not None:
-        w_svm = given[0] / sum(given)
-    elif val_path is not None:
-        x_val, y_val, _, _ = _features(features, val_path, device)
-        keep = y_val >= 0
-        p_svm, p_rf = _full_proba(svm, x_val[keep], len(names)), _full_proba(rf, x_val[keep], len(names))
-        w_svm = learn_weight(p_svm, p_rf, y_val[keep])
-        record = {
-            "val_balanced_accuracy_svm": float(balanced_accuracy_score(y_val[keep], p_svm.argmax(1))),
-            "val_balanced_accuracy_rf": float(balanced_accuracy_score(y_val[keep], p_rf.argmax(1))),
-            "val_balanced_accuracy": float(balanced_accuracy_score(y_val[keep], combine(p_svm, p_rf, w_svm).argmax(1))),
-        }
+    if val is not None:
+        probs = {"svm": _full_proba(svm, val[0], n), "rf": _full_proba(rf, val[0], n), "net": val[1]}
+        w = given if given is not None else learn_weights(probs, val[2])
+        for name, p in probs.items():
+            record[f"val_balanced_accuracy_{name}"] = float(balanced_accuracy_score(val[2], p.argmax(1)))
+        record["val_balanced_accuracy"] = float(balanced_accuracy_score(val[2], combine(probs, w).argmax(1)))
+        record["val_frames"] = int(len(val[2]))
     else:
-        w_svm = 0.5
+        w = given if given is not None else {m: 1.0 / len(MEMBERS) for m in MEMBERS}
     provenance = make_provenance("thermcli train --task classify --head svm+rf", options,
                                  inputs=[train_path, features] + ([val_path] if val_path else []), seed=seed)
     digest = hashlib.sha256(Path(features).read_bytes()).hexdigest()
@@ -151,12 +274,12 @@ def train_ensemble(train_path: Path, val_path: Path | None, out: Path, *, featur
         "task": "classify",
         "head": "svm+rf",
         "class_names": names,
-        "weights": {"svm": w_svm, "rf": 1.0 - w_svm},
+        "weights": {m: float(w.get(m, 0.0)) for m in MEMBERS},
         "features": FEATURES_FILE,
         "features_sha256": digest,
         "features_arch": config.get("arch"),
         "frames": config.get("frames", 1),
-        "svm_c": svm_c,
+        "svm_c": c,
         "trees": trees,
         "validation": record,
         "provenance": provenance,
@@ -166,7 +289,7 @@ def train_ensemble(train_path: Path, val_path: Path | None, out: Path, *, featur
         shutil.copyfile(features, tmp / FEATURES_FILE)
         (tmp / CONFIG_FILE).write_text(json.dumps(ens_config, indent=2) + "\n")
         (tmp / "config.json").write_text(json.dumps({"options": options, **ens_config}, indent=2, default=str) + "\n")
-    return {"run": str(out), "weights": ens_config["weights"], **record}
+    return {"run": str(out), "weights": ens_config["weights"], "svm_c": c, **record}
 
 
 def _full_proba(model, x: np.ndarray, n_classes: int) -> np.ndarray:
@@ -183,8 +306,8 @@ def ensemble_probabilities(models: dict, config: dict, source: Path, data_path: 
     digest = hashlib.sha256(features.read_bytes()).hexdigest() if features.is_file() else None
     if digest != config.get("features_sha256"):
         raise DataError("features.pt is missing or differs from the one the ensemble was fitted on", path=str(features))
-    x, _, _, ds = _features(features, data_path, device, batch_size)
+    x, p_net, _, _, ds = _features(features, data_path, device, batch_size)
     n = len(config["class_names"])
-    w = float(config["weights"]["svm"])
-    p = combine(_full_proba(models["svm"], x, n), _full_proba(models["rf"], x, n), w)
-    return p.astype(np.float32), ds
+    weights = {m: float(config["weights"].get(m, 0.0)) for m in MEMBERS}
+    probs = {"svm": _full_proba(models["svm"], x, n), "rf": _full_proba(models["rf"], x, n), "net": p_net}
+    return combine(probs, weights).astype(np.float32), ds

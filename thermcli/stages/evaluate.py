@@ -71,7 +71,8 @@ class EvalContext:
         return read_dataset(self.data)
 
     def classification_arrays(self):
-        """(y_true, y_pred, y_score or None, class_names) aligned frame by frame.
+        """(y_true, y_pred, y_score or None, class_names) aligned frame by frame: (N,) class
+        indices for multi-class ground truth, (N, L) 0/1 for multi-label.
 
         Without DATA, a predictions dataset's own ``columns/true_labels`` (written by ``predict``
         when its input had labels) is the ground truth.
@@ -80,26 +81,27 @@ class EvalContext:
         if self.data is None and not self.is_model and "true_labels" in pred.columns:
             score = pred.columns.get("probabilities")
             names = list(pred.meta.class_names or [])
-            return np.asarray(pred.columns["true_labels"], np.int64), pred.labels, score, names
+            truth_labels = np.asarray(pred.columns["true_labels"])
+            if truth_labels.ndim == 1:
+                truth_labels = truth_labels.astype(np.int64)
+            _check_shapes(truth_labels, pred.labels, self.source)
+            return truth_labels, pred.labels, score, names
         truth = self.ground_truth
         if truth.labels is None:
             raise DataError("has no labels: nothing to compare the predictions with", path=str(self.data))
-        if truth.meta.label_kind == "multilabel" or truth.labels.ndim != 1:
-            # not yet: `adapt` reports per-label F1 and mean F1 for multi-label runs in summary.json
-            raise DataError(
-                "holds multi-label labels; eval scores multi-class labels only (adapt writes per-label F1 "
-                "to its run's summary.json)",
-                path=str(self.data),
-            )
         if pred.labels is None:
             raise DataError("holds no predicted labels", path=str(self.source))
         if len(pred) != len(truth):
             raise DataError(f"{len(pred)} predictions for {len(truth)} ground-truth frames", path=str(self.source))
+        _check_shapes(truth.labels, pred.labels, self.source)
         names = list(pred.meta.class_names or truth.meta.class_names or [])
         if truth.meta.class_names and names and list(truth.meta.class_names) != names:
             raise DataError(f"classes {truth.meta.class_names} differ from the model's {names}", path=str(self.data))
         if not names:
-            names = [str(i) for i in range(int(max(truth.labels.max(), pred.labels.max())) + 1)]
+            if truth.labels.ndim == 2:
+                names = [str(i) for i in range(truth.labels.shape[1])]
+            else:
+                names = [str(i) for i in range(int(max(truth.labels.max(), pred.labels.max())) + 1)]
         score = pred.columns.get("probabilities")
         return truth.labels, pred.labels, score, names
 
@@ -122,6 +124,17 @@ class EvalContext:
                 raise UsageError("the model does not record its input size; give DATA", param="DATA")
             shape = [int(config.get("frames", config.get("model_kwargs", {}).get("in_chans", 1))), *frame_shape]
         return model.eval(), tuple(int(s) for s in shape)
+
+
+def _check_shapes(truth: np.ndarray, pred: np.ndarray, source: Path) -> None:
+    """Multi-label ground truth needs (N, L) multi-label predictions of the same L, and vice versa."""
+    truth, pred = np.asarray(truth), np.asarray(pred)
+    if truth.ndim == 2 and pred.ndim != 2:
+        raise DataError("predicts one class a frame, but the ground truth is multi-label (N, L)", path=str(source))
+    if truth.ndim == 1 and pred.ndim == 2:
+        raise DataError("predicts multi-label (N, L) labels, but the ground truth is one class a frame", path=str(source))
+    if truth.ndim == 2 and truth.shape[1] != pred.shape[1]:
+        raise DataError(f"predicts {pred.shape[1]} labels, the ground truth has {truth.shape[1]}", path=str(source))
 
 
 def parse_gates(text: str | None) -> list[tuple[str, float]]:

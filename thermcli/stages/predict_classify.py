@@ -34,7 +34,10 @@ def classifier_probabilities(source: Path, data_path: Path, *, device, batch_siz
     check_frame_shape(config, data.frame_shape, data_path)
     model.to(device)
     logits = predict_logits(model, data, device, batch_size=batch_size)
-    probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy().astype(np.float32)
+    if config.get("label_kind") == "multilabel":  # one sigmoid per label (e.g. `adapt` on multi-label data)
+        probs = torch.sigmoid(torch.from_numpy(logits)).numpy().astype(np.float32)
+    else:
+        probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy().astype(np.float32)
     return probs, config, ds
 
 
@@ -49,15 +52,19 @@ def predict(source: Path, data_path: Path, *, device, batch_size: int, provenanc
 
     probs, config, ds = classifier_probabilities(source, data_path, device=device, batch_size=batch_size)
     names = list(config.get("class_names") or [])
+    multilabel = config.get("label_kind") == "multilabel"
     columns = dict(ds.columns)
     columns["probabilities"] = probs
     if ds.labels is not None:
-        columns["true_labels"] = ds.labels.astype(np.int64)
+        columns["true_labels"] = ds.labels.astype(np.uint8 if ds.labels.ndim == 2 else np.int64)
+    # multi-label: a label is on where its sigmoid exceeds 0.5; multi-class: the most probable class
+    labels = (probs > 0.5).astype(np.uint8) if multilabel else probs.argmax(1).astype(np.int64)
     meta = Meta(
         unit=ds.meta.unit,
         modality=ds.meta.modality,
         class_names=names,
+        label_kind="multilabel" if multilabel else "multiclass",
         attrs={**ds.meta.attrs, "predictions": {"task": "classify", "model": str(source), "arch": config.get("arch")}},
         provenance=provenance,
     )
-    return ds.replace(meta=meta, labels=probs.argmax(1).astype(np.int64), columns=columns)
+    return ds.replace(meta=meta, labels=labels, columns=columns)

@@ -44,9 +44,12 @@ def output_meta(meta: Meta, cfg: ThresholdConfig) -> Meta:
     return meta.copy(unit=unit, attrs=attrs)
 
 
-def _threshold_block(batch: Dataset, lo: int, hi: int, args: tuple[ThresholdConfig, Meta]) -> Dataset:
-    cfg, meta = args
+def _threshold_block(batch: Dataset, lo: int, hi: int, args: tuple) -> Dataset:
+    cfg, meta = args[0], args[1]
+    keep_original = bool(args[2]) if len(args) > 2 else False
     result = threshold_frames(batch.frames, cfg)
+    if keep_original:
+        result = with_originals(batch.frames, result, len(cfg.levels) if cfg.band is None else 1)
     # replicate every per-frame field without copying the frames L times
     out = batch.replace(frames=np.empty((len(batch), 1, 1), np.uint8)).take(result.source)
     columns = dict(out.columns)
@@ -55,6 +58,26 @@ def _threshold_block(batch: Dataset, lo: int, hi: int, args: tuple[ThresholdConf
     columns["threshold_window_lo"] = result.window_lo
     columns["threshold_window_hi"] = result.window_hi
     return out.replace(frames=result.frames, meta=meta, columns=columns)
+
+
+def with_originals(frames: np.ndarray, result, count: int):
+    """Put each unthresholded frame before its copies: row i·(L+1) is frame i itself (level NaN,
+    the window its copies used), rows i·(L+1)+1 … its L copies."""
+    from dataclasses import replace
+
+    n = frames.shape[0]
+    if result.frames.shape[1:] != frames.shape[1:] or result.frames.dtype != frames.dtype:
+        raise UsageError("--keep-original needs copies shaped like the frames (--emit masked)", param="--keep-original")
+    out = np.empty((n * (count + 1),) + frames.shape[1:], frames.dtype)
+    rows = np.arange(n * (count + 1)).reshape(n, count + 1)
+    out[rows[:, 0]] = frames
+    out[rows[:, 1:].ravel()] = result.frames
+    levels = np.full(out.shape[0], np.nan, np.float64)
+    levels[rows[:, 1:].ravel()] = result.levels
+    source = np.repeat(np.arange(n, dtype=np.int64), count + 1)
+    lo = np.repeat(result.window_lo.reshape(n, count)[:, 0], count + 1)
+    hi = np.repeat(result.window_hi.reshape(n, count)[:, 0], count + 1)
+    return replace(result, frames=out, levels=levels, source=source, window_lo=lo, window_hi=hi)
 
 
 def run_threshold(
@@ -67,23 +90,30 @@ def run_threshold(
     workers: int = 1,
     shard: tuple[int, int] | None = None,
     force: bool = False,
+    keep_original: bool = False,
 ) -> int:
-    """Threshold ``src`` into ``out``; returns the number of rows written."""
+    """Threshold ``src`` into ``out``; returns the number of rows written. ``keep_original``
+    writes each frame itself before its copies (``threshold_level`` NaN)."""
     from thermcli.cli.options import shard_bounds
 
     with open_dataset(src) as reader:
         if reader.n == 0:
             raise DataError("dataset is empty (0 frames)", path=str(src))
         check_config(cfg, reader.meta.unit)
+        if keep_original and cfg.emit != "masked":
+            raise UsageError(f"--emit {cfg.emit} copies are not frames in the data's unit; --keep-original needs --emit masked",
+                             param="--keep-original")
         start, stop = shard_bounds(reader.n, shard)
         if stop <= start:
             raise UsageError(f"shard {shard[0]}/{shard[1]} of {reader.n} frames is empty", param="--shard")
         meta = output_meta(reader.meta, cfg)
+        if keep_original:
+            meta.attrs["threshold"] = {**meta.attrs["threshold"], "keep_original": True}
         if shard is not None:
             meta.attrs["shard"] = {"index": shard[0], "count": shard[1], "start": start, "stop": stop, "rows": reader.n}
     provenance = Background(make_provenance, "thermcli threshold", options, inputs=[src])
-    work = [(block, block, (cfg, meta)) for block in blocks(start, stop, batch_size)]
-    copies = len(cfg.levels) if cfg.band is None else 1  # output rows per input row
+    work = [(block, block, (cfg, meta, keep_original)) for block in blocks(start, stop, batch_size)]
+    copies = (len(cfg.levels) if cfg.band is None else 1) + int(keep_original)  # output rows per input row
     with create_writer(out, meta, force=force) as writer:
         write_blocks(src, _threshold_block, work, writer, workers=workers, rows_out=lambda lo, hi: (hi - lo) * copies)
         writer.meta.provenance = provenance.result()

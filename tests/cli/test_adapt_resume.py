@@ -131,3 +131,24 @@ def test_bad_adversary_option(cli, tmp_path, domains):  # noqa: F811
     src, tgt = domains / "source_train.h5", domains / "target_train.h5"
     assert_clean_error(cli("adapt", src, tgt, "--out", tmp_path / "a", "--adversary-on", "pixels", *FAST), 2, "--adversary-on")
     assert_clean_error(cli("adapt", "--method", "dann", src, tgt, "--out", tmp_path / "b", "--adversary-on", "logits", *FAST), 2, "--adversary-on")
+
+
+@pytest.mark.parametrize("adversary_on", ["features", "logits"])
+def test_adversary_on_says_which_layers_adapt(cli, tmp_path, domains, adversary_on):  # noqa: F811
+    """features: the source classifier is reused unchanged; logits (the authors' code): the
+    target network's copy of the classifier is adapted too, and the discriminator reads 6 logits."""
+    import torch
+
+    out = tmp_path / "run"
+    result = cli(
+        "adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", out, "--adversary-on", adversary_on,
+        "--dropout", "0", *FAST,
+    )
+    assert result.exit_code == 0, result.output
+    source, adapted = _weights(out / "source.pt"), _weights(out / "best.pt")
+    head = [k for k in source if k.startswith("head.")]
+    encoder = [k for k in source if k.startswith("encoder.")]
+    assert head and encoder
+    assert all(torch.equal(source[k], adapted[k]) for k in head) == (adversary_on == "features")
+    assert not all(torch.equal(source[k], adapted[k]) for k in encoder)
+    assert json.loads((out / "config.json").read_text())["adapt"]["adversary_on"] == adversary_on

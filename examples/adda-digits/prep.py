@@ -1,7 +1,9 @@
 """Build thermcli datasets for the ADDA digits protocol (Tzeng et al. 2017, Table 2) from
 ../shared/data/digits: 2,000 MNIST and 1,800 USPS training images sampled (seeded, stratified
 by nothing: a uniform sample, as the paper), the full test sets (MNIST 10,000; USPS 2,007), all
-28×28 uint8 (USPS 16×16 in 0..1 upsampled bilinearly).
+28×28 uint8 (USPS 16×16 in 0..1 upsampled bilinearly). Also ``*_heldout.h5``: training images
+NOT sampled (MNIST 3,000 of the 5,000; USPS 2,000 of the other 5,491), labelled, for choosing
+settings on held-out target data instead of the test sets.
 
     python prep.py DIGITS_DIR OUT_DIR [--seed 0]
 """
@@ -57,12 +59,16 @@ def main() -> None:
     table = np.loadtxt(mnist_csv, delimiter=",", dtype=np.int64)
     pick = rng.choice(len(table), 2000, replace=False)
     _write(args.out / "mnist_train.h5", table[pick, :784].reshape(-1, 28, 28).astype(np.uint8), table[pick, 784], "MNIST", [mnist_csv], args.seed)
+    rest = np.setdiff1d(np.arange(len(table)), pick)
+    _write(args.out / "mnist_heldout.h5", table[rest, :784].reshape(-1, 28, 28).astype(np.uint8), table[rest, 784], "MNIST", [mnist_csv], args.seed)
     images, labels = args.digits / "mnist" / "t10k-images-idx3-ubyte.gz", args.digits / "mnist" / "t10k-labels-idx1-ubyte.gz"
     _write(args.out / "mnist_test.h5", _idx(images), _idx(labels).astype(np.int64), "MNIST", [images, labels], args.seed)
     usps = args.digits / "usps" / "usps.h5"
     frames, labels = _usps(usps, "train")
     pick = rng.choice(len(frames), 1800, replace=False)
     _write(args.out / "usps_train.h5", frames[pick], labels[pick], "USPS", [usps], args.seed)
+    rest = np.setdiff1d(np.arange(len(frames)), pick)[:2000]
+    _write(args.out / "usps_heldout.h5", frames[rest], labels[rest], "USPS", [usps], args.seed)
     frames, labels = _usps(usps, "test")
     _write(args.out / "usps_test.h5", frames, labels, "USPS", [usps], args.seed)
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from thermcli.cli.options import BatchSize, Device, Force, JsonOut, Seed, parse_size, resolved_options
+from thermcli.cli.options import BatchSize, Device, Force, JsonOut, Resume, Seed, parse_size, resolved_options
 
 
 def _parse_seeds(text: str | None) -> list[int] | None:
@@ -59,6 +59,17 @@ def adapt(
     ] = None,
     beta1: Annotated[float, typer.Option("--beta1", min=0.0, max=1.0, help="ADDA Adam β1.")] = 0.5,
     disc_hidden: Annotated[int, typer.Option("--disc-hidden", min=1, help="Discriminator width (2 hidden layers).")] = 500,
+    adversary_on: Annotated[
+        str,
+        typer.Option(
+            "--adversary-on",
+            help="ADDA: features (the discriminator sees the encoder's output; the source classifier reused unchanged) "
+            "or logits (it sees the classifier's output and the whole target network adapts, as the authors' code).",
+        ),
+    ] = "features",
+    dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=1.0, help="Dropout in the LeNet encoder and the classifier head (the authors' LeNet: 0).")] = 0.5,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0, help="Stage 1 L2 weight decay (the authors' LeNet: 2.5e-5).")] = 0.0,
+    eval_every: Annotated[int, typer.Option("--eval-every", min=1, help="Score source / target every N epochs (and at each stage's last epoch).")] = 1,
     size: Annotated[Optional[str], typer.Option("--size", help="Working frame size HxW (default: the source's; others are resized).")] = None,
     normalize: Annotated[str, typer.Option("--normalize", help="domain: standardise each domain by its own mean/std; unit: scale only.")] = "domain",
     seed: Seed = 0,
@@ -67,6 +78,7 @@ def adapt(
     threads: Annotated[int, typer.Option("--threads", min=0, help="Torch CPU threads (0: torch's default).")] = 0,
     json_out: JsonOut = False,
     force: Force = False,
+    resume: Resume = False,
 ) -> None:
     """Adapt a classifier from a labelled source domain (RGB) to an unlabelled target (thermal).
 
@@ -75,7 +87,8 @@ def adapt(
     frames with the target encoder + the source classifier. DANN: one encoder trained with a
     gradient-reversal domain classifier. Multi-class or multi-label (one sigmoid per label).
     Target labels are never used for training. Writes OUT/ with source.pt (source only),
-    best.pt (adapted; usable by eval), metrics.csv, curves.png, embedding.png, summary.json.
+    best.pt (adapted; usable by eval), metrics.csv, curves.png, embedding.png, summary.json;
+    last.pt after every epoch, which --resume continues from (same final result).
 
     Example: thermcli adapt --method adda sample_data/domains/source_train.h5 sample_data/domains/target_train.h5 --target-val sample_data/domains/target_test.h5 --out runs/adda
     """
@@ -98,6 +111,10 @@ def adapt(
         adapt_lr=adapt_lr,
         beta1=beta1,
         disc_hidden=disc_hidden,
+        adversary_on=adversary_on.lower(),
+        dropout=dropout,
+        weight_decay=weight_decay,
+        eval_every=eval_every,
         size=parse_size(size, "--size") if size else None,
         normalize=normalize,
         device=device,
@@ -112,7 +129,7 @@ def adapt(
     provenance = make_provenance("thermcli adapt", resolved_options(ctx), inputs=inputs, seed=seed_list[0], notes=notes)
     summary = run_adapt(
         source=source, target=target, target_val=target_val, out=out, cfg=cfg, seeds=seed_list,
-        source_model=source_model, provenance=provenance, force=force,
+        source_model=source_model, provenance=provenance, force=force, resume=resume,
     )
     if json_out:
         typer.echo(json.dumps({k: v for k, v in summary.items() if k not in ("provenance", "runs")}, indent=2))

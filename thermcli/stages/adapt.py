@@ -31,6 +31,7 @@ from thermcli.errors import DataError, UsageError
 
 METHODS = ("adda", "dann")
 NORMALIZE = ("domain", "unit")
+ADVERSARY_ON = ("features", "logits")
 ASPECT_TOLERANCE = 1.25  # sizes whose aspect ratios differ more than this are not resized
 EMBED_SAMPLES = 400
 
@@ -52,6 +53,13 @@ class AdaptConfig:
     adapt_lr: float | None = None  # None: 2e-4 (ADDA, Adam β1 0.5) / 0.01 (DANN, SGD momentum 0.9)
     beta1: float = 0.5
     disc_hidden: int = 500
+    # ADDA: what the discriminator sees. "features": the encoder's output, the source classifier
+    # reused unchanged (the paper's figure); "logits": the classifier's output, the whole target
+    # network (encoder + a copy of the classifier) adapted (the authors' code, erictzeng/adda)
+    adversary_on: str = "features"
+    dropout: float = 0.5  # encoder (lenet_encoder) and head dropout; the authors' LeNet has none
+    weight_decay: float = 0.0  # stage 1 L2 (the authors' LeNet: 2.5e-5)
+    eval_every: int = 1  # score source / target every N epochs (and at each stage's last)
     dann_gamma: float = 10.0
     size: tuple[int, int] | None = None  # working frame size; None: the source's
     normalize: str = "domain"
@@ -317,7 +325,12 @@ def _build_classifier(cfg: AdaptConfig, in_chans: int, size: tuple[int, int], nu
     from thermcli.models.registry import create_model
 
     name = encoder or cfg.encoder
-    kwargs = {"encoder": name, "encoder_kwargs": _encoder_kwargs(cfg, name, in_chans, size), "num_classes": num_classes}
+    kwargs = {
+        "encoder": name,
+        "encoder_kwargs": _encoder_kwargs(cfg, name, in_chans, size),
+        "num_classes": num_classes,
+        "head_dropout": cfg.dropout,
+    }
     try:
         model = create_model("adapt_classifier", **kwargs)
     except RuntimeError as exc:  # a convolution that does not fit the frames
@@ -334,6 +347,8 @@ def _encoder_kwargs(cfg: AdaptConfig, name: str, in_chans: int, size: tuple[int,
     kwargs: dict[str, Any] = {"in_chans": in_chans, "input_size": [int(size[0]), int(size[1])], "feature_dim": cfg.feature_dim}
     if name == "backbone_encoder":
         kwargs["backbone"] = cfg.backbone
+    elif name == "lenet_encoder":
+        kwargs["dropout"] = cfg.dropout
     return kwargs
 
 
@@ -376,59 +391,100 @@ def _row(epoch: int, phase: str, kind: str, src: dict | None, tgt: dict | None, 
     return row
 
 
-def train_source(model, src: Domain, val: Domain | None, cfg: AdaptConfig, kind: str, device, rng, log) -> None:
-    """Stage 1: encoder + classifier on the labelled source (Adam, ``cfg.lr``)."""
+def train_source(model, src: Domain, val: Domain | None, cfg: AdaptConfig, kind: str, device, rng, log, *,
+                 start_epoch: int = 0, states: dict | None = None, save=None) -> None:
+    """Stage 1: encoder + classifier on the labelled source (Adam, ``cfg.lr``). ``states``: the
+    optimizer's state from ``last.pt`` when resuming at ``start_epoch``; ``save(stage, epoch,
+    objects)`` writes ``last.pt`` after each epoch."""
     import torch
 
+    from thermcli import interrupt
+
     loss_fn = _loss_fn(kind)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if states is not None:
+        opt.load_state_dict(states["opt"])
+        torch.set_rng_state(states["torch_rng"])  # after every network was built: dropout as uninterrupted
     xs = torch.from_numpy(src.x)
     ys = torch.from_numpy(src.y)
     steps = math.ceil(len(src.x) / cfg.batch_size)
-    for epoch in range(cfg.source_epochs):
+    for epoch in range(start_epoch, cfg.source_epochs):
         model.train()
         total = 0.0
         for idx in _batches(rng, len(xs), cfg.batch_size, steps):
+            interrupt.check()  # Ctrl-C / SIGTERM: stop between steps; last.pt keeps the last epoch
             xb, yb = xs[idx].to(device), ys[idx].to(device)
             loss = loss_fn(model(xb), yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += float(loss.detach())
-        s = _evaluate(model.encoder, model.head, src, kind, device)
-        t = _evaluate(model.encoder, model.head, val, kind, device)
+        scored = epoch + 1 == cfg.source_epochs or (epoch + 1) % max(cfg.eval_every, 1) == 0
+        s = _evaluate(model.encoder, model.head, src, kind, device) if scored else None
+        t = _evaluate(model.encoder, model.head, val, kind, device) if scored else None
         log(_row(epoch, "source", kind, s, t, loss_cls=total / steps))
+        if save is not None:
+            save("source", epoch, {"model": model, "opt": opt})
 
 
-def adapt_adda(source_model, target_model, src: Domain, tgt: Domain, val: Domain | None, cfg: AdaptConfig, kind: str, device, rng, log) -> None:
-    """Stage 2 of ADDA: ``target_model.encoder`` against a discriminator; source frozen."""
+def adapt_adda(source_model, target_model, src: Domain, tgt: Domain, val: Domain | None, cfg: AdaptConfig, kind: str, device, rng, log, *,
+               start_epoch: int = 0, states: dict | None = None, save=None) -> None:
+    """Stage 2 of ADDA: ``target_model`` against a discriminator; the source model frozen.
+
+    ``cfg.adversary_on`` = "features": the discriminator sees encoder outputs and only the target
+    encoder is trained (the source classifier is reused unchanged); "logits": it sees the
+    classifier's outputs and the whole target network is trained (the authors' code)."""
     import torch
     import torch.nn.functional as F
 
+    from thermcli import interrupt
     from thermcli.models.registry import create_model
 
     src_enc, head = source_model.encoder, source_model.head
+    on_logits = cfg.adversary_on == "logits"
     tgt_enc = target_model.encoder
+    tgt_head = target_model.head if on_logits else head
     for p in list(src_enc.parameters()) + list(head.parameters()):
         p.requires_grad_(False)
     src_enc.eval()
-    disc = create_model("domain_discriminator", in_features=int(head[-1].in_features), hidden=cfg.disc_hidden).to(device)
+    head.eval()
+    width = int(head[-1].out_features) if on_logits else int(head[-1].in_features)
+    disc = create_model("domain_discriminator", in_features=width, hidden=cfg.disc_hidden).to(device)
+    trained = list(tgt_enc.parameters()) + (list(tgt_head.parameters()) if on_logits else [])
+    for p in trained:
+        p.requires_grad_(True)
     lr = cfg.resolved_adapt_lr()
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(cfg.beta1, 0.999))
-    opt_t = torch.optim.Adam(tgt_enc.parameters(), lr=lr, betas=(cfg.beta1, 0.999))
+    opt_t = torch.optim.Adam(trained, lr=lr, betas=(cfg.beta1, 0.999))
+    if states is not None:
+        disc.load_state_dict(states["disc"])
+        opt_d.load_state_dict(states["opt_d"])
+        opt_t.load_state_dict(states["opt_t"])
+        torch.set_rng_state(states["torch_rng"])
     xs, xt = torch.from_numpy(src.x), torch.from_numpy(tgt.x)
     steps = cfg.steps_per_epoch or math.ceil(max(len(xs), len(xt)) / cfg.batch_size)
     start = cfg.source_epochs
-    # both encoders run without dropout: otherwise the discriminator can tell the domains apart by
+    # both networks run without dropout: otherwise the discriminator can tell the domains apart by
     # dropout noise alone (the source side is frozen, in eval mode); BN statistics stay frozen too
     tgt_enc.eval()
-    for epoch in range(cfg.epochs):
+    tgt_head.eval()
+
+    def source_side(x):
+        f = src_enc(x)
+        return head(f) if on_logits else f
+
+    def target_side(x):
+        f = tgt_enc(x)
+        return tgt_head(f) if on_logits else f
+
+    for epoch in range(start_epoch, cfg.epochs):
         d_total = g_total = correct = seen = 0.0
         for si, ti in zip(_batches(rng, len(xs), cfg.batch_size, steps), _batches(rng, len(xt), cfg.batch_size, steps)):
+            interrupt.check()
             xb_s, xb_t = xs[si].to(device), xt[ti].to(device)
             with torch.no_grad():
-                fs = src_enc(xb_s)
-            ft = tgt_enc(xb_t)
+                fs = source_side(xb_s)
+            ft = target_side(xb_t)
             d_s, d_t = disc(fs), disc(ft.detach())
             d_loss = F.binary_cross_entropy_with_logits(d_s, torch.ones_like(d_s)) + F.binary_cross_entropy_with_logits(
                 d_t, torch.zeros_like(d_t)
@@ -438,7 +494,7 @@ def adapt_adda(source_model, target_model, src: Domain, tgt: Domain, val: Domain
             opt_d.step()
             correct += float((d_s > 0).sum() + (d_t <= 0).sum())
             seen += len(d_s) + len(d_t)
-            # inverted labels: the target encoder is rewarded when its features pass as source
+            # inverted labels: the target network is rewarded when its outputs pass as source
             g_logits = disc(ft)
             g_loss = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
             opt_t.zero_grad()
@@ -446,16 +502,21 @@ def adapt_adda(source_model, target_model, src: Domain, tgt: Domain, val: Domain
             opt_t.step()
             d_total += float(d_loss.detach())
             g_total += float(g_loss.detach())
-        s = _evaluate(src_enc, head, src, kind, device)
-        t = _evaluate(tgt_enc, head, val, kind, device)
+        scored = epoch + 1 == cfg.epochs or (epoch + 1) % max(cfg.eval_every, 1) == 0
+        s = _evaluate(src_enc, head, src, kind, device) if scored else None
+        t = _evaluate(tgt_enc, tgt_head, val, kind, device) if scored else None
         log(_row(start + epoch, "adapt", kind, s, t, loss_disc=d_total / steps, loss_enc=g_total / steps, disc_acc=correct / max(seen, 1)))
+        if save is not None:
+            save("adapt", epoch, {"target_model": target_model, "disc": disc, "opt_d": opt_d, "opt_t": opt_t})
 
 
-def adapt_dann(model, src: Domain, tgt: Domain, val: Domain | None, cfg: AdaptConfig, kind: str, device, rng, log) -> None:
+def adapt_dann(model, src: Domain, tgt: Domain, val: Domain | None, cfg: AdaptConfig, kind: str, device, rng, log, *,
+               start_epoch: int = 0, states: dict | None = None, save=None) -> None:
     """DANN: classification loss + domain loss through a gradient-reversal layer, jointly."""
     import torch
     import torch.nn.functional as F
 
+    from thermcli import interrupt
     from thermcli.models.adapt import dann_lambda, grad_reverse
     from thermcli.models.registry import create_model
 
@@ -464,15 +525,20 @@ def adapt_dann(model, src: Domain, tgt: Domain, val: Domain | None, cfg: AdaptCo
     params = list(model.parameters()) + list(disc.parameters())
     lr0 = cfg.resolved_adapt_lr()
     opt = torch.optim.SGD(params, lr=lr0, momentum=0.9)
+    if states is not None:
+        disc.load_state_dict(states["disc"])
+        opt.load_state_dict(states["opt"])
+        torch.set_rng_state(states["torch_rng"])
     xs, ys, xt = torch.from_numpy(src.x), torch.from_numpy(src.y), torch.from_numpy(tgt.x)
     steps = cfg.steps_per_epoch or math.ceil(max(len(xs), len(xt)) / cfg.batch_size)
     total_steps = max(1, steps * cfg.epochs)
-    step = 0
+    step = steps * start_epoch
     start = cfg.source_epochs
-    for epoch in range(cfg.epochs):
+    for epoch in range(start_epoch, cfg.epochs):
         model.train()
         c_total = d_total = correct = seen = 0.0
         for si, ti in zip(_batches(rng, len(xs), cfg.batch_size, steps), _batches(rng, len(xt), cfg.batch_size, steps)):
+            interrupt.check()
             p = step / total_steps
             lambd = dann_lambda(p, cfg.dann_gamma)
             for group in opt.param_groups:
@@ -492,14 +558,17 @@ def adapt_dann(model, src: Domain, tgt: Domain, val: Domain | None, cfg: AdaptCo
             c_total += float(c_loss.detach())
             d_total += float(d_loss.detach())
             step += 1
-        s = _evaluate(model.encoder, model.head, src, kind, device)
-        t = _evaluate(model.encoder, model.head, val, kind, device)
+        scored = epoch + 1 == cfg.epochs or (epoch + 1) % max(cfg.eval_every, 1) == 0
+        s = _evaluate(model.encoder, model.head, src, kind, device) if scored else None
+        t = _evaluate(model.encoder, model.head, val, kind, device) if scored else None
         log(
             _row(
                 start + epoch, "adapt", kind, s, t,
                 loss_cls=c_total / steps, loss_disc=d_total / steps, disc_acc=correct / max(seen, 1), grl_lambda=lambd,
             )
         )
+        if save is not None:
+            save("adapt", epoch, {"model": model, "disc": disc, "opt": opt})
 
 
 # ---------------------------------------------------------------------------------- embedding
@@ -576,6 +645,10 @@ def _checkpoint_config(kwargs: dict, names: list[str], kind: str, spec: dict, ex
     }
 
 
+def _rng_state(rng: np.random.Generator) -> str:
+    return json.dumps(rng.bit_generator.state)
+
+
 def run_one(
     *,
     source: Path,
@@ -588,11 +661,20 @@ def run_one(
     provenance: dict[str, Any],
     domains=None,
     force: bool = False,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """One seed: stage 1 (or --source-model), adaptation, outputs in ``out`` (a RunDir)."""
+    """One seed: stage 1 (or --source-model), adaptation, outputs in ``out`` (a RunDir).
+
+    After every epoch of either stage ``last.pt`` holds everything the run needs to go on (the
+    networks, optimizers, the batch sampler's and torch's RNG states); ``resume`` continues from
+    it and ends with the same weights and scores as an uninterrupted run."""
+    import copy
+
+    import torch
+
     from thermcli.device import resolve_device, seed_everything
     from thermcli.io.atomic import write_bytes_atomic, write_text_atomic
-    from thermcli.models.checkpoint import save_checkpoint
+    from thermcli.models.checkpoint import read_checkpoint, save_checkpoint
     from thermcli.progress import say
     from thermcli.runs import RunDir
 
@@ -604,10 +686,21 @@ def run_one(
     seed_everything(seed)
     rng = np.random.default_rng(seed)
     in_chans, size = int(src.x.shape[1]), (int(src.x.shape[2]), int(src.x.shape[3]))
-    run = RunDir(out, force=force)
+    last = Path(out) / "last.pt"
+    state = read_checkpoint(last)["extra"] if resume and last.is_file() else None
+    if state is not None and state.get("seed") != seed:
+        raise DataError(f"last.pt is from seed {state.get('seed')}, not {seed}", path=str(last))
+    if state is not None and state["stage"] == "done" and (Path(out) / "metrics.json").is_file():
+        return json.loads((Path(out) / "metrics.json").read_text())
+    run = RunDir(out, force=force, resume=state is not None)
     config_doc = {"adapt": dataclasses.asdict(cfg), "seed": seed, "class_names": names, "label_kind": kind, "notes": notes, "provenance": provenance}
     run.write_config(config_doc)
     last_plot = [time.perf_counter()]
+    stage, done_epoch = (state["stage"], int(state["epoch"])) if state is not None else (None, -1)
+    if state is not None:
+        rng.bit_generator.state = json.loads(state["np_rng"])
+        state["states"]["torch_rng"] = state["torch_rng"]  # restored by the stage, once its networks exist
+        run.truncate(done_epoch + 1 + (cfg.source_epochs if stage == "adapt" else 0))
 
     def log(row: dict[str, Any]) -> None:
         # curves.png is redrawn at most every 10 s (a matplotlib figure costs ~0.2 s) and at the end
@@ -622,28 +715,54 @@ def run_one(
         model, ck = _load_source_model(source_model, names, kind, in_chans, size)
         model_kwargs = ck["model_kwargs"]
         encoder_name = model_kwargs.get("encoder", cfg.encoder)
-        model = model.to(device)
     else:
         model, model_kwargs = _build_classifier(cfg, in_chans, size, len(names))
         encoder_name = cfg.encoder
         _check_encoder_fits(model.encoder, model.head, src.x, encoder_name, str(source))
-        model = model.to(device)
-        train_source(model, src, val, cfg, kind, device, rng, log)
+    model = model.to(device)
+    source_config = _checkpoint_config(model_kwargs, names, kind, src.input_spec, {"domain": "source", "method": "source-only", "provenance": provenance})
+
+    def saver(current: str, epoch: int, objects: dict[str, Any], source_state: dict | None = None) -> None:
+        """``last.pt``: the source model as the checkpoint's weights, the stage's objects in extra."""
+        extra = {
+            "seed": seed,
+            "stage": current,
+            "epoch": epoch,
+            "states": {k: v.state_dict() for k, v in objects.items()},
+            "np_rng": _rng_state(rng),
+            "torch_rng": torch.get_rng_state(),
+        }
+        save_checkpoint(last, state_dict=source_state or model.state_dict(), config=source_config, extra=extra)
+
+    if state is not None:
+        model.load_state_dict(read_checkpoint(last)["state_dict"])
+    if source_model is None and stage in (None, "source"):
+        resuming = stage == "source"
+        if resuming:
+            model.load_state_dict(state["states"]["model"])
+        train_source(
+            model, src, val, cfg, kind, device, rng, log,
+            start_epoch=done_epoch + 1 if resuming else 0, states=state["states"] if resuming else None, save=saver,
+        )
     source_only = {"source": _evaluate(model.encoder, model.head, src, kind, device), "target": _evaluate(model.encoder, model.head, val, kind, device)}
-    save_checkpoint(
-        run.path / "source.pt",
-        state_dict=model.state_dict(),
-        config=_checkpoint_config(model_kwargs, names, kind, src.input_spec, {"domain": "source", "method": "source-only", "provenance": provenance}),
-    )
+    save_checkpoint(run.path / "source.pt", state_dict=model.state_dict(), config=source_config)
+    source_state = copy.deepcopy(model.state_dict())
     rng_embed = np.random.default_rng(seed + 1)
     pick_s = rng_embed.permutation(len(src.x))[:EMBED_SAMPLES]
     pick_t = rng_embed.permutation(len(tgt.x))[:EMBED_SAMPLES]
     before = (_forward(model.encoder, model.head, src.x[pick_s], device)[0], _forward(model.encoder, model.head, tgt.x[pick_t], device)[0])
 
+    def adapt_saver(current: str, epoch: int, objects: dict[str, Any]) -> None:
+        saver(current, epoch, objects, source_state)
+
+    in_adapt = stage == "adapt"
+    adapt_args = {
+        "start_epoch": done_epoch + 1 if in_adapt else 0,
+        "states": state["states"] if in_adapt else None,
+        "save": adapt_saver,
+    }
     # stage 2: adaptation
     if cfg.method == "adda":
-        import copy
-
         target_name = cfg.target_encoder or encoder_name
         if cfg.target_encoder is None:
             target_model = copy.deepcopy(model)  # initialised from the source encoder
@@ -652,14 +771,22 @@ def run_one(
             fresh, target_kwargs = _build_classifier(cfg, in_chans, size, len(names), encoder=target_name)
             _check_encoder_fits(fresh.encoder, model.head, tgt.x, target_name, str(target))
             target_model = fresh.to(device)
-            target_model.head = model.head
+            if cfg.adversary_on != "logits":
+                target_model.head = model.head
+            else:
+                target_model.head.load_state_dict(model.head.state_dict())
             target_kwargs = {**target_kwargs}
-        adapt_adda(model, target_model, src, tgt, val, cfg, kind, device, rng, log)
+        if in_adapt:
+            target_model.load_state_dict(state["states"]["target_model"])
+        adapt_adda(model, target_model, src, tgt, val, cfg, kind, device, rng, log, **adapt_args)
         adapted = target_model
-        adapted.head = model.head
+        if cfg.adversary_on != "logits":
+            adapted.head = model.head
         adapted_kwargs = target_kwargs
     else:
-        adapt_dann(model, src, tgt, val, cfg, kind, device, rng, log)
+        if in_adapt:
+            model.load_state_dict(state["states"]["model"])
+        adapt_dann(model, src, tgt, val, cfg, kind, device, rng, log, **adapt_args)
         adapted, adapted_kwargs = model, model_kwargs
     for p in adapted.parameters():
         p.requires_grad_(True)
@@ -689,6 +816,8 @@ def run_one(
         "outputs": {"adapted": str(run.best), "source_only": str(run.path / "source.pt"), "embedding": str(run.path / "embedding.png")},
         "notes": notes,
     }
+    if state is not None:
+        result["resumed_from"] = {"stage": stage, "epoch": done_epoch}
     if val is not None:
         result[f"target_{key}_source_only"] = source_only["target"][key]
         result[f"target_{key}_adapted"] = adapted_scores["target"][key]
@@ -697,6 +826,7 @@ def run_one(
             f"{adapted_scores['target'][key]:.3f} ({cfg.method}) in {result['seconds']:.0f} s"
         )
     write_text_atomic(run.path / "metrics.json", json.dumps(result, indent=2) + "\n")
+    saver("done", cfg.epochs - 1, {}, source_state)  # the seed is complete: --resume reads metrics.json
     return result
 
 
@@ -735,8 +865,11 @@ def run_adapt(
     source_model: Path | None,
     provenance: dict[str, Any],
     force: bool = False,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Every seed (in ``out`` itself for one seed, ``out/seedN`` for several) + a summary."""
+    """Every seed (in ``out`` itself for one seed, ``out/seedN`` for several) + a summary.
+    ``resume``: seeds already finished are read back, an interrupted one continues from its
+    ``last.pt``, the rest run as usual."""
     import torch
 
     from thermcli.io.atomic import write_text_atomic
@@ -748,6 +881,10 @@ def run_adapt(
         raise UsageError(f"{cfg.normalize!r}: choose domain or unit", param="--normalize")
     if cfg.target_encoder and cfg.method != "adda":
         raise UsageError("only ADDA has a separate target encoder", param="--target-encoder")
+    if cfg.adversary_on not in ADVERSARY_ON:
+        raise UsageError(f"{cfg.adversary_on!r}: choose features or logits", param="--adversary-on")
+    if cfg.adversary_on != "features" and cfg.method != "adda":
+        raise UsageError("only ADDA's discriminator can be moved to the logits", param="--adversary-on")
     from thermcli.models.registry import check_name
 
     check_name(cfg.encoder, "--encoder")
@@ -758,14 +895,14 @@ def run_adapt(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     domains = load_domains(source, target, target_val, size=cfg.size, normalize=cfg.normalize)
-    RunDir(out, force=force)  # refuse an existing run before any training
+    RunDir(out, force=force, resume=resume)  # refuse an existing run before any training
     results = []
     for seed in seeds:
         where = out if len(seeds) == 1 else out / f"seed{seed}"
         results.append(
             run_one(
                 source=source, target=target, target_val=target_val, out=where, cfg=cfg, seed=seed,
-                source_model=source_model, provenance=provenance, domains=domains, force=True,
+                source_model=source_model, provenance=provenance, domains=domains, force=True, resume=resume,
             )
         )
     kind = domains[4]

@@ -917,7 +917,10 @@ def run_adapt(
     if len(seeds) > 1:
         import shutil
 
-        best = out / f"seed{seeds[0]}" / "best.pt"
-        shutil.copyfile(best, out / "best.pt")  # the first seed's adapted model, for `eval`
-        shutil.copyfile(out / f"seed{seeds[0]}" / "embedding.png", out / "embedding.png")
+        from thermcli.io import atomic_path
+
+        # the first seed's adapted model, for `eval` (copied atomically: never a torn best.pt)
+        for name in ("best.pt", "embedding.png"):
+            with atomic_path(out / name, force=True) as tmp:
+                shutil.copyfile(out / f"seed{seeds[0]}" / name, tmp)
     return summary

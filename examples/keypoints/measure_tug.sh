@@ -32,17 +32,26 @@ $T train "$W/split/train.h5" --val "$W/split/val.h5" --task keypoints --side fra
     --input-size $SIZE --sigma 1.5 --epochs "$EPOCHS" --batch-size 32 --lr 2e-3 --patience 10 --device cpu \
     --out "$W/supervised" --force
 $T eval "$W/supervised/best.pt" "$W/split/test.h5" --metric oks --output "$W/supervised.json" --force
-# the distilled student, β = 0.4, teacher targets (no thermal labels), teacher outputs cached on
-# the plain crop + 7 augmented crops of each pair
-$T distill "$W/split/train.h5" --task keypoints --teacher "$W/teacher80/best.pt" --student mobilenet_v3_small \
-    --beta 0.4 --target teacher --teacher-copies 8 --epochs "$EPOCHS" --batch-size 32 --lr 2e-3 --patience 10 \
-    --device cpu --cache "$W/teacher_cache.h5" --out "$W/distilled" --force
-$T eval "$W/distilled/best.pt" "$W/split/test.h5" --metric oks --output "$W/distilled.json" --force
-$T eval "$W/distilled/best.pt" --metric cost --output "$W/distilled_cost.json" --force --repeats 5 --warmup 1
-# the β sweep, one command (the teacher cache is reused)
+# the β sweep, one command: one student per β, teacher outputs cached once on the plain crop + 7
+# augmented crops of each pair; the student = MobileNetV3-Small + a learned 1×1 adapter into the
+# teacher's latent space (--adapter, the default) + the teacher's frozen decoder. Its β = 0.4 run is
+# the distilled student of the comparison (no thermal labels; selected by the validation distillation loss).
 $T distill "$W/split/train.h5" --task keypoints --teacher "$W/teacher80/best.pt" --student mobilenet_v3_small \
     --beta 0,0.1,0.4,0.7,1.0 --target teacher --teacher-copies 8 --epochs "$EPOCHS" --batch-size 32 --lr 2e-3 \
     --patience 10 --device cpu --cache "$W/teacher_cache.h5" --test "$W/split/test.h5" --out "$W/sweep" --force
+$T eval "$W/sweep/beta_0.4/best.pt" "$W/split/test.h5" --metric oks --output "$W/distilled.json" --force
+$T eval "$W/sweep/beta_0.4/best.pt" --metric cost --output "$W/distilled_cost.json" --force --repeats 5 --warmup 1
+# How the distillation options were chosen: β = 0.4 students scored on the VALIDATION subjects
+# (s21–s24, never the test subjects): --no-adapter, the adapter, + --latent-norm channel, + --map-weight 10.
+if [ "${ABLATION:-0}" = 1 ]; then
+    for cfg in "no_adapter --no-adapter" "adapter --adapter" "channel_norm --latent-norm channel" "map10 --map-weight 10"; do
+        set -- $cfg
+        name=$1; shift
+        $T distill "$W/split/train.h5" --task keypoints --teacher "$W/teacher80/best.pt" --student mobilenet_v3_small \
+            --beta 0.4 --target teacher --teacher-copies 8 --epochs "$EPOCHS" --batch-size 32 --lr 2e-3 --patience 10 \
+            --device cpu --cache "$W/teacher_cache.h5" --test "$W/split/val.h5" --out "$W/ablation/$name" --force "$@"
+    done
+fi
 python - "$W" <<'PY'
 import json, sys
 w = sys.argv[1]

@@ -49,7 +49,7 @@ def train(
     sigma: Sigma = 2.0,
     loss: HeatmapLoss = "adaptive_wing",
     map_weight: MapWeight = 0.0,
-    color_jitter: ColorJitter = True,
+    color_jitter: ColorJitter = False,
     side: Side = "frames",
     teacher_weights: TeacherWeights = None,
     flip_test: FlipTest = True,

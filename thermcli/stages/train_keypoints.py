@@ -44,7 +44,7 @@ class KeypointTrainConfig:
     exclude_subjects: tuple[str, ...] | None = None
     vit: dict[str, int] = field(default_factory=dict)
     map_weight: float = 0.0  # Adaptive Wing weighted loss map W (the paper: 10; 0 = off)
-    color_jitter: bool = True  # RGB side with augment: brightness, contrast, saturation, channel order, grey
+    color_jitter: bool = False  # RGB side with augment: brightness, contrast, saturation, channel order, grey
     scheduler: str = "plateau"  # plateau | cosine | none
 
 
@@ -225,7 +225,7 @@ def run_from_cli(params: dict[str, Any], *, options: dict[str, Any], quiet: bool
         augment=params["augment"], flip_test=params["flip_test"], weights=params["weights"],
         teacher_weights=str(params["teacher_weights"]) if params.get("teacher_weights") else None,
         seed=params["seed"], device=params["device"], map_weight=params.get("map_weight", 0.0),
-        color_jitter=params.get("color_jitter", True), scheduler=params.get("scheduler", "plateau"),
+        color_jitter=params.get("color_jitter", False), scheduler=params.get("scheduler", "plateau"),
         subjects=tuple(KD.parse_subjects(params.get("subjects")) or ()) or None,
         exclude_subjects=tuple(KD.parse_subjects(params.get("exclude_subjects")) or ()) or None,
     )

@@ -157,6 +157,9 @@ def distill_keypoints(pairs: str | Path, teacher_path: str | Path, out: str | Pa
         raise UsageError(f"{config.target!r}: choose teacher or labels", param="--target")
     if not config.betas or any(not 0 <= b <= 1 for b in config.betas):
         raise UsageError("β values must lie in [0, 1]", param="--beta")
+    if config.latent_norm not in ("none", "channel"):
+        raise UsageError(f"{config.latent_norm!r}: choose none or channel", param="--latent-norm")
+    KD.check_scheduler(config.scheduler)
     device = resolve_device(config.device)
     teacher, tconfig = load_teacher(teacher_path)
     rgb_people = KD.load_people(pairs, side="rgb", subjects=config.subjects, exclude_subjects=config.exclude_subjects,

@@ -333,6 +333,14 @@ def split_by_subject(people: People, val_fraction: float, seed: int) -> tuple[np
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
+SCHEDULERS = ("plateau", "cosine", "none")
+
+
+def check_scheduler(name: str) -> None:
+    if name not in SCHEDULERS:
+        raise UsageError(f"{name!r}: choose plateau, cosine or none", param="--scheduler")
+
+
 def make_scheduler(optimizer, name: str, epochs: int):
     """plateau (ReduceLROnPlateau ×0.5 after 3 epochs), cosine (to 0 over ``epochs``) or none."""
     import torch
@@ -341,9 +349,8 @@ def make_scheduler(optimizer, name: str, epochs: int):
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=3)
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(int(epochs), 1))
-    if name == "none":
-        return None
-    raise UsageError(f"{name!r}: choose plateau, cosine or none", param="--scheduler")
+    check_scheduler(name)
+    return None
 
 
 def step_scheduler(scheduler, val_loss: float) -> None:

@@ -70,6 +70,7 @@ def train_keypoints(dataset: str | Path, out: str | Path, config: KeypointTrainC
 
     if config.loss not in HEATMAP_LOSSES:
         raise UsageError(f"unknown loss {config.loss!r}; choose from mse, adaptive_wing", param="--loss")
+    KD.check_scheduler(config.scheduler)
     seed_everything(config.seed)
     device = resolve_device(config.device)
     people = KD.load_people(dataset, side=config.side, subjects=config.subjects, exclude_subjects=config.exclude_subjects)

@@ -1,8 +1,9 @@
 """``distill --task keypoints``: an RGB pose teacher teaches a thermal student.
 
 The teacher sees the RGB half of each aligned pair, the student the thermal half. The student is
-its own encoder + a 1×1 projection to the teacher's latent width + the teacher's decoder, copied
-and frozen (BN statistics too); only the encoder and the projection train, on
+its own encoder + a learned 1×1 projection into the teacher's latent space (also when the widths
+agree, ``adapter=True``) + the teacher's decoder, copied and frozen (BN statistics too); only the
+encoder and the projection train, on
 
     L = β · L1(student latent, teacher latent) + (1 − β) · AdaptiveWing(student heatmaps, target)
 
@@ -272,10 +273,8 @@ def _distill_one(beta, people, cached, teacher, tconfig, kmeta, train_idx, val_i
         mu, sd = latent_channel_stats(cached["latent"])
         mu, sd = torch.from_numpy(mu).to(device), torch.from_numpy(sd).to(device)
         norm = lambda z: (z - mu) / sd  # noqa: E731
-    elif config.latent_norm == "none":
-        norm = lambda z: z  # noqa: E731
     else:
-        raise UsageError(f"{config.latent_norm!r}: choose none or channel", param="--latent-norm")
+        norm = lambda z: z  # noqa: E731
     teacher_hm_all = torch.from_numpy(cached["heatmaps"])
     rng = np.random.default_rng(config.seed)
     awing = lambda p, t, w=None: adaptive_wing(p, t, w, alpha=config.alpha, omega=config.omega,  # noqa: E731

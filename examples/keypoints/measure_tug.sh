@@ -4,7 +4,7 @@
 #   vs (a) the same student supervised on thermal labels, (b) the teacher on thermal frames,
 #   plus the β sweep 0, 0.1, 0.4, 0.7, 1.0 (one command, cached teacher outputs).
 # CPU sizes (crops 64x48, 32 subjects); for the paper's sizes use --input-size 256x192 and --scale 16+.
-# Usage: examples/keypoints/measure_tug.sh [WORK_DIR] [EPOCHS]
+# Usage: [SEEDS="1 2"] [ABLATION=1] examples/keypoints/measure_tug.sh [WORK_DIR] [EPOCHS]
 set -euo pipefail
 W=${1:-/tmp/thermcli-keypoints}
 EPOCHS=${2:-40}
@@ -46,6 +46,13 @@ $T distill "$W/split/train.h5" --task keypoints --teacher "$W/teacher80/best.pt"
     --beta 0.4 --target teacher --teacher-copies 8 --epochs $((2 * EPOCHS)) --batch-size 32 --lr 2e-3 --patience 10 \
     --device cpu --cache "$W/teacher_cache.h5" --test "$W/split/val.h5" --out "$W/distilled80" --force
 $T eval "$W/distilled80/best.pt" "$W/split/test.h5" --metric oks --output "$W/distilled80.json" --force
+# more seeds of the headline run (SEEDS="1 2"; each seed draws its own augmented crops: its own cache)
+for s in ${SEEDS:-}; do
+    $T distill "$W/split/train.h5" --task keypoints --teacher "$W/teacher80/best.pt" --student mobilenet_v3_small \
+        --beta 0.4 --target teacher --teacher-copies 8 --epochs $((2 * EPOCHS)) --batch-size 32 --lr 2e-3 --patience 10 \
+        --device cpu --seed "$s" --cache "$W/teacher_cache_seed$s.h5" --test "$W/split/val.h5" --out "$W/distilled80_seed$s" --force
+    $T eval "$W/distilled80_seed$s/best.pt" "$W/split/test.h5" --metric oks --output "$W/distilled80_seed$s.json" --force
+done
 $T eval "$W/distilled80/best.pt" --metric cost --output "$W/distilled_cost.json" --force --repeats 5 --warmup 1
 # How the distillation options were chosen: β = 0.4 students scored on the VALIDATION subjects
 # (s21–s24, never the test subjects): --no-adapter, the adapter, + --latent-norm channel, + --map-weight 10.

@@ -200,3 +200,31 @@ def test_annotate_predictions_dataset_from_predict(cli, pose_files, teacher, tmp
     assert result.exit_code == 0, result.output
     result = cli("annotate", pose_files / "test.h5", tmp_path / "p.png", "--pred", tmp_path / "pred.h5")
     assert result.exit_code == 0, result.output
+
+
+def test_train_resnet18_teacher_with_jitter_loss_map_and_cosine(cli, pose_files, tmp_path):
+    from thermcli.models.checkpoint import read_checkpoint
+
+    out = tmp_path / "r18"
+    result = cli("train", pose_files / "pairs.h5", "--task", "keypoints", "--side", "rgb", "--arch", "resnet18",
+                 "--color-jitter", "--map-weight", "10", "--scheduler", "cosine", "--epochs", "2", "--out", out,
+                 *[a for a in SMALL if a not in ("--epochs", "1")])
+    assert result.exit_code == 0, result.output
+    config = read_checkpoint(out / "best.pt")["config"]
+    assert config["model_kwargs"]["encoder"] == "resnet18"
+    assert config["train_config"]["map_weight"] == 10 and config["train_config"]["color_jitter"] is True
+    lrs = [float(line.split(",")[-2]) for line in (out / "metrics.csv").read_text().splitlines()[1:]]
+    assert lrs[-1] < lrs[0]  # cosine to zero over the epochs
+
+
+def test_distill_adapter_and_latent_norm_options(cli, pose_files, teacher, tmp_path):
+    from thermcli.models.checkpoint import load_checkpoint
+
+    args = ["distill", pose_files / "pairs.h5", "--task", "keypoints", "--teacher", teacher, "--student",
+            "mobilenet_v3_small", "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--beta", "0.5"]
+    result = cli(*args, "--latent-norm", "channel", "--map-weight", "10", "--out", tmp_path / "norm")
+    assert result.exit_code == 0, result.output
+    student, config, _ = load_checkpoint(tmp_path / "norm" / "best.pt")
+    assert config["train_config"]["latent_norm"] == "channel" and student.projection is not None
+    result = cli(*args, "--latent-norm", "whiten", "--out", tmp_path / "bad")
+    assert_clean_error(result, 2, "--latent-norm", "whiten")

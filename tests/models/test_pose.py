@@ -131,3 +131,35 @@ def test_cost_counts_parameters_and_flops():
     assert params["total"] == sum(p.numel() for p in model.parameters())
     # the last 1x1 layer alone: 2 * 256 * 17 * 16 * 12 FLOPs
     assert count_flops(model, torch.zeros(1, 1, 64, 48)) > 2 * 256 * 17 * 16 * 12
+
+
+def test_adaptive_wing_weighted_loss_map_matches_the_paper():
+    """Each pixel's loss × (W·M + 1), M = 3×3 grey dilation of the target ≥ 0.2 (scipy reference)."""
+    from scipy.ndimage import grey_dilation
+
+    rng = np.random.default_rng(1)
+    target = np.zeros((2, 3, 7, 6))
+    target[:, :, 2:4, 2:4] = rng.random((2, 3, 2, 2))
+    pred = target + rng.normal(0, 0.4, target.shape)
+    mask = (grey_dilation(target, size=(1, 1, 3, 3)) >= 0.2).astype(float)
+    per_pixel = np.array([awing_reference(y, p) for y, p in zip(target.ravel(), pred.ravel())]).reshape(target.shape)
+    ref = np.mean(per_pixel * (10 * mask + 1))
+    got = P.adaptive_wing(torch.tensor(pred), torch.tensor(target), map_weight=10).item()
+    assert got == pytest.approx(ref, rel=1e-12, abs=1e-12)
+    assert torch.equal(P.loss_map(torch.tensor(target)), torch.tensor(mask))
+
+
+@pytest.mark.parametrize("encoder", ["resnet18", "resnet34"])
+def test_simplebaseline_resnets_give_stride_16_latents(encoder):
+    model = create_model("topdown_pose", encoder=encoder, in_chans=3, input_size=(64, 48)).eval()
+    with torch.no_grad():
+        assert model.encode(torch.zeros(1, 3, 64, 48)).shape == (1, 512, 4, 3)
+        assert model(torch.zeros(1, 3, 64, 48)).shape == (1, 17, 16, 12)
+
+
+def test_adapter_at_equal_widths_only_when_asked():
+    plain = create_model("topdown_pose", encoder="mobilenet_v3_small", in_chans=1, input_size=(64, 48), decoder_in=576)
+    assert plain.projection is None
+    adapted = create_model("topdown_pose", encoder="mobilenet_v3_small", in_chans=1, input_size=(64, 48),
+                           decoder_in=576, projection=True)
+    assert adapted.projection.in_channels == adapted.projection.out_channels == 576

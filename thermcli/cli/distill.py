@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from thermcli.cli.options import (
-    BatchSize, Device, Epochs, ExcludeSubjects, FlipTest, Force, Frames, JsonOut, LearningRate, Optimizer, Patience,
-    Resume, RunOut, Scheduler, Seed, Subjects, Task, ValPath, WeightDecay, Weights, resolved_options,
+    Adapter, BatchSize, Device, Epochs, ExcludeSubjects, FlipTest, Force, Frames, JsonOut, LatentNorm, LearningRate,
+    MapWeight, Optimizer, Patience, Resume, RunOut, Scheduler, Seed, Subjects, Task, ValPath, WeightDecay, Weights, resolved_options,
 )
 
 
@@ -40,6 +40,9 @@ def distill(
     cache: Annotated[Optional[Path], typer.Option("--cache", help="--task keypoints: HDF5 cache of the teacher's latents and heatmaps (default OUT/teacher_cache.h5; reused when teacher and pairs are unchanged).", show_default=False)] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="--task keypoints with several β: where to write the AP-against-β plot (default OUT/beta_sweep.png).", show_default=False)] = None,
     teacher_copies: Annotated[int, typer.Option("--teacher-copies", min=1, help="--task keypoints: crops per pair whose teacher outputs are cached: the plain crop + N−1 augmented ones (scale, rotation, flip drawn from --seed); each epoch the student sees one per pair.")] = 1,
+    adapter: Adapter = True,
+    latent_norm: LatentNorm = "none",
+    map_weight: MapWeight = 0.0,
     flip_test: FlipTest = True,
     subjects: Subjects = None,
     exclude_subjects: ExcludeSubjects = None,

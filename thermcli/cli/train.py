@@ -9,8 +9,8 @@ import typer
 
 from thermcli.cli.options import (
     Arch, Augment, BatchSize, Device, Epochs, ExcludeSubjects, FlipTest, Force, Frames, HeatmapLoss, InputSize, JsonOut,
-    LearningRate, Optimizer, Patience, Resume, RunOut, Scheduler, Seed, Side, Sigma, Subjects, Task, TeacherWeights,
-    ValPath, WeightDecay, Weights, resolved_options,
+    LearningRate, MapWeight, ColorJitter, Optimizer, Patience, Resume, RunOut, Scheduler, Seed, Side, Sigma, Subjects, Task,
+    TeacherWeights, ValPath, WeightDecay, Weights, resolved_options,
 )
 
 
@@ -48,6 +48,8 @@ def train(
     input_size: InputSize = "256x192",
     sigma: Sigma = 2.0,
     loss: HeatmapLoss = "adaptive_wing",
+    map_weight: MapWeight = 0.0,
+    color_jitter: ColorJitter = False,
     side: Side = "frames",
     teacher_weights: TeacherWeights = None,
     flip_test: FlipTest = True,

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from thermcli.errors import DataError, UsageError
 from thermcli.models.registry import register
 
-ENCODERS = ("mobilenet_v3_small", "resnet50", "vit")
+ENCODERS = ("mobilenet_v3_small", "resnet18", "resnet34", "resnet50", "vit")
 # ViT-B/16 as in ViTPose-B; tests and CPU demos shrink depth/width.
 VIT_BASE = {"vit_dim": 768, "vit_depth": 12, "vit_heads": 12}
 
@@ -131,6 +131,15 @@ def _build_encoder(name: str, in_chans: int, input_size: Sequence[int], weights:
         body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
         first = net.conv1
         out_channels = 2048
+    elif name in ("resnet18", "resnet34"):
+        # SimpleBaseline-style ResNet; BasicBlocks cannot dilate, so the last stage keeps stride 1
+        # (stride 16 overall, like the other encoders: the classic decoder gives 1/4 heatmaps)
+        net = getattr(torchvision.models, name)(weights=None)
+        net.layer4[0].conv1.stride = (1, 1)
+        net.layer4[0].downsample[0].stride = (1, 1)
+        body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
+        first = net.conv1
+        out_channels = 512
     else:
         raise UsageError(f"unknown pose encoder {name!r}; choose from {', '.join(ENCODERS)}", param="--arch")
     if weights not in ("none", "", None):
@@ -159,7 +168,7 @@ def _load_imagenet(net, name: str, weights: str) -> None:
 
     if weights == "imagenet":
         hub = torch.hub.get_dir()
-        pattern = {"mobilenet_v3_small": "mobilenet_v3_small-*.pth", "resnet50": "resnet50-*.pth"}[name]
+        pattern = f"{name}-*.pth"
         from pathlib import Path
 
         found = sorted(Path(hub, "checkpoints").glob(pattern))
@@ -248,6 +257,7 @@ def topdown_pose(
     input_size: Sequence[int] = (256, 192),
     decoder_channels: int = 256,
     decoder_in: int | None = None,
+    projection: bool = False,
     weights: str = "none",
     vit_dim: int = 768,
     vit_depth: int = 12,
@@ -259,7 +269,9 @@ def topdown_pose(
 
     ``input_size`` (H, W) of the person crops, multiples of 16 (paper: 256×192; CPU demos:
     128×96); ``decoder_in``: the decoder's input width when it differs from the encoder's
-    latent (a student sharing a teacher's decoder): a 1×1 projection is inserted.
+    latent (a student sharing a teacher's decoder): a 1×1 projection is inserted; ``projection``
+    inserts it also when the widths agree (a learned adapter from the student's latent space to
+    the teacher's).
     """
     torch, nn = _torch()
     h, w = (int(v) for v in input_size)
@@ -272,7 +284,7 @@ def topdown_pose(
     enc = _build_encoder(encoder, in_chans, (h, w), weights, vit)
     latent = enc.out_channels
     dec_in = decoder_in or latent
-    projection = nn.Conv2d(latent, dec_in, 1) if dec_in != latent else None
+    projection = nn.Conv2d(latent, dec_in, 1) if (dec_in != latent or projection) else None
     config = {"encoder": encoder, "num_keypoints": num_keypoints, "in_chans": in_chans, "input_size": [h, w],
               "latent_channels": latent, "decoder_in": dec_in}
     return _pose_class()(enc, _build_decoder(dec_in, num_keypoints, decoder_channels), projection, config)
@@ -288,7 +300,8 @@ def pose_kwargs(encoder: str, **overrides: Any) -> dict[str, Any]:
         base = {"encoder": encoder}
     else:
         raise UsageError(
-            f"unknown pose encoder {encoder!r}; choose from mobilenet_v3_small, resnet50, vit_b, vit_tiny", param="--arch"
+            f"unknown pose encoder {encoder!r}; choose from mobilenet_v3_small, resnet18, resnet34, resnet50, vit_b, "
+            "vit_tiny", param="--arch"
         )
     base.update({k: v for k, v in overrides.items() if v is not None})
     return base
@@ -306,12 +319,16 @@ def heatmap_mse(pred, target, weights=None):
 
 
 def adaptive_wing(pred, target, weights=None, *, alpha: float = 2.1, omega: float = 14.0, epsilon: float = 1.0,
-                  theta: float = 0.5):
+                  theta: float = 0.5, map_weight: float = 0.0):
     """Adaptive Wing loss (Wang, Bo, Fuxin, ICCV 2019), mean over pixels:
 
     AWing(y, ŷ) = ω ln(1 + |y − ŷ|/ε ^ (α − y))        if |y − ŷ| < θ
                   A |y − ŷ| − C                         otherwise
     A = ω (1 / (1 + (θ/ε)^(α − y))) (α − y) (θ/ε)^(α − y − 1) / ε,  C = θA − ω ln(1 + (θ/ε)^(α − y)).
+
+    ``map_weight`` W > 0: the paper's weighted loss map, each pixel's loss × (W·M + 1) with M the
+    3×3 grey dilation of the target thresholded at 0.2 (the foreground around each keypoint); the
+    paper uses W = 10.
     """
     import torch
 
@@ -321,9 +338,19 @@ def adaptive_wing(pred, target, weights=None, *, alpha: float = 2.1, omega: floa
     a = omega * (1 / (1 + torch.pow(ratio, power))) * power * torch.pow(ratio, power - 1) / epsilon
     c = theta * a - omega * torch.log1p(torch.pow(ratio, power))
     loss = torch.where(delta < theta, omega * torch.log1p(torch.pow(delta / epsilon, power)), a * delta - c)
+    if map_weight:
+        loss = loss * (map_weight * loss_map(target) + 1)
     if weights is not None:
         loss = loss * weights[:, :, None, None]
     return loss.mean()
+
+
+def loss_map(target, threshold: float = 0.2):
+    """The Adaptive Wing paper's foreground mask: 3×3 grey dilation of the heatmaps ≥ ``threshold``."""
+    import torch
+
+    dilated = torch.nn.functional.max_pool2d(target.reshape(-1, 1, *target.shape[-2:]), 3, stride=1, padding=1)
+    return (dilated.reshape(target.shape) >= threshold).to(target.dtype)
 
 
 HEATMAP_LOSSES = {"mse": heatmap_mse, "adaptive_wing": adaptive_wing, "awing": adaptive_wing}

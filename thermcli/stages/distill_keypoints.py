@@ -1,8 +1,9 @@
 """``distill --task keypoints``: an RGB pose teacher teaches a thermal student.
 
 The teacher sees the RGB half of each aligned pair, the student the thermal half. The student is
-its own encoder + a 1×1 projection to the teacher's latent width + the teacher's decoder, copied
-and frozen (BN statistics too); only the encoder and the projection train, on
+its own encoder + a learned 1×1 projection into the teacher's latent space (also when the widths
+agree, ``adapter=True``) + the teacher's decoder, copied and frozen (BN statistics too); only the
+encoder and the projection train, on
 
     L = β · L1(student latent, teacher latent) + (1 − β) · AdaptiveWing(student heatmaps, target)
 
@@ -53,6 +54,10 @@ class KeypointDistillConfig:
     epsilon: float = 1.0
     theta: float = 0.5
     copies: int = 1  # crops per pair with cached teacher outputs: the plain one + (copies − 1) augmented
+    adapter: bool = True  # a learned 1×1 projection even when the latent widths agree
+    latent_norm: str = "none"  # none | channel: L1 on latents standardised by the teacher's channel statistics
+    map_weight: float = 0.0  # Adaptive Wing weighted loss map W (the paper: 10; 0 = off)
+    scheduler: str = "plateau"  # plateau | cosine | none
 
 
 def variant_affines(people, input_size, copies: int, seed: int) -> np.ndarray:
@@ -153,6 +158,9 @@ def distill_keypoints(pairs: str | Path, teacher_path: str | Path, out: str | Pa
         raise UsageError(f"{config.target!r}: choose teacher or labels", param="--target")
     if not config.betas or any(not 0 <= b <= 1 for b in config.betas):
         raise UsageError("β values must lie in [0, 1]", param="--beta")
+    if config.latent_norm not in ("none", "channel"):
+        raise UsageError(f"{config.latent_norm!r}: choose none or channel", param="--latent-norm")
+    KD.check_scheduler(config.scheduler)
     device = resolve_device(config.device)
     teacher, tconfig = load_teacher(teacher_path)
     rgb_people = KD.load_people(pairs, side="rgb", subjects=config.subjects, exclude_subjects=config.exclude_subjects,
@@ -214,6 +222,8 @@ def build_student(config: KeypointDistillConfig, tconfig: dict[str, Any], teache
                                      num_keypoints=int(tk.get("num_keypoints", 17)), weights=weights,
                                      decoder_in=decoder_in)
     kwargs["decoder_channels"] = int(tk.get("decoder_channels", 256))
+    if config.adapter:
+        kwargs["projection"] = True
     from thermcli.models.registry import create_model
 
     model = create_model("topdown_pose", **kwargs)
@@ -257,12 +267,19 @@ def _distill_one(beta, people, cached, teacher, tconfig, kmeta, train_idx, val_i
     run.write_config(ckpt_config)
     params = [p for p in student.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=3)
+    scheduler = KD.make_scheduler(optimizer, config.scheduler, config.epochs)
     latent_all = torch.from_numpy(cached["latent"])
+    if config.latent_norm == "channel":
+        mu, sd = latent_channel_stats(cached["latent"])
+        mu, sd = torch.from_numpy(mu).to(device), torch.from_numpy(sd).to(device)
+        norm = lambda z: (z - mu) / sd  # noqa: E731
+    else:
+        norm = lambda z: z  # noqa: E731
     teacher_hm_all = torch.from_numpy(cached["heatmaps"])
     rng = np.random.default_rng(config.seed)
     awing = lambda p, t, w=None: adaptive_wing(p, t, w, alpha=config.alpha, omega=config.omega,  # noqa: E731
-                                               epsilon=config.epsilon, theta=config.theta)
+                                               epsilon=config.epsilon, theta=config.theta,
+                                               map_weight=config.map_weight)
 
     thermal_affines = variant_affines(people, input_size, config.copies, config.seed)
     m = len(people)
@@ -284,7 +301,7 @@ def _distill_one(beta, people, cached, teacher, tconfig, kmeta, train_idx, val_i
 
     def loss_of(x, t_lat, target, weight):
         z = student.encode(x)
-        l1 = torch.nn.functional.l1_loss(z, t_lat)
+        l1 = torch.nn.functional.l1_loss(norm(z), norm(t_lat))
         aw = awing(student.decoder(z), target, weight)
         return beta * l1 + (1 - beta) * aw, l1, aw
 
@@ -321,7 +338,7 @@ def _distill_one(beta, people, cached, teacher, tconfig, kmeta, train_idx, val_i
                                        flip_test=config.flip_test, flip_pairs=kmeta["flip_pairs"], in_chans=1,
                                        device=device)
             row["val_AP"] = max(KD.evaluate_people(sub, kp, sc).stats["AP"], 0.0)
-        scheduler.step(vs[0])
+        KD.step_scheduler(scheduler, vs[0])
         row["lr"] = optimizer.param_groups[0]["lr"]
         row["seconds"] = time.perf_counter() - tic
         if vs[0] < best:
@@ -341,6 +358,21 @@ def _distill_one(beta, people, cached, teacher, tconfig, kmeta, train_idx, val_i
     best_model, _, _ = load_checkpoint(run.best)
     return {"beta": float(beta), "run": str(run.path), "best": str(run.best), "epochs": len(run.rows),
             "best_val_loss": float(best), "model": best_model.to(device)}
+
+
+def latent_channel_stats(latent: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std (≥ 1e-3) of cached latents (N, C, h, w) → two (1, C, 1, 1) float32."""
+    c = latent.shape[1]
+    s1, s2, n = np.zeros(c), np.zeros(c), 0
+    for lo in range(0, len(latent), chunk):
+        z = latent[lo: lo + chunk].astype(np.float64)
+        s1 += z.sum(axis=(0, 2, 3))
+        s2 += (z ** 2).sum(axis=(0, 2, 3))
+        n += z.shape[0] * z.shape[2] * z.shape[3]
+    mean = s1 / max(n, 1)
+    std = np.sqrt(np.maximum(s2 / max(n, 1) - mean ** 2, 0.0))
+    shape = (1, c, 1, 1)
+    return mean.reshape(shape).astype(np.float32), np.maximum(std, 1e-3).reshape(shape).astype(np.float32)
 
 
 def _score(model, people, tconfig, kmeta, config, device) -> dict[str, float]:
@@ -415,7 +447,9 @@ def run_from_cli(params: dict[str, Any], *, options: dict[str, Any], quiet: bool
         student=student, betas=betas, target=params["target"], epochs=params["epochs"],
         batch_size=params["batch_size"], lr=params["lr"], patience=params["patience"] or 10**9,
         weights=params["weights"], flip_test=params["flip_test"], seed=params["seed"], device=params["device"],
-        copies=params.get("teacher_copies", 1),
+        copies=params.get("teacher_copies", 1), adapter=params.get("adapter", True),
+        latent_norm=params.get("latent_norm", "none"), map_weight=params.get("map_weight", 0.0),
+        scheduler=params.get("scheduler", "plateau"),
         subjects=tuple(KD.parse_subjects(params.get("subjects")) or ()) or None,
         exclude_subjects=tuple(KD.parse_subjects(params.get("exclude_subjects")) or ()) or None,
     )

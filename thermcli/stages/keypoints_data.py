@@ -184,8 +184,32 @@ def augmented_affines(people: People, index: np.ndarray, input_size: tuple[int, 
     return affine, flip
 
 
-def crop_inputs(people: People, index: np.ndarray, affines: np.ndarray, input_size: tuple[int, int], in_chans: int) -> np.ndarray:
-    """Warp and normalise the crops → (B, in_chans, H, W) float32."""
+def color_jitter(crops: np.ndarray, rng: np.random.Generator, *, strength: float = 0.4, grey_prob: float = 0.2,
+                 shuffle_prob: float = 0.5) -> np.ndarray:
+    """Photometric augmentation of RGB crops (B, H, W, 3) in [0, 1], drawn per crop: brightness,
+    contrast and saturation × U(1 − strength, 1 + strength), the colour channels permuted
+    (``shuffle_prob``: clothing and background colours vary between people) and grey
+    (``grey_prob``: shape over colour, closer to a thermal image)."""
+    b = len(crops)
+    out = crops.astype(np.float32, copy=True)
+    lo, hi = 1 - strength, 1 + strength
+    out *= rng.uniform(lo, hi, (b, 1, 1, 1)).astype(np.float32)
+    grey = out @ np.array([0.299, 0.587, 0.114], np.float32)
+    mean = grey.mean(axis=(1, 2), keepdims=True)[..., None]
+    out = (out - mean) * rng.uniform(lo, hi, (b, 1, 1, 1)).astype(np.float32) + mean
+    grey = (out @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+    sat = rng.uniform(lo, hi, (b, 1, 1, 1)).astype(np.float32)
+    sat[rng.random(b) < grey_prob] = 0.0
+    out = (out - grey) * sat + grey
+    for i in np.nonzero(rng.random(b) < shuffle_prob)[0]:
+        out[i] = out[i][..., rng.permutation(3)]
+    return np.clip(out, 0.0, 1.0)
+
+
+def crop_inputs(people: People, index: np.ndarray, affines: np.ndarray, input_size: tuple[int, int], in_chans: int,
+                *, jitter: np.random.Generator | None = None) -> np.ndarray:
+    """Warp and normalise the crops → (B, in_chans, H, W) float32 (RGB crops colour-jittered
+    with ``jitter``, a generator, when given)."""
     frames = people.frames[people.row[index]]
     if people.kind == "thermal":
         temps = frames.astype(np.float32)
@@ -202,6 +226,8 @@ def crop_inputs(people: People, index: np.ndarray, affines: np.ndarray, input_si
     crops = H.warp_crops(frames, affines, input_size, border_value=0.0).astype(np.float32) / 255.0
     if crops.ndim == 3:
         crops = np.repeat(crops[..., None], 3, axis=-1)
+    if jitter is not None and len(crops):
+        crops = color_jitter(crops, jitter)
     x = ((crops - IMAGENET_MEAN) / IMAGENET_STD).transpose(0, 3, 1, 2)
     if in_chans == 1:
         x = x.mean(axis=1, keepdims=True)
@@ -305,3 +331,34 @@ def split_by_subject(people: People, val_fraction: float, seed: int) -> tuple[np
     perm = rng.permutation(m)
     n_val = max(1, int(round(val_fraction * m)))
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+SCHEDULERS = ("plateau", "cosine", "none")
+
+
+def check_scheduler(name: str) -> None:
+    if name not in SCHEDULERS:
+        raise UsageError(f"{name!r}: choose plateau, cosine or none", param="--scheduler")
+
+
+def make_scheduler(optimizer, name: str, epochs: int):
+    """plateau (ReduceLROnPlateau ×0.5 after 3 epochs), cosine (to 0 over ``epochs``) or none."""
+    import torch
+
+    if name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=3)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(int(epochs), 1))
+    check_scheduler(name)
+    return None
+
+
+def step_scheduler(scheduler, val_loss: float) -> None:
+    import torch
+
+    if scheduler is None:
+        return
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(val_loss)
+    else:
+        scheduler.step()

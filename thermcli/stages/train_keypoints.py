@@ -9,6 +9,7 @@ flip with left/right swap) drawn per sample from the seed. Writes a run folder
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,6 +43,9 @@ class KeypointTrainConfig:
     subjects: tuple[str, ...] | None = None
     exclude_subjects: tuple[str, ...] | None = None
     vit: dict[str, int] = field(default_factory=dict)
+    map_weight: float = 0.0  # Adaptive Wing weighted loss map W (the paper: 10; 0 = off)
+    color_jitter: bool = False  # RGB side with augment: brightness, contrast, saturation, channel order, grey
+    scheduler: str = "plateau"  # plateau | cosine | none
 
 
 def build_pose_model(arch: str, *, in_chans: int, input_size, num_keypoints: int, weights: str = "none",
@@ -66,6 +70,7 @@ def train_keypoints(dataset: str | Path, out: str | Path, config: KeypointTrainC
 
     if config.loss not in HEATMAP_LOSSES:
         raise UsageError(f"unknown loss {config.loss!r}; choose from mse, adaptive_wing", param="--loss")
+    KD.check_scheduler(config.scheduler)
     seed_everything(config.seed)
     device = resolve_device(config.device)
     people = KD.load_people(dataset, side=config.side, subjects=config.subjects, exclude_subjects=config.exclude_subjects)
@@ -96,8 +101,10 @@ def train_keypoints(dataset: str | Path, out: str | Path, config: KeypointTrainC
     run = RunDir(out, force=force, resume=resume)
     run.write_config(ckpt_config)
     loss_fn = HEATMAP_LOSSES[config.loss]
+    if config.map_weight and loss_fn is HEATMAP_LOSSES["adaptive_wing"]:
+        loss_fn = functools.partial(loss_fn, map_weight=config.map_weight)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=3)
+    scheduler = KD.make_scheduler(optimizer, config.scheduler, config.epochs)
     start_epoch, best_ap, stale, best_epoch = 0, -np.inf, 0, 0
     if resume and run.last.is_file():
         from thermcli.models.checkpoint import read_checkpoint
@@ -106,6 +113,8 @@ def train_keypoints(dataset: str | Path, out: str | Path, config: KeypointTrainC
         model.load_state_dict(payload["state_dict"])
         extra = payload["extra"]
         optimizer.load_state_dict(extra["optimizer"])
+        if scheduler is not None and extra.get("scheduler"):
+            scheduler.load_state_dict(extra["scheduler"])
         start_epoch = int(extra["epoch"]) + 1
         best_ap, stale = float(extra.get("best_ap", -np.inf)), int(extra.get("stale", 0))
         run.truncate(start_epoch)
@@ -130,7 +139,7 @@ def train_keypoints(dataset: str | Path, out: str | Path, config: KeypointTrainC
             row.update(_validate(model, val_people, val_idx, config, kmeta, loss_fn, device, in_chans))
         else:
             row.update(_validate(model, people, train_idx, config, kmeta, loss_fn, device, in_chans))
-        scheduler.step(row["val_loss"])
+        KD.step_scheduler(scheduler, row["val_loss"])
         row["lr"] = optimizer.param_groups[0]["lr"]
         row["seconds"] = time.perf_counter() - tic
         improved = row["val_AP"] > best_ap
@@ -141,7 +150,8 @@ def train_keypoints(dataset: str | Path, out: str | Path, config: KeypointTrainC
             stale += 1
         run.log(row)  # before last.pt: an interrupt between the two re-runs the epoch on --resume
         _save(run.last, model, ckpt_config,
-              {"epoch": epoch, "optimizer": optimizer.state_dict(), "best_ap": best_ap, "stale": stale})
+              {"epoch": epoch, "optimizer": optimizer.state_dict(), "best_ap": best_ap, "stale": stale,
+               "scheduler": scheduler.state_dict() if scheduler is not None else None})
         if log:
             log(f"epoch {epoch}: loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} val AP {row['val_AP']:.3f}")
         if stale >= config.patience:
@@ -156,7 +166,8 @@ def _batch(people, index, config, model, rng, kmeta):
     import torch
 
     affines, flipped = KD.augmented_affines(people, index, config.input_size, rng)
-    x = KD.crop_inputs(people, index, affines, config.input_size, model.config["in_chans"])
+    jitter = rng if (rng is not None and config.color_jitter) else None
+    x = KD.crop_inputs(people, index, affines, config.input_size, model.config["in_chans"], jitter=jitter)
     target, weight = KD.crop_targets(people, index, affines, flipped, config.input_size, model.heatmap_size,
                                      sigma=config.sigma, flip_pairs=kmeta["flip_pairs"])
     return torch.from_numpy(x), torch.from_numpy(target), torch.from_numpy(weight)
@@ -214,7 +225,8 @@ def run_from_cli(params: dict[str, Any], *, options: dict[str, Any], quiet: bool
         lr=params["lr"], weight_decay=params["weight_decay"], patience=params["patience"] or 10**9,
         augment=params["augment"], flip_test=params["flip_test"], weights=params["weights"],
         teacher_weights=str(params["teacher_weights"]) if params.get("teacher_weights") else None,
-        seed=params["seed"], device=params["device"],
+        seed=params["seed"], device=params["device"], map_weight=params.get("map_weight", 0.0),
+        color_jitter=params.get("color_jitter", False), scheduler=params.get("scheduler", "plateau"),
         subjects=tuple(KD.parse_subjects(params.get("subjects")) or ()) or None,
         exclude_subjects=tuple(KD.parse_subjects(params.get("exclude_subjects")) or ()) or None,
     )

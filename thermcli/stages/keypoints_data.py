@@ -333,32 +333,22 @@ def split_by_subject(people: People, val_fraction: float, seed: int) -> tuple[np
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-SCHEDULERS = ("plateau", "cosine", "none")
-
-
 def check_scheduler(name: str) -> None:
+    from thermcli.stages.trainer import SCHEDULERS
+
     if name not in SCHEDULERS:
-        raise UsageError(f"{name!r}: choose plateau, cosine or none", param="--scheduler")
+        raise UsageError(f"{name!r}: expected {', '.join(SCHEDULERS)}", param="--scheduler")
 
 
 def make_scheduler(optimizer, name: str, epochs: int):
-    """plateau (ReduceLROnPlateau ×0.5 after 3 epochs), cosine (to 0 over ``epochs``) or none."""
-    import torch
+    """The shared trainer's schedulers on the validation loss: plateau (×0.5 after 3 epochs),
+    cosine (to 0 over ``epochs``) or none."""
+    from thermcli.stages.trainer import build_scheduler
 
-    if name == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=3)
-    if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(int(epochs), 1))
-    check_scheduler(name)
-    return None
+    return build_scheduler(optimizer, name, epochs, mode="min", patience=3)
 
 
 def step_scheduler(scheduler, val_loss: float) -> None:
-    import torch
+    from thermcli.stages import trainer
 
-    if scheduler is None:
-        return
-    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        scheduler.step(val_loss)
-    else:
-        scheduler.step()
+    trainer.step_scheduler(scheduler, val_loss)

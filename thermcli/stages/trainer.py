@@ -121,17 +121,35 @@ def make_optimizer(params, loop: LoopConfig):
 
 
 def make_scheduler(optimizer, loop: LoopConfig):
+    return build_scheduler(optimizer, loop.scheduler, loop.epochs, mode=loop.mode, patience=max(1, loop.patience // 3))
+
+
+def build_scheduler(optimizer, name: str, epochs: int, *, mode: str = "min", patience: int = 3):
+    """plateau (ReduceLROnPlateau ×0.5 after ``patience`` epochs without progress), cosine (to 0
+    over ``epochs``) or none (None)."""
     import torch
 
-    if loop.scheduler == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode=loop.mode, factor=0.5, patience=max(1, loop.patience // 3)
-        )
-    if loop.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, loop.epochs))
-    if loop.scheduler == "none":
+    if name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=0.5, patience=patience)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, int(epochs)))
+    if name == "none":
         return None
-    raise UsageError(f"{loop.scheduler!r}: expected {', '.join(SCHEDULERS)}", param="--scheduler")
+    raise UsageError(f"{name!r}: expected {', '.join(SCHEDULERS)}", param="--scheduler")
+
+
+def step_scheduler(scheduler, value: float | None) -> None:
+    """One epoch's step: a plateau scheduler steps on the monitored value (skipped when there is
+    none), the others on the epoch."""
+    import torch
+
+    if scheduler is None:
+        return
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if value is not None:
+            scheduler.step(value)
+    else:
+        scheduler.step()
 
 
 def _improved(value: float, best: float | None, mode: str) -> bool:
@@ -234,12 +252,7 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
         row["lr"] = optimizer.param_groups[0]["lr"]
         row.update(notes)
         value = row.get(loop.monitor)
-        if scheduler is not None:
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                if value is not None:
-                    scheduler.step(value)
-            else:
-                scheduler.step()
+        step_scheduler(scheduler, value)
         if _improved(value, best_value, loop.mode):
             best_value, best_epoch, bad_epochs = float(value), epoch, 0
             if dist_info.main:

@@ -115,3 +115,17 @@ def describe_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         "config_keys": sorted(k for k in config if k != "provenance"),
         "provenance": config.get("provenance"),
     }
+
+
+def recorded_input_shape(config: dict[str, Any], frame_shape=None) -> tuple[int, ...] | None:
+    """(C, H, W) of one model input as the checkpoint's config records it: ``input_shape``, else a
+    classifier's ``frames`` (stacked as channels) × ``frame_shape`` (or the ``frame_shape`` given,
+    e.g. the data's). None when neither is known."""
+    shape = config.get("input_shape")
+    if not shape:
+        frame_shape = config.get("frame_shape") or frame_shape
+        if not frame_shape:
+            return None
+        shape = [config.get("frames", config.get("model_kwargs", {}).get("in_chans", 1)), *list(frame_shape)[:2]]
+    return tuple(int(s) for s in shape)
+

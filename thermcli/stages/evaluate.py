@@ -109,21 +109,18 @@ class EvalContext:
         """(model in eval mode, one sample's input shape (C, H, W)) for cost measurements."""
         if not self.is_model or self.source.suffix.lower() not in (".pt", ".pth"):
             raise UsageError("--metric cost needs a .pt model as SOURCE", param="--metric")
-        from thermcli.models.checkpoint import load_checkpoint
+        from thermcli.models.checkpoint import load_checkpoint, recorded_input_shape
 
         model, config, _ = load_checkpoint(self.source)
-        shape = config.get("input_shape")
-        if shape is None:
-            frame_shape = config.get("frame_shape")
-            if frame_shape is None and self.data is not None:
-                from thermcli.io import open_dataset
+        shape = recorded_input_shape(config)
+        if shape is None and self.data is not None:
+            from thermcli.io import open_dataset
 
-                with open_dataset(self.data) as reader:
-                    frame_shape = list(reader.frame_shape[:2])
-            if frame_shape is None:
-                raise UsageError("the model does not record its input size; give DATA", param="DATA")
-            shape = [int(config.get("frames", config.get("model_kwargs", {}).get("in_chans", 1))), *frame_shape]
-        return model.eval(), tuple(int(s) for s in shape)
+            with open_dataset(self.data) as reader:
+                shape = recorded_input_shape(config, reader.frame_shape)
+        if shape is None:
+            raise UsageError("the model does not record its input size; give DATA", param="DATA")
+        return model.eval(), shape
 
 
 def _check_shapes(truth: np.ndarray, pred: np.ndarray, source: Path) -> None:

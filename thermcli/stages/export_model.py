@@ -16,12 +16,12 @@ def input_shape_of(config: dict[str, Any], override: tuple[int, ...] | None) -> 
     a classifier's ``frames`` × ``frame_shape``)."""
     if override is not None:
         return tuple(override)
-    shape = config.get("input_shape")
-    if not shape and config.get("frame_shape"):  # a classifier: K stacked frames of H × W
-        shape = [int(config.get("frames", config.get("model_kwargs", {}).get("in_chans", 1))), *config["frame_shape"][:2]]
-    if not shape:
+    from thermcli.models.checkpoint import recorded_input_shape
+
+    shape = recorded_input_shape(config)
+    if shape is None:
         raise UsageError("the checkpoint does not record its input shape; give --input-shape C,H,W", param="--input-shape")
-    return tuple(int(s) for s in shape)
+    return shape
 
 
 def _median_latency(fn, repeats: int) -> float:

@@ -96,8 +96,6 @@ def _run_block_direct(job: Callable, path: str, read: tuple[int, int], block: tu
                       direct: _Direct, out_start: int, out_rows: int):
     """Run one block and write its frames straight into the reserved rows [out_start, out_start +
     out_rows) of the output; only the small per-frame fields travel back to the parent."""
-    import numpy as np
-
     from thermcli.errors import DataError, ThermcliError
     from thermcli.io.schema import validate
 
@@ -107,9 +105,6 @@ def _run_block_direct(job: Callable, path: str, read: tuple[int, int], block: tu
         if len(result) != out_rows:
             raise DataError(f"block {block} gave {len(result)} rows, expected {out_rows}", path=direct.where)
         validate(result, where=direct.where, offset=out_start)
-    except ThermcliError as exc:
-        return _Failed(exc)
-    try:
         return _write_rows(direct, out_start, result)
     except ThermcliError as exc:
         return _Failed(exc)
@@ -194,7 +189,7 @@ def run_blocks(
     spill = _spill_target()
     try:
         items = [(_run_block, (job, path_text, read, block, args, spill)) for read, block, args in work]
-        yield from _pool_map(items, workers, path_text, spill)
+        yield from _pool_map(items, workers, path_text)
     finally:
         _remove_spilled(spill)
 
@@ -221,11 +216,21 @@ def _warm_up(module: str) -> None:
     importlib.import_module("thermcli.io")
 
 
-def _pool_map(items: list[tuple[Callable, tuple]], workers: int, path_text: str, spill, pool=None) -> Iterator[Any]:
-    """``function(*args)`` for each item in worker processes, results yielded in order, at most
-    ``2 × workers`` in flight."""
+def _result(future, path_text: str):
+    """A worker's result; a worker that died (killed, out of memory) is a one-line error."""
     from concurrent.futures.process import BrokenProcessPool
 
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        from thermcli.errors import DataError
+
+        raise DataError("a worker process died (out of memory or killed?); try fewer --workers", path=path_text) from None
+
+
+def _pool_map(items: list[tuple[Callable, tuple]], workers: int, path_text: str, pool=None) -> Iterator[Any]:
+    """``function(*args)`` for each item in worker processes, results yielded in order, at most
+    ``2 × workers`` in flight."""
     pool = pool if pool is not None else _start_pool(workers)
     pending: collections.deque = collections.deque()
     try:
@@ -235,12 +240,7 @@ def _pool_map(items: list[tuple[Callable, tuple]], workers: int, path_text: str,
             if len(pending) >= 2 * workers:
                 break
         while pending:
-            try:
-                result = pending.popleft().result()
-            except BrokenProcessPool:
-                from thermcli.errors import DataError
-
-                raise DataError("a worker process died (out of memory or killed?); try fewer --workers", path=path_text) from None
+            result = _result(pending.popleft(), path_text)
             nxt = next(todo, None)
             if nxt is not None:
                 pending.append(pool.submit(nxt[0], *nxt[1]))
@@ -307,7 +307,7 @@ def _write_direct(path, job, first, rest, writer, workers, rows_out, pool) -> No
     if offset is None:
         writer.append(part)
         items = [(_run_block, (job, str(path), read, block, args, None)) for read, block, args in rest]
-        for part in _pool_map(items, workers - 1, str(path), None, pool):
+        for part in _pool_map(items, workers - 1, str(path), pool):
             writer.append(part)
         return
     row_bytes = int(part.frames[:1].nbytes)
@@ -323,8 +323,6 @@ def _shared_map(items: list[tuple], children: int, path_text: str, pool) -> Iter
     worker processes (two blocks queued each) and this process, which takes the next unassigned
     block itself whenever the result due next is not back yet. Only small per-frame fields are
     held here (frames are in the file), so running ahead costs no memory to speak of."""
-    from concurrent.futures.process import BrokenProcessPool
-
     results: dict[int, Any] = {}
     futures: dict[int, Any] = {}
     assigned = 0
@@ -336,13 +334,7 @@ def _shared_map(items: list[tuple], children: int, path_text: str, pool) -> Iter
                     assigned += 1
                 future = futures.get(due)
                 if future is not None and (future.done() or assigned == len(items)):
-                    try:
-                        results[due] = future.result()
-                    except BrokenProcessPool:
-                        from thermcli.errors import DataError
-
-                        raise DataError("a worker process died (out of memory or killed?); try fewer --workers", path=path_text) from None
-                    del futures[due]
+                    results[due] = _result(futures.pop(due), path_text)
                 elif assigned < len(items):
                     results[assigned] = _run_block_direct(*items[assigned])
                     assigned += 1

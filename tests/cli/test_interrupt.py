@@ -61,7 +61,7 @@ def test_ctrl_c_with_workers_stops_every_process_and_writes_nothing(tmp_path):
     """A terminal's Ctrl-C reaches the whole process group: the parent and its workers (which
     write their frames straight into the output's temporary file) all stop; nothing is left."""
     big = tmp_path / "big.h5"
-    write_dataset(big, make_dataset(n=3000, h=64, w=64, labels=False))
+    write_dataset(big, make_dataset(n=12000, h=64, w=64, labels=False))  # ~10 s of work even with 2 workers
     before = sha256(big)
     out = tmp_path / "out.h5"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -70,7 +70,8 @@ def test_ctrl_c_with_workers_stops_every_process_and_writes_nothing(tmp_path):
          "--workers", "2"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
     )
-    time.sleep(4.0)
+    _wait_for(lambda: any(p.name.startswith(".out.h5") for p in tmp_path.iterdir()), proc)  # writing has begun
+    time.sleep(1.0)  # workers busy writing their rows
     assert proc.poll() is None, proc.stderr.read()
     os.killpg(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)

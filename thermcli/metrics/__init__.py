@@ -14,24 +14,14 @@ from the keypoint and ROI work), so adding a file adds a family.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from types import ModuleType
 
 
 def families() -> dict[str, ModuleType]:
     """Metric family modules by FAMILY name."""
-    import thermcli.metrics as package
+    from thermcli.discovery import plugin_modules
 
-    found: dict[str, ModuleType] = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"thermcli.metrics.{info.name}")
-        family = getattr(module, "FAMILY", None)
-        if family and callable(getattr(module, "evaluate", None)):
-            found[family] = module
-    return found
+    return plugin_modules("thermcli.metrics", "FAMILY", "evaluate")
 
 
 def metric_index() -> dict[str, str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+# The input-hash cache (thermcli.io.provenance) goes to a folder of this test run, never the
+# user's ~/.cache; commands run by the tests (CliRunner, subprocesses) inherit it.
+if "THERMCLI_CACHE_DIR" not in os.environ:
+    os.environ["THERMCLI_CACHE_DIR"] = tempfile.mkdtemp(prefix="thermcli-test-cache-")
 
 
 @pytest.fixture

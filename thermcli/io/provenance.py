@@ -22,7 +22,12 @@ _HASH_CHUNK = 1 << 20
 
 
 def sha256_path(path: str | os.PathLike) -> str:
-    """SHA-256 of a file, or of a folder (its files' relative paths and hashes, sorted)."""
+    """SHA-256 of a file, or of a folder (its files' relative paths and hashes, sorted).
+
+    Files of ``HASH_CACHE_MIN_BYTES`` or more are hashed once per version: the digest is kept in
+    the hash cache (see :func:`hash_cache_dir`) under the file's path, device, inode, size and
+    modification/change times (nanoseconds), as DVC and git's index do, so re-running a pipeline
+    over the same multi-GB input does not read it again. Any change to the file changes the key."""
     path = Path(path)
     if path.is_dir():
         digest = hashlib.sha256()
@@ -30,10 +35,67 @@ def sha256_path(path: str | os.PathLike) -> str:
             digest.update(str(child.relative_to(path)).encode())
             digest.update(sha256_path(child).encode())
         return digest.hexdigest()
+    entry = _cache_entry(path)
+    if entry is not None:
+        try:
+            cached = entry.read_text().strip()
+            if len(cached) == 64 and all(c in "0123456789abcdef" for c in cached):
+                return cached
+        except OSError:
+            pass
+    value = _sha256_file(path)
+    if entry is not None:
+        _store(entry, value)
+    return value
+
+
+HASH_CACHE_MIN_BYTES = 64 << 20
+
+
+def hash_cache_dir() -> Path | None:
+    """Where input digests are cached: ``$THERMCLI_CACHE_DIR``, else ``$XDG_CACHE_HOME/thermcli``,
+    else ``~/.cache/thermcli``; ``THERMCLI_CACHE_DIR=off`` (or empty) turns the cache off."""
+    explicit = os.environ.get("THERMCLI_CACHE_DIR")
+    if explicit is not None:
+        return None if explicit.strip().lower() in ("", "off", "0", "none") else Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "thermcli"
+
+
+def _cache_entry(path: Path) -> Path | None:
+    root = hash_cache_dir()
+    if root is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    if st.st_size < HASH_CACHE_MIN_BYTES:
+        return None
+    key = f"{path.resolve()}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
+    return root / "sha256" / hashlib.sha256(key.encode()).hexdigest()
+
+
+def _store(entry: Path, value: str) -> None:
+    """Write one cache entry atomically; a cache that cannot be written is silently skipped."""
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
+        tmp.write_text(value + "\n")
+        os.replace(tmp, entry)
+    except OSError:
+        pass
+
+
+def _sha256_file(path: Path) -> str:
+    """The file's SHA-256, read into one reused buffer (a memory map would count the whole file
+    in the process's RSS, which cluster schedulers watch)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
+    buffer = bytearray(4 * _HASH_CHUNK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as fh:
+        while size := fh.readinto(buffer):
+            digest.update(view[:size])
     return digest.hexdigest()
 
 

@@ -473,6 +473,13 @@ def adapt_adda(source_model, target_model, src: Domain, tgt: Domain, val: Domain
         f = src_enc(x)
         return head(f) if on_logits else f
 
+    # the source side is frozen and runs in eval mode: its outputs for every source frame are
+    # computed once (one forward pass) instead of once per step, when they fit in 1 GB
+    cached = None
+    if len(xs) * width * 4 <= 1 << 30:
+        with torch.no_grad():
+            cached = torch.cat([source_side(xs[lo : lo + 512].to(device)) for lo in range(0, len(xs), 512)])
+
     def target_side(x):
         f = tgt_enc(x)
         return tgt_head(f) if on_logits else f
@@ -481,9 +488,12 @@ def adapt_adda(source_model, target_model, src: Domain, tgt: Domain, val: Domain
         d_total = g_total = correct = seen = 0.0
         for si, ti in zip(_batches(rng, len(xs), cfg.batch_size, steps), _batches(rng, len(xt), cfg.batch_size, steps)):
             interrupt.check()
-            xb_s, xb_t = xs[si].to(device), xt[ti].to(device)
-            with torch.no_grad():
-                fs = source_side(xb_s)
+            xb_t = xt[ti].to(device)
+            if cached is not None:
+                fs = cached[torch.from_numpy(si).to(cached.device)]
+            else:
+                with torch.no_grad():
+                    fs = source_side(xs[si].to(device))
             ft = target_side(xb_t)
             d_s, d_t = disc(fs), disc(ft.detach())
             d_loss = F.binary_cross_entropy_with_logits(d_s, torch.ones_like(d_s)) + F.binary_cross_entropy_with_logits(

@@ -258,18 +258,23 @@ def adaptive_rate(
     a-priori values checked on synthetic breathing (``thermcli synth breathing``, seeds 1–5),
     not tuned on real data.
     """
-    spectral, quality = spectral_rate(values, fs, band, pad=pad, harmonic=harmonic)
+    spectral, quality, min_cycle = _dominant(values, fs, band, pad, harmonic, min_cycle_fraction)
     if not math.isfinite(spectral):
         return math.nan, math.nan
-    min_cycle = _min_cycle(spectral, band, min_cycle_fraction)
     counted, cycles = cycle_rate(values, fs, hysteresis=hysteresis, min_cycle_s=min_cycle)
     if cycles >= 2 and agree[0] <= counted / spectral <= agree[1]:
         return float(counted), quality
     return spectral, quality
 
 
-def _min_cycle(spectral_bpm: float, band: tuple[float, float], fraction: float) -> float:
-    return max(fraction * 60.0 / spectral_bpm, 1.0 / band[1])
+def _dominant(values: np.ndarray, fs: float, band: tuple[float, float], pad: int, harmonic: float,
+              min_cycle_fraction: float) -> tuple[float, float, float]:
+    """The spectral rate (bpm), its quality, and the shortest cycle (s) a count accepts:
+    ``min_cycle_fraction`` of the dominant period, and no shorter than the band's upper edge."""
+    spectral, quality = spectral_rate(values, fs, band, pad=pad, harmonic=harmonic)
+    if not math.isfinite(spectral):
+        return math.nan, math.nan, math.nan
+    return spectral, quality, max(min_cycle_fraction * 60.0 / spectral, 1.0 / band[1])
 
 
 def adaptive_breaths(
@@ -284,10 +289,10 @@ def adaptive_breaths(
 ) -> np.ndarray:
     """The breaths ``adaptive_rate`` counts, as sample indices: the validated upward zero
     crossings (for a signal that rises on exhalation, the starts of exhalation). (N,) → (B,)."""
-    spectral, _ = spectral_rate(values, fs, band, pad=pad, harmonic=harmonic)
+    spectral, _, min_cycle = _dominant(values, fs, band, pad, harmonic, min_cycle_fraction)
     if not math.isfinite(spectral):
         return np.zeros(0, np.int64)
-    return crossing_cycles(values, fs, hysteresis=hysteresis, min_cycle_s=_min_cycle(spectral, band, min_cycle_fraction))[0]
+    return crossing_cycles(values, fs, hysteresis=hysteresis, min_cycle_s=min_cycle)[0]
 
 
 @dataclass(frozen=True)

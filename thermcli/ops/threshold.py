@@ -50,6 +50,11 @@ class ThresholdConfig:
     offset: float = 2.0
     band: tuple[float, float] | None = None
 
+    @property
+    def copy_levels(self) -> list[float]:
+        """The level of each copy a frame gets: every level, or the band's low edge (one copy)."""
+        return list(self.levels) if self.band is None else [self.band[0]]
+
     def to_json(self) -> dict:
         return {
             "method": self.method,
@@ -272,7 +277,7 @@ def threshold_frames(frames: np.ndarray, cfg: ThresholdConfig) -> ThresholdResul
     (``masked``) or (N·L, H, W, C+1) (``stack``).
     """
     n = frames.shape[0]
-    levels = list(cfg.levels) if cfg.band is None else [cfg.band[0]]
+    levels = cfg.copy_levels
     count = len(levels)
     result: np.ndarray | None = None  # allocated once the first copy's shape is known
     lo_col = np.empty(n * count, np.float32)

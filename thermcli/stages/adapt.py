@@ -391,6 +391,11 @@ def _row(epoch: int, phase: str, kind: str, src: dict | None, tgt: dict | None, 
     return row
 
 
+def _scored(epoch: int, epochs: int, every: int) -> bool:
+    """Whether epoch ``epoch`` (0-based) of ``epochs`` is scored: every ``every``-th, and the last."""
+    return epoch + 1 == epochs or (epoch + 1) % max(every, 1) == 0
+
+
 def train_source(model, src: Domain, val: Domain | None, cfg: AdaptConfig, kind: str, device, rng, log, *,
                  start_epoch: int = 0, states: dict | None = None, save=None) -> None:
     """Stage 1: encoder + classifier on the labelled source (Adam, ``cfg.lr``). ``states``: the
@@ -419,7 +424,7 @@ def train_source(model, src: Domain, val: Domain | None, cfg: AdaptConfig, kind:
             loss.backward()
             opt.step()
             total += float(loss.detach())
-        scored = epoch + 1 == cfg.source_epochs or (epoch + 1) % max(cfg.eval_every, 1) == 0
+        scored = _scored(epoch, cfg.source_epochs, cfg.eval_every)
         s = _evaluate(model.encoder, model.head, src, kind, device) if scored else None
         t = _evaluate(model.encoder, model.head, val, kind, device) if scored else None
         log(_row(epoch, "source", kind, s, t, loss_cls=total / steps))
@@ -512,7 +517,7 @@ def adapt_adda(source_model, target_model, src: Domain, tgt: Domain, val: Domain
             opt_t.step()
             d_total += float(d_loss.detach())
             g_total += float(g_loss.detach())
-        scored = epoch + 1 == cfg.epochs or (epoch + 1) % max(cfg.eval_every, 1) == 0
+        scored = _scored(epoch, cfg.epochs, cfg.eval_every)
         s = _evaluate(src_enc, head, src, kind, device) if scored else None
         t = _evaluate(tgt_enc, tgt_head, val, kind, device) if scored else None
         log(_row(start + epoch, "adapt", kind, s, t, loss_disc=d_total / steps, loss_enc=g_total / steps, disc_acc=correct / max(seen, 1)))
@@ -568,7 +573,7 @@ def adapt_dann(model, src: Domain, tgt: Domain, val: Domain | None, cfg: AdaptCo
             c_total += float(c_loss.detach())
             d_total += float(d_loss.detach())
             step += 1
-        scored = epoch + 1 == cfg.epochs or (epoch + 1) % max(cfg.eval_every, 1) == 0
+        scored = _scored(epoch, cfg.epochs, cfg.eval_every)
         s = _evaluate(model.encoder, model.head, src, kind, device) if scored else None
         t = _evaluate(model.encoder, model.head, val, kind, device) if scored else None
         log(
@@ -697,7 +702,8 @@ def run_one(
     rng = np.random.default_rng(seed)
     in_chans, size = int(src.x.shape[1]), (int(src.x.shape[2]), int(src.x.shape[3]))
     last = Path(out) / "last.pt"
-    state = read_checkpoint(last)["extra"] if resume and last.is_file() else None
+    checkpoint = read_checkpoint(last) if resume and last.is_file() else None
+    state = checkpoint["extra"] if checkpoint is not None else None
     if state is not None and state.get("seed") != seed:
         raise DataError(f"last.pt is from seed {state.get('seed')}, not {seed}", path=str(last))
     if state is not None and state["stage"] == "done" and (Path(out) / "metrics.json").is_file():
@@ -745,7 +751,7 @@ def run_one(
         save_checkpoint(last, state_dict=source_state or model.state_dict(), config=source_config, extra=extra)
 
     if state is not None:
-        model.load_state_dict(read_checkpoint(last)["state_dict"])
+        model.load_state_dict(checkpoint["state_dict"])
     if source_model is None and stage in (None, "source"):
         resuming = stage == "source"
         if resuming:

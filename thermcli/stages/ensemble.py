@@ -11,7 +11,6 @@ with ``weights_only=True``) and the combination weights and classes live in ``en
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from thermcli.errors import DataError, UsageError
+from thermcli.io.provenance import sha256_path
 
 ENSEMBLE_FILE = "ensemble.skops"
 CONFIG_FILE = "ensemble.json"
@@ -130,15 +130,14 @@ def _features(features_ckpt: Path, data_path: Path, device, batch_size: int = 51
     from thermcli.models.checkpoint import load_checkpoint
     from thermcli.stages.classify_data import Normalization, load_split
     from thermcli.stages.predict_classify import check_frame_shape
-    from thermcli.stages.train_classify import predict_embeddings, predict_logits
+    from thermcli.stages.train_classify import predict_logits_and_embeddings
 
     model, config, _ = load_checkpoint(features_ckpt, expect_task="classify")
     data, _, ds = load_split(data_path, frames_k=int(config.get("frames", 1)), norm=Normalization(**config["normalization"]),
                              need_labels=False, centered=config.get("window") == "centered")
     check_frame_shape(config, data.frame_shape, data_path)
     model.to(device)
-    emb = predict_embeddings(model, data, device, batch_size=batch_size)
-    logits = predict_logits(model, data, device, batch_size=batch_size)
+    logits, emb = predict_logits_and_embeddings(model, data, device, batch_size=batch_size)
     probs = torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
     return emb, probs, data.labels.numpy(), config, ds
 
@@ -269,7 +268,7 @@ def train_ensemble(train_path: Path, val_path: Path | None, out: Path, *, featur
         w = given if given is not None else {m: 1.0 / len(MEMBERS) for m in MEMBERS}
     provenance = make_provenance("thermcli train --task classify --head svm+rf", options,
                                  inputs=[train_path, features] + ([val_path] if val_path else []), seed=seed)
-    digest = hashlib.sha256(Path(features).read_bytes()).hexdigest()
+    digest = sha256_path(features)
     ens_config = {
         "task": "classify",
         "head": "svm+rf",
@@ -303,7 +302,7 @@ def _full_proba(model, x: np.ndarray, n_classes: int) -> np.ndarray:
 def ensemble_probabilities(models: dict, config: dict, source: Path, data_path: Path, *, device, batch_size: int = 512):
     """(probabilities (N, C) float32, dataset) of the ensemble on ``data_path``."""
     features = _ensemble_file(source).with_name(config["features"])
-    digest = hashlib.sha256(features.read_bytes()).hexdigest() if features.is_file() else None
+    digest = sha256_path(features) if features.is_file() else None
     if digest != config.get("features_sha256"):
         raise DataError("features.pt is missing or differs from the one the ensemble was fitted on", path=str(features))
     x, p_net, _, _, ds = _features(features, data_path, device, batch_size)

@@ -17,6 +17,7 @@ import numpy as np
 from thermcli.errors import DataError, UsageError
 from thermcli.io import COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES, COCO_SIGMAS, COCO_SKELETON, Meta
 from thermcli.ops import heatmaps as H
+from thermcli.stages.trainer import SCHEDULERS, build_scheduler, step_scheduler  # noqa: F401 (step_scheduler: for callers)
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -334,8 +335,6 @@ def split_by_subject(people: People, val_fraction: float, seed: int) -> tuple[np
 
 
 def check_scheduler(name: str) -> None:
-    from thermcli.stages.trainer import SCHEDULERS
-
     if name not in SCHEDULERS:
         raise UsageError(f"{name!r}: expected {', '.join(SCHEDULERS)}", param="--scheduler")
 
@@ -343,12 +342,4 @@ def check_scheduler(name: str) -> None:
 def make_scheduler(optimizer, name: str, epochs: int):
     """The shared trainer's schedulers on the validation loss: plateau (×0.5 after 3 epochs),
     cosine (to 0 over ``epochs``) or none."""
-    from thermcli.stages.trainer import build_scheduler
-
     return build_scheduler(optimizer, name, epochs, mode="min", patience=3)
-
-
-def step_scheduler(scheduler, val_loss: float) -> None:
-    from thermcli.stages import trainer
-
-    trainer.step_scheduler(scheduler, val_loss)

@@ -44,12 +44,11 @@ def output_meta(meta: Meta, cfg: ThresholdConfig) -> Meta:
     return meta.copy(unit=unit, attrs=attrs)
 
 
-def _threshold_block(batch: Dataset, lo: int, hi: int, args: tuple) -> Dataset:
-    cfg, meta = args[0], args[1]
-    keep_original = bool(args[2]) if len(args) > 2 else False
+def _threshold_block(batch: Dataset, lo: int, hi: int, args: tuple[ThresholdConfig, Meta, bool]) -> Dataset:
+    cfg, meta, keep_original = args
     result = threshold_frames(batch.frames, cfg)
     if keep_original:
-        result = with_originals(batch.frames, result, len(cfg.levels) if cfg.band is None else 1)
+        result = with_originals(batch.frames, result, len(cfg.copy_levels))
     # replicate every per-frame field without copying the frames L times
     out = batch.replace(frames=np.empty((len(batch), 1, 1), np.uint8)).take(result.source)
     columns = dict(out.columns)
@@ -113,7 +112,7 @@ def run_threshold(
             meta.attrs["shard"] = {"index": shard[0], "count": shard[1], "start": start, "stop": stop, "rows": reader.n}
     provenance = Background(make_provenance, "thermcli threshold", options, inputs=[src])
     work = [(block, block, (cfg, meta, keep_original)) for block in blocks(start, stop, batch_size)]
-    copies = (len(cfg.levels) if cfg.band is None else 1) + int(keep_original)  # output rows per input row
+    copies = len(cfg.copy_levels) + int(keep_original)  # output rows per input row
     with create_writer(out, meta, force=force) as writer:
         write_blocks(src, _threshold_block, work, writer, workers=workers, rows_out=lambda lo, hi: (hi - lo) * copies)
         writer.meta.provenance = provenance.result()

@@ -183,21 +183,27 @@ def torch_from(array):
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
-def _predict(model, data, device, rows, batch_size: int, embedding: bool) -> np.ndarray:
+def _predict(model, data, device, rows, batch_size: int, embedding: bool):
+    """Logits (M, C), or with ``embedding`` (logits, embeddings (M, D)) from the same forward passes."""
     import torch
 
     if rows is None:
         rows = torch.arange(len(data))
     model.eval()
-    out = []
+    logits, embeddings = [], []
     with torch.no_grad():
         for lo in range(0, len(rows), batch_size):
             x, _ = data.batch(rows[lo : lo + batch_size])
-            y = model(x.to(device), return_embedding=True)[1] if embedding else model(x.to(device))
-            out.append(y.float().cpu())
-    if not out:
-        return np.zeros((0, 0), np.float32)
-    return torch.cat(out).numpy()
+            if embedding:
+                y, e = model(x.to(device), return_embedding=True)
+                embeddings.append(e.float().cpu())
+            else:
+                y = model(x.to(device))
+            logits.append(y.float().cpu())
+    if not logits:
+        empty = np.zeros((0, 0), np.float32)
+        return (empty, empty) if embedding else empty
+    return (torch.cat(logits).numpy(), torch.cat(embeddings).numpy()) if embedding else torch.cat(logits).numpy()
 
 
 def predict_logits(model, data, device, *, rows=None, batch_size: int = 512) -> np.ndarray:
@@ -207,6 +213,11 @@ def predict_logits(model, data, device, *, rows=None, batch_size: int = 512) -> 
 
 def predict_embeddings(model, data, device, *, rows=None, batch_size: int = 512) -> np.ndarray:
     """Embeddings (M, D) float32 for ``rows`` of ``data`` (all rows when None), in eval mode."""
+    return _predict(model, data, device, rows, batch_size, embedding=True)[1]
+
+
+def predict_logits_and_embeddings(model, data, device, *, rows=None, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """(logits (M, C), embeddings (M, D)) from one pass over ``rows`` of ``data``, in eval mode."""
     return _predict(model, data, device, rows, batch_size, embedding=True)
 
 

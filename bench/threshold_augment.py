@@ -211,10 +211,17 @@ def main(argv: list[str] | None = None) -> dict:
         # same input does. One extra pair per command runs with the cache off (a first run).
         env = {**os.environ, "THERMCLI_CACHE_DIR": str(tmp / "hash-cache")}
         cold_env = {**os.environ, "THERMCLI_CACHE_DIR": "off"}
-        os.environ["THERMCLI_CACHE_DIR"] = env["THERMCLI_CACHE_DIR"]
-        t0 = time.process_time()
-        sha256_path(large)
-        hash_cpu = time.process_time() - t0
+        saved = os.environ.get("THERMCLI_CACHE_DIR")
+        os.environ["THERMCLI_CACHE_DIR"] = env["THERMCLI_CACHE_DIR"]  # this hash fills the commands' cache
+        try:
+            t0 = time.process_time()
+            sha256_path(large)
+            hash_cpu = time.process_time() - t0
+        finally:  # `make bench` runs the other benchmarks in this process
+            if saved is None:
+                del os.environ["THERMCLI_CACHE_DIR"]
+            else:
+                os.environ["THERMCLI_CACHE_DIR"] = saved
         print(f"SHA-256 of the input (every command's provenance record): {hash_cpu:.1f} s CPU", flush=True)
         results["input_sha256_cpu_s"] = hash_cpu
         for kind, extra, out_bytes in (

@@ -118,19 +118,20 @@ _LAUNCH = (
 )
 
 
-def prefault(folder: Path, nbytes: int) -> None:
-    """Write and delete ``nbytes`` of scratch in ``folder`` before a timed run.
+def settle(seconds: float = 1.0) -> None:
+    """A short pause before each timed run, so the previous run's exit and freed memory are done.
 
-    On this VM a page the guest has not touched for a while costs the hypervisor a fault to back
-    it again, so writing the same 1.5 GB output took anywhere from 0.5 to 3 s of system time
-    (``dd`` into /dev/shm, back to back) and single runs varied by ±40 %. Freeing fresh pages just
-    before each run, 1 or 2 workers alike, gives every run the same, recently backed memory."""
-    scratch = folder / ".prefault"
-    block = np.zeros(64 << 20, np.uint8)
-    with open(scratch, "wb") as fh:
-        for _ in range(max(1, nbytes // block.nbytes)):
-            fh.write(block)
-    scratch.unlink()
+    Memory the guest has not used for a few seconds is slow to use again on this VM: a
+    reclaim daemon (DAMON ``pageout``) and free-page reporting hand it back to the host, and
+    each page then costs a host fault on first touch, more so when both cores fault at once.
+    Earlier versions of this benchmark kept the 1-worker output until the 2-worker run had
+    finished: every 2-worker run then wrote its 1.5 GB into memory unused for a while, while
+    every 1-worker run reused the memory of both outputs deleted just before. That made the
+    2-worker runs use 30–40 % more CPU (threshold: 11.8 s against 8.5 s for one worker) and
+    showed 1.0–1.2× where direct runs showed 1.6–2.2×. Now each output is deleted right after
+    its run, for both worker counts alike. (An attempt before that, writing and deleting scratch
+    memory before each run, did not remove the asymmetry.)"""
+    time.sleep(seconds)
 
 
 def run(cmd: list[str], env: dict | None = None) -> tuple[float, float, float]:
@@ -224,14 +225,11 @@ def main(argv: list[str] | None = None) -> dict:
                 os.environ["THERMCLI_CACHE_DIR"] = saved
         print(f"SHA-256 of the input (every command's provenance record): {hash_cpu:.1f} s CPU", flush=True)
         results["input_sha256_cpu_s"] = hash_cpu
-        for kind, extra, out_bytes in (
-            ("threshold", THRESHOLD_ARGS, 3 * args.frames * args.size**2),
-            ("augment", AUGMENT_ARGS, 4 * args.frames * args.size**2),
-        ):
+        for kind, extra in (("threshold", THRESHOLD_ARGS), ("augment", AUGMENT_ARGS)):
             thermcli = [py, "-m", "thermcli", "--quiet", kind, *extra]
 
             def timed(cmd: list[str], environ: dict = env) -> tuple[float, float, float]:
-                prefault(tmp, out_bytes + (1 << 28))
+                settle()
                 return run(cmd, environ)
 
             # untimed warm-up (imports, the small input's hash), then its 1-worker run for memory
@@ -242,16 +240,19 @@ def main(argv: list[str] | None = None) -> dict:
             base_out.unlink()
             one, two = tmp / f"{kind}_w1.h5", tmp / f"{kind}_w2.h5"
             runs_one, runs_two = [], []
-            for repeat in range(args.repeats):  # alternated
+            # alternated; each output is deleted right after its run, so every run, 1 or 2 workers,
+            # starts with the memory of the previous run's output just freed (see settle())
+            for repeat in range(args.repeats):
                 runs_one.append(timed(thermcli + [str(large), str(one)]))
+                digest_one = data_digest(one) if repeat == 0 else None
+                one.unlink()
                 runs_two.append(timed(thermcli + ["--workers", "2", str(large), str(two)]))
                 if repeat == 0:
-                    identical = data_digest(one) == data_digest(two)
-                one.unlink()
+                    identical = digest_one == data_digest(two)
                 two.unlink()
             cold_one = timed(thermcli + [str(large), str(one)], cold_env)
-            cold_two = timed(thermcli + ["--workers", "2", str(large), str(two)], cold_env)
             one.unlink()
+            cold_two = timed(thermcli + ["--workers", "2", str(large), str(two)], cold_env)
             two.unlink()
             # medians: one run of either can be disturbed (this VM's timings vary by ±20 % run to run)
             t_one, cpu_one, rss_one = (float(np.median(v)) for v in zip(*runs_one))

@@ -181,8 +181,19 @@ def test_adda_digits_makefile_second_make_does_nothing(tmp_path, shared_data):
             "--normalize unit --threads 1 --device cpu --force")
     make(copy, *tiny)
     table = (copy / "table.md").read_text()
-    assert "MNIST → USPS" in table and "USPS → MNIST" in table
+    assert "MNIST → USPS" in table and "USPS → MNIST" in table and "adapted-on images" in table
     assert up_to_date(copy, *tiny) == 0
+    # the transductive scores are `thermcli eval` runs: on the test set they give adapt's own numbers
+    run = copy / "runs" / "adda-mnist2usps"
+    trans = json.loads((run / "transductive.json").read_text())
+    assert trans["data"].endswith("usps_train.h5") and trans["seeds"] == [0]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "transductive.py", str(run), "data/usps_test.h5"], cwd=copy, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    summary = json.loads((run / "summary.json").read_text())
+    on_test = json.loads(out)
+    for key in ("source_only", "adapted"):
+        assert on_test[key]["values"] == pytest.approx(summary[f"target_acc_{key}"]["values"], abs=1e-12)
 
 
 # ---------------------------------------------------------------- breathing (real data)

@@ -11,6 +11,7 @@ memory stays flat in N.
 from __future__ import annotations
 
 import collections
+import functools
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -159,6 +160,7 @@ def _remove_spilled(spill: tuple[str, int] | None) -> None:
             pass
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
     """Make glibc's malloc keep the memory of freed block buffers for the next block.
 
@@ -168,26 +170,17 @@ def keep_freed_memory() -> bool:
     for a 2 GB input. Fixed thresholds (allocations up to 32 MB come from the heap, the heap's top
     is not trimmed) keep the largest block's buffers mapped and reuse them block after block; the
     peak memory is the same. Returns whether the thresholds are set (False where the C library is
-    not glibc). Idempotent."""
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED is None:
-        _MALLOC_TUNED = False
-        import platform
+    not glibc). Once per process."""
+    import platform
 
-        if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-            import ctypes
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    import ctypes
 
-            try:
-                mallopt = ctypes.CDLL(None).mallopt
-            except (OSError, AttributeError):  # pragma: no cover - glibc has mallopt
-                return False
-            m_trim_threshold, m_mmap_threshold = -1, -3
-            # 32 MB: the largest mmap threshold glibc accepts on 64-bit
-            _MALLOC_TUNED = bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
-    return _MALLOC_TUNED
-
-
-_MALLOC_TUNED: bool | None = None
+    mallopt = ctypes.CDLL(None).mallopt
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    # 32 MB: the largest mmap threshold glibc accepts on 64-bit
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
 
 
 def _worker_init() -> None:

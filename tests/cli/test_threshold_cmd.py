@@ -240,3 +240,59 @@ def test_worker_results_through_ram_files_or_the_pipe_are_identical(cli, tmp_pat
     assert cli("threshold", "--batch-size", "4", "--workers", "2", src, two).exit_code == 0
     assert_same_data(one, two)
     assert glob.glob(f"/dev/shm/thermcli-blocks-{os.getpid()}-*") == []
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["threshold", "--workers", "2", "in.h5", "out.h5"], ("threshold", 2)),
+        (["--quiet", "-v", "augment", "--copies", "2", "--workers=3", "in.h5", "out"], ("augment", 3)),
+        (["threshold", "--workers", "2", "--workers", "1", "in.h5", "out.h5"], None),  # the last one counts
+        (["threshold", "in.h5", "out.h5"], None),
+        (["threshold", "--workers", "two", "in.h5", "out.h5"], None),  # typer reports it
+        (["threshold", "--workers", "2", "--help"], None),
+        (["threshold", "--", "--workers", "2"], None),  # positional after --
+        (["train", "--workers", "2", "in.h5"], None),  # not a block command
+        (["--verbose"], None),
+        ([], None),
+    ],
+)
+def test_prestart_reads_workers_from_the_command_line(argv, expected):
+    from thermcli.stages.blocks import _workers_request
+
+    assert _workers_request(argv) == expected
+
+
+def test_prestarted_workers_are_the_ones_the_command_uses(cli, tmp_path, monkeypatch):
+    """The console script starts `--workers N`'s processes before the command's imports;
+    write_blocks takes that pool instead of starting another, and the output is unchanged."""
+    from thermcli.stages import blocks
+
+    started = []
+    new_pool = blocks._new_pool
+    monkeypatch.setattr(blocks, "_new_pool", lambda *a: started.append(a) or new_pool(*a))
+    src = tmp_path / "src.h5"
+    write_dataset(src, make_dataset(n=13, h=16, w=20))
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    assert cli("threshold", "--batch-size", "4", src, one).exit_code == 0
+    argv = ["threshold", "--batch-size", "4", "--workers", "2", str(src), str(two)]
+    assert blocks.prestart_workers(argv) and started == [(1, "thermcli.stages.threshold")]
+    result = cli(*argv)
+    assert result.exit_code == 0, result.stderr
+    assert started == [(1, "thermcli.stages.threshold")] and blocks._PRESTARTED == {}
+    assert_same_data(one, two)
+
+
+def test_prestarted_workers_left_unused_exit_quietly(tmp_path):
+    """A usage error after the console script started the workers: one line, exit 2, no output,
+    and no noise from the pool's shutdown at interpreter exit."""
+    src = tmp_path / "src.h5"
+    write_dataset(src, make_dataset(n=4))
+    out = tmp_path / "out.h5"
+    proc = subprocess.run(
+        [sys.executable, "-m", "thermcli", "threshold", "--range", "300:50:100", "--workers", "2", str(src), str(out)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["thermcli threshold: error: Invalid value for --range: '300:50:100': STOP must be ≥ START"]
+    assert not out.exists()

@@ -3,7 +3,7 @@ loop measured in the same run (read the same frames from HDF5 → the same NumPy
 write with h5py), plus peak RSS of each command (as a subprocess, small vs large input: memory
 must stay flat in N) and 1 vs 2 worker scaling with a byte-identical output check.
 
-    python bench/threshold_augment.py                 # 8,000 frames of 256×256 float32 (2.1 GB), about 4 minutes
+    python bench/threshold_augment.py                 # 8,000 frames of 256×256 float32 (2.1 GB), about 7 minutes
     python bench/threshold_augment.py --frames 2000   # a quicker look (fixed start-up costs weigh more)
     python bench/threshold_augment.py --tmp /tmp      # files on disk instead of RAM-backed /dev/shm
 
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=8000, help="frames in the large input (8000 ≈ 2 GB)")
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=5, help="runs of each worker count, alternated (medians reported)")
+    parser.add_argument("--repeats", type=int, default=7, help="runs of each worker count, alternated (medians reported)")
     parser.add_argument("--tmp", default=None, help="folder for the inputs and outputs (default: a temporary one)")
     parser.add_argument("--baseline", nargs=3, metavar=("KIND", "IN", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv if argv is not None else ([] if __name__ != "__main__" else None))
@@ -274,6 +274,8 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{'':9s} --workers 2 {t_two:6.1f} s ({cpu_two:5.1f} s CPU) → speed-up {t_one / t_two:.2f}× (goal ≥ 1.6×; "
                 f"alternated pairs: {', '.join(f'{x:.2f}' for x in pair_speedups)}), "
                 f"byte-identical data: {identical}\n"
+                f"{'':9s} runs (s), 1 worker: {', '.join(f'{r[0]:.1f}' for r in runs_one)}; 2 workers: "
+                f"{', '.join(f'{r[0]:.1f}' for r in runs_two)}\n"
                 f"{'':9s} first run over the input (hash not cached): {cold_one[0]:.1f} s → {cold_two[0]:.1f} s with 2 workers, "
                 f"{cold_one[0] / cold_two[0]:.2f}×\n"
                 f"{'':9s} parallel CPU overhead ×{cpu_two / cpu_one:.2f} (2 workers' total CPU / 1 worker's): on 2 idle "

@@ -71,6 +71,7 @@ def _same_weights(a, b) -> None:
         ("adda", IN_SOURCE, []),
         ("adda", IN_ADAPT, []),
         ("adda", IN_ADAPT, ["--adversary-on", "logits", "--dropout", "0", "--weight-decay", "1e-4"]),
+        ("adda", IN_ADAPT, ["--adda-update", "simultaneous"]),
         ("dann", IN_ADAPT, []),
     ],
 )
@@ -152,3 +153,28 @@ def test_adversary_on_says_which_layers_adapt(cli, tmp_path, domains, adversary_
     assert all(torch.equal(source[k], adapted[k]) for k in head) == (adversary_on == "features")
     assert not all(torch.equal(source[k], adapted[k]) for k in encoder)
     assert json.loads((out / "config.json").read_text())["adapt"]["adversary_on"] == adversary_on
+
+
+def test_bad_adda_update_option(cli, tmp_path, domains):  # noqa: F811
+    src, tgt = domains / "source_train.h5", domains / "target_train.h5"
+    assert_clean_error(cli("adapt", src, tgt, "--out", tmp_path / "a", "--adda-update", "sideways", *FAST), 2, "--adda-update")
+    assert_clean_error(cli("adapt", "--method", "dann", src, tgt, "--out", tmp_path / "b", "--adda-update", "simultaneous", *FAST), 2, "--adda-update")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_simultaneous_updates_are_recorded_and_train_differently(cli, tmp_path, domains):  # noqa: F811
+    """--adda-update simultaneous (the authors' code: both steps from one forward pass) is a
+    different optimisation from alternating steps: same source model, different target model."""
+    import torch
+
+    from thermcli.models.checkpoint import read_checkpoint
+
+    args = ["adapt", domains / "source_train.h5", domains / "target_train.h5", *FAST]
+    for update in ("alternating", "simultaneous"):
+        result = cli(*args, "--out", tmp_path / update, "--adda-update", update)
+        assert result.exit_code == 0, result.output
+        assert json.loads((tmp_path / update / "config.json").read_text())["adapt"]["adda_update"] == update
+    _same_weights(tmp_path / "alternating" / "source.pt", tmp_path / "simultaneous" / "source.pt")
+    a = read_checkpoint(tmp_path / "alternating" / "best.pt")["state_dict"]
+    b = read_checkpoint(tmp_path / "simultaneous" / "best.pt")["state_dict"]
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("encoder."))

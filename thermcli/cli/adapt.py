@@ -67,6 +67,14 @@ def adapt(
             "or logits (it sees the classifier's output and the whole target network adapts, as the authors' code).",
         ),
     ] = "features",
+    adda_update: Annotated[
+        str,
+        typer.Option(
+            "--adda-update",
+            help="ADDA: alternating (a discriminator step, then a target step against the updated discriminator) "
+            "or simultaneous (both steps from one forward pass, as the authors' code).",
+        ),
+    ] = "alternating",
     dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=1.0, help="Dropout in the LeNet encoder and the classifier head (the authors' LeNet: 0).")] = 0.5,
     weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0, help="Stage 1 L2 weight decay (the authors' LeNet: 2.5e-5).")] = 0.0,
     eval_every: Annotated[int, typer.Option("--eval-every", min=1, help="Score source / target every N epochs (and at each stage's last epoch).")] = 1,
@@ -112,6 +120,7 @@ def adapt(
         beta1=beta1,
         disc_hidden=disc_hidden,
         adversary_on=adversary_on.lower(),
+        adda_update=adda_update.lower(),
         dropout=dropout,
         weight_decay=weight_decay,
         eval_every=eval_every,

@@ -32,6 +32,7 @@ from thermcli.errors import DataError, UsageError
 METHODS = ("adda", "dann")
 NORMALIZE = ("domain", "unit")
 ADVERSARY_ON = ("features", "logits")
+ADDA_UPDATES = ("alternating", "simultaneous")
 ASPECT_TOLERANCE = 1.25  # sizes whose aspect ratios differ more than this are not resized
 EMBED_SAMPLES = 400
 
@@ -57,6 +58,9 @@ class AdaptConfig:
     # reused unchanged (the paper's figure); "logits": the classifier's output, the whole target
     # network (encoder + a copy of the classifier) adapted (the authors' code, erictzeng/adda)
     adversary_on: str = "features"
+    # ADDA: "alternating": a discriminator step, then a target step against the updated
+    # discriminator; "simultaneous": both steps from one forward pass (the authors' code)
+    adda_update: str = "alternating"
     dropout: float = 0.5  # encoder (lenet_encoder) and head dropout; the authors' LeNet has none
     weight_decay: float = 0.0  # stage 1 L2 (the authors' LeNet: 2.5e-5)
     eval_every: int = 1  # score source / target every N epochs (and at each stage's last)
@@ -466,6 +470,8 @@ def adapt_adda(source_model, target_model, src: Domain, tgt: Domain, val: Domain
         opt_d.load_state_dict(states["opt_d"])
         opt_t.load_state_dict(states["opt_t"])
         torch.set_rng_state(states["torch_rng"])
+    disc_params = list(disc.parameters())
+    simultaneous = cfg.adda_update == "simultaneous"
     xs, xt = torch.from_numpy(src.x), torch.from_numpy(tgt.x)
     steps = cfg.steps_per_epoch or math.ceil(max(len(xs), len(xt)) / cfg.batch_size)
     start = cfg.source_epochs
@@ -500,21 +506,31 @@ def adapt_adda(source_model, target_model, src: Domain, tgt: Domain, val: Domain
                 with torch.no_grad():
                     fs = source_side(xs[si].to(device))
             ft = target_side(xb_t)
-            d_s, d_t = disc(fs), disc(ft.detach())
+            d_s, d_t = disc(fs), disc(ft if simultaneous else ft.detach())
             d_loss = F.binary_cross_entropy_with_logits(d_s, torch.ones_like(d_s)) + F.binary_cross_entropy_with_logits(
                 d_t, torch.zeros_like(d_t)
             )
-            opt_d.zero_grad()
-            d_loss.backward()
-            opt_d.step()
             correct += float((d_s > 0).sum() + (d_t <= 0).sum())
             seen += len(d_s) + len(d_t)
-            # inverted labels: the target network is rewarded when its outputs pass as source
-            g_logits = disc(ft)
-            g_loss = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
-            opt_t.zero_grad()
-            g_loss.backward()
-            opt_t.step()
+            if simultaneous:
+                # both losses from this one forward pass, each network stepped on its own gradient
+                g_loss = F.binary_cross_entropy_with_logits(d_t, torch.ones_like(d_t))
+                for params, grads in ((disc_params, torch.autograd.grad(d_loss, disc_params, retain_graph=True)),
+                                      (trained, torch.autograd.grad(g_loss, trained))):
+                    for p, g in zip(params, grads):
+                        p.grad = g
+                opt_d.step()
+                opt_t.step()
+            else:
+                opt_d.zero_grad()
+                d_loss.backward()
+                opt_d.step()
+                # inverted labels: the target network is rewarded when its outputs pass as source
+                g_logits = disc(ft)
+                g_loss = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
+                opt_t.zero_grad()
+                g_loss.backward()
+                opt_t.step()
             d_total += float(d_loss.detach())
             g_total += float(g_loss.detach())
         scored = _scored(epoch, cfg.epochs, cfg.eval_every)
@@ -899,6 +915,10 @@ def run_adapt(
         raise UsageError("only ADDA has a separate target encoder", param="--target-encoder")
     if cfg.adversary_on not in ADVERSARY_ON:
         raise UsageError(f"{cfg.adversary_on!r}: choose features or logits", param="--adversary-on")
+    if cfg.adda_update not in ADDA_UPDATES:
+        raise UsageError(f"{cfg.adda_update!r}: choose alternating or simultaneous", param="--adda-update")
+    if cfg.adda_update != "alternating" and cfg.method != "adda":
+        raise UsageError("only ADDA has separate discriminator and target steps", param="--adda-update")
     if cfg.adversary_on != "features" and cfg.method != "adda":
         raise UsageError("only ADDA's discriminator can be moved to the logits", param="--adversary-on")
     from thermcli.models.registry import check_name

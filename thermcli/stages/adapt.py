@@ -515,10 +515,10 @@ def adapt_adda(source_model, target_model, src: Domain, tgt: Domain, val: Domain
             if simultaneous:
                 # both losses from this one forward pass, each network stepped on its own gradient
                 g_loss = F.binary_cross_entropy_with_logits(d_t, torch.ones_like(d_t))
-                for params, grads in ((disc_params, torch.autograd.grad(d_loss, disc_params, retain_graph=True)),
-                                      (trained, torch.autograd.grad(g_loss, trained))):
-                    for p, g in zip(params, grads):
-                        p.grad = g
+                opt_d.zero_grad()
+                opt_t.zero_grad()
+                d_loss.backward(inputs=disc_params, retain_graph=True)
+                g_loss.backward(inputs=trained)
                 opt_d.step()
                 opt_t.step()
             else:

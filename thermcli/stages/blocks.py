@@ -258,12 +258,11 @@ def _workers_request(argv: list[str]) -> tuple[str, int] | None:
             break
         if arg in ("-h", "--help"):
             return None
-        value = args[i + 1] if arg == "--workers" and i + 1 < len(args) else arg[10:] if arg.startswith("--workers=") else None
-        if value is not None:
-            try:
-                workers = int(value)
-            except ValueError:
+        if arg == "--workers" or arg.startswith("--workers="):
+            value = arg.partition("=")[2] if "=" in arg else args[i + 1] if i + 1 < len(args) else ""
+            if not value.isdigit():
                 return None
+            workers = int(value)
     return (argv[index], workers) if workers > 1 else None
 
 

@@ -60,6 +60,20 @@ def test_a_dying_worker_fails_the_command_instead_of_hanging(src):
         list(run_blocks(src, die, work, workers=2))
 
 
+def test_a_worker_killed_by_the_terminals_ctrl_c_is_a_stop_not_a_fault(src):
+    """Ctrl-C reaches the whole process group: when the pool breaks after this process's stop
+    was requested, the command ends as interrupted (exit 130), not with "a worker died"."""
+    from thermcli import interrupt
+
+    work = [(b, b, None) for b in blocks(0, 11, 3)]
+    interrupt.request()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            list(run_blocks(src, die, work, workers=2))
+    finally:
+        interrupt.reset()
+
+
 def test_background_returns_or_raises():
     assert Background(sum, [1, 2, 3]).result() == 6
     with pytest.raises(ZeroDivisionError):

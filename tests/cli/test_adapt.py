@@ -36,7 +36,7 @@ def test_adapt_multiclass_end_to_end(cli, tmp_path, domains, method):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert 0 <= summary["target_acc_adapted"]["mean"] <= 1
-    for name in ("config.json", "metrics.csv", "curves.png", "embedding.png", "best.pt", "source.pt", "summary.json", "metrics.json"):
+    for name in ("config.json", "metrics.csv", "curves.png", "embedding.png", "best.pt", "source.pt", "source_only.pt", "summary.json", "metrics.json"):
         assert (out / name).is_file(), name
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [r["phase"] for r in rows] == ["source"] * 2 + ["adapt"] * 2
@@ -79,6 +79,7 @@ def test_adapt_is_deterministic_and_seeds_report_mean_std(cli, tmp_path, domains
     assert len(values) == 2
     assert a["target_acc_adapted"]["std"] == pytest.approx(float(np.std(values, ddof=1)))
     assert (tmp_path / "a" / "seed1" / "best.pt").is_file() and (tmp_path / "a" / "best.pt").is_file()
+    assert (tmp_path / "a" / "source_only.pt").read_bytes() == (tmp_path / "a" / "seed0" / "source_only.pt").read_bytes()
 
 
 def test_adapt_multilabel_reports_per_label_f1(cli, tmp_path, domains):
@@ -217,6 +218,19 @@ def test_eval_reads_the_adapted_checkpoint(cli, tmp_path, domains):
     evaluation = cli("eval", out / "best.pt", domains / "target_test.h5", "--metric", "accuracy", "--json")
     assert evaluation.exit_code == 0, evaluation.output
     assert json.loads(evaluation.stdout)["metrics"]["classification"]["accuracy"] == pytest.approx(reported)
+    # the source-only baseline too: source_only.pt is stage 1 fed the target's standardisation,
+    # as adapt scored it; source.pt (the source's standardisation) is a different model on target data
+    reported_before = json.loads(result.stdout)["target_acc_source_only"]["mean"]
+    before = cli("eval", out / "source_only.pt", domains / "target_test.h5", "--metric", "accuracy", "--json")
+    assert before.exit_code == 0, before.output
+    assert json.loads(before.stdout)["metrics"]["classification"]["accuracy"] == pytest.approx(reported_before, abs=1e-12)
+    from thermcli.models.checkpoint import load_checkpoint
+
+    _, only, _ = load_checkpoint(out / "source_only.pt", expect_task="classify")
+    _, src_cfg, _ = load_checkpoint(out / "source.pt", expect_task="classify")
+    _, best_cfg, _ = load_checkpoint(out / "best.pt", expect_task="classify")
+    assert only["normalization"] == best_cfg["normalization"] != src_cfg["normalization"]
+    assert only["domain"] == "target" and only["method"] == "source-only"
     # predictions as an artifact (what `annotate --pred` draws) agree too
     preds = tmp_path / "preds.h5"
     assert cli("predict", out / "best.pt", domains / "target_test.h5", preds).exit_code == 0

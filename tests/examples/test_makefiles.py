@@ -162,7 +162,10 @@ def test_adaptation_makefile_all_and_au(tmp_path):
     n_test = labelled(REPO / "sample_data" / "domains" / "target_test.h5")
     for name in ("source_only", "adda", "dann"):
         assert classification(out / "eval" / f"{name}.json")["n"] == n_test
-    assert json.loads((out / "eval" / "source_only.json").read_text())["source"].endswith("source.pt")
+    assert json.loads((out / "eval" / "source_only.json").read_text())["source"].endswith("source_only.pt")
+    # the source-only eval gives adapt's own source-only target numbers
+    adda = json.loads((out / "adda" / "metrics.json").read_text())
+    assert classification(out / "eval" / "source_only.json")["accuracy"] == pytest.approx(adda["target_acc_source_only"], abs=1e-12)
     assert "dann" in (out / "dann" / "config.json").read_text().lower()
     summary = json.loads((out / "au_adda" / "summary.json").read_text())
     assert summary["label_kind"] == "multilabel"
@@ -178,7 +181,7 @@ def test_adda_digits_makefile_second_make_does_nothing(tmp_path, shared_data):
     shutil.copytree(REPO / "examples" / "adda-digits", copy, ignore=shutil.ignore_patterns("data", "runs"))
     tiny = (f"ROOT={REPO}", f"DIGITS={shared_data / 'digits'}", "SEEDS=0",
             "ADAPT=--method adda --seeds 0 --source-epochs 1 --epochs 1 --steps-per-epoch 2 --batch-size 64 "
-            "--normalize unit --threads 1 --device cpu --force")
+            "--normalize domain --threads 1 --device cpu --force")
     make(copy, *tiny)
     table = (copy / "table.md").read_text()
     assert "MNIST → USPS" in table and "USPS → MNIST" in table and "adapted-on images" in table

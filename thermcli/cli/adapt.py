@@ -94,7 +94,8 @@ def adapt(
     (initialised from the source one) against a domain discriminator; stage 3 classifies target
     frames with the target encoder + the source classifier. DANN: one encoder trained with a
     gradient-reversal domain classifier. Multi-class or multi-label (one sigmoid per label).
-    Target labels are never used for training. Writes OUT/ with source.pt (source only),
+    Target labels are never used for training. Writes OUT/ with source.pt (stage 1, for source
+    data and --source-model), source_only.pt (the same weights fed target data: the baseline),
     best.pt (adapted; usable by eval), metrics.csv, curves.png, embedding.png, summary.json;
     last.pt after every epoch, which --resume continues from (same final result).
 

@@ -778,6 +778,14 @@ def run_one(
         )
     source_only = {"source": _evaluate(model.encoder, model.head, src, kind, device), "target": _evaluate(model.encoder, model.head, val, kind, device)}
     save_checkpoint(run.path / "source.pt", state_dict=model.state_dict(), config=source_config)
+    # the source-only baseline for target data: stage 1's weights fed the target's input (each
+    # domain standardised by its own statistics), as the source-only target numbers were scored;
+    # `eval source_only.pt TARGET` gives them (source.pt standardises by the source's statistics)
+    save_checkpoint(
+        run.path / "source_only.pt",
+        state_dict=model.state_dict(),
+        config=_checkpoint_config(model_kwargs, names, kind, tgt.input_spec, {"domain": "target", "method": "source-only", "provenance": provenance}),
+    )
     source_state = copy.deepcopy(model.state_dict())
     rng_embed = np.random.default_rng(seed + 1)
     pick_s = rng_embed.permutation(len(src.x))[:EMBED_SAMPLES]
@@ -845,7 +853,7 @@ def run_one(
         "adapted": adapted_scores,
         "final_disc_acc": run.rows[-1].get("disc_acc") if run.rows else None,
         "seconds": round(time.perf_counter() - t0, 2),
-        "outputs": {"adapted": str(run.best), "source_only": str(run.path / "source.pt"), "embedding": str(run.path / "embedding.png")},
+        "outputs": {"adapted": str(run.best), "source_only": str(run.path / "source_only.pt"), "embedding": str(run.path / "embedding.png")},
         "notes": notes,
     }
     if state is not None:
@@ -955,8 +963,8 @@ def run_adapt(
 
         from thermcli.io import atomic_path
 
-        # the first seed's adapted model, for `eval` (copied atomically: never a torn best.pt)
-        for name in ("best.pt", "embedding.png"):
+        # the first seed's models, for `eval` (copied atomically: never a torn best.pt)
+        for name in ("best.pt", "source_only.pt", "embedding.png"):
             with atomic_path(out / name, force=True) as tmp:
                 shutil.copyfile(out / f"seed{seeds[0]}" / name, tmp)
     return summary

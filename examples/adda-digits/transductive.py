@@ -1,5 +1,5 @@
 """Target accuracy on the target *training* images a run adapted on, each seed's source-only
-(``source.pt``) and adapted (``best.pt``) model scored by ``thermcli eval``'s own code
+(``source_only.pt``: stage 1's weights, the target's standardisation) and adapted (``best.pt``) model scored by ``thermcli eval``'s own code
 (:func:`thermcli.stages.evaluate.run_eval`, in this process: one start-up for all the models).
 
 The ADDA paper follows the MNIST/USPS protocol of Long et al. (2013), which is transductive: the

@@ -314,9 +314,7 @@ def _result(future, path_text: str):
 
         # a terminal's Ctrl-C reaches the workers too: one that was idle dies of it, and the pool
         # can break before this process gets to its own stop check — that is a stop, not a fault
-        if interrupt.requested():
-            raise KeyboardInterrupt from None
-
+        interrupt.check()
         raise DataError("a worker process died (out of memory or killed?); try fewer --workers", path=path_text) from None
 
 

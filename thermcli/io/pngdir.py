@@ -37,7 +37,6 @@ from thermcli.io.schema import (
     PER_FRAME_FIELDS,
     SCHEMA_NAME,
     SCHEMA_VERSION,
-    STRING_FIELDS,
     UNIT_DTYPES,
     Dataset,
     Meta,

@@ -246,7 +246,7 @@ def train_ensemble(train_path: Path, val_path: Path | None, out: Path, *, featur
         c = fixed_c if fixed_c is not None else 1.0
         svm = _fit_svm(x_train, y_train, c, folds, seed)
     else:
-        svm, c, tried = None, None, {}
+        svm, c, tried, best_key = None, None, {}, None
         for candidate in SVM_C_GRID:
             model = _fit_svm(x_train, y_train, candidate, folds, seed)
             key = _score(val[2], _full_proba(model, val[0], n))

@@ -24,8 +24,6 @@ def warp_to_target(image: np.ndarray, homography: np.ndarray, target_size: Seque
     Float images are interpolated bilinearly (°C stay °C; outside → NaN), uint8 likewise with
     ``fill``.
     """
-    import cv2
-
     w, h = target_size
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
     grid = np.stack([xs, ys], axis=-1)

@@ -8,11 +8,9 @@ measured in the same run). The combined table is printed and written to bench/RE
 from __future__ import annotations
 
 import importlib.util
-import io
 import platform
 import sys
 import time
-from contextlib import redirect_stdout
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent

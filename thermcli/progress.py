@@ -1,25 +1,37 @@
 """Progress and messages for people, on stderr (rich); silent when stderr is not a terminal.
 
-Stages call ``track`` and ``say``; the CLI decides (``--quiet``) whether anything is shown.
+Stages call ``track`` and ``say``; the CLI decides (``--quiet``) whether anything is shown: it
+sets the process-wide ``quiet`` and ``verbose`` flags held here (``thermcli.cli.state`` forwards
+to them).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 
+verbose: bool = False  # -v/--verbose: tracebacks and more detail on errors
+quiet: bool = False  # -q/--quiet: no progress or messages, only errors
 
-def _state():
-    from thermcli.cli import state
 
-    return state
+def reset() -> None:
+    """Back to the defaults (``THERMCLI_VERBOSE`` in the environment turns ``verbose`` on)."""
+    global verbose, quiet
+    verbose = bool(os.environ.get("THERMCLI_VERBOSE"))
+    quiet = False
+
+
+def interactive() -> bool:
+    """Show progress bars only to a person: stderr is a terminal and not --quiet."""
+    return not quiet and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
 
 
 def say(message: str) -> None:
     """A short message for people on stderr, unless --quiet."""
-    if _state().quiet:
+    if quiet:
         return
     from rich.console import Console
 
@@ -37,7 +49,7 @@ def track(iterable: Iterable[T], *, total: int | None = None, description: str =
     """Iterate with a rich progress bar when a person is watching."""
     from thermcli import interrupt
 
-    if not _state().interactive():
+    if not interactive():
         for item in iterable:
             interrupt.check()
             yield item

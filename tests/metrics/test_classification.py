@@ -118,3 +118,51 @@ def test_multilabel_needs_two_labels():
 
     with pytest.raises(DataError, match="at least 2 labels"):
         multilabel_metrics(np.ones((3, 1), np.uint8), np.ones((3, 1), np.uint8), None, ["a"])
+
+
+# ---- the scikit-learn-backed scores that replace hand-written ones (issue 17) ----------------
+
+
+def _reference_scores(y: np.ndarray, pred: np.ndarray, n_classes: int) -> dict[str, float]:
+    """The hand-written validation scores training used (from a confusion matrix)."""
+    cm = confusion(y, pred, n_classes).astype(np.float64)
+    support, predicted, tp = cm.sum(1), cm.sum(0), np.diag(cm)
+    present = support > 0
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    used = present | (predicted > 0)
+    return {
+        "accuracy": float(tp.sum() / max(cm.sum(), 1)),
+        "balanced_accuracy": float(recall[present].mean()) if present.any() else float("nan"),
+        "f1_macro": float(f1[used].mean()) if used.any() else float("nan"),
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 6), st.integers(0, 40), st.integers(0, 10_000))
+def test_summary_scores_equal_the_confusion_matrix_formulas(n_classes, n, seed):
+    from thermcli.metrics.classification import summary_scores
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(-1, n_classes, n)  # −1: unlabelled, skipped
+    pred = rng.integers(0, n_classes, n)
+    got = summary_scores(y, pred, prefix="val_")
+    want = _reference_scores(y, pred, n_classes)
+    for key, value in want.items():
+        assert np.isclose(got[f"val_{key}"], value, equal_nan=True), (key, got, want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 5), st.integers(0, 30), st.integers(0, 10_000))
+def test_per_label_f1_equals_the_counting_formula(n_labels, n, seed):
+    from thermcli.metrics.classification import per_label_f1
+
+    rng = np.random.default_rng(seed)
+    y_true = rng.random((n, n_labels)) < 0.4
+    y_pred = rng.random((n, n_labels)) < 0.4
+    tp = (y_true & y_pred).sum(0).astype(np.float64)
+    denom = 2 * tp + (~y_true & y_pred).sum(0) + (y_true & ~y_pred).sum(0)
+    want = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    np.testing.assert_allclose(per_label_f1(y_true, y_pred), want)

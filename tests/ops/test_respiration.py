@@ -170,7 +170,7 @@ def _brute_force_cycles(x, margin):
     sign = np.where(x > margin, 1, np.where(x < -margin, -1, 0))
     events = [(i, s) for i, s in enumerate(sign) if s != 0]
     ups, downs = [], []
-    for (i_prev, s_prev), (i, s) in zip(events, events[1:]):
+    for (_i_prev, s_prev), (i, s) in zip(events, events[1:]):
         if s == s_prev:
             continue
         j = i

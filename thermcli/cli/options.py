@@ -1,16 +1,21 @@
 """Options shared by several commands, defined once, and parsers for their text forms.
 
-Parsers raise ``typer.BadParameter`` so the message names the option and the exit code is 2.
+The parsers are ``thermcli.parsing``'s, wrapped to raise ``typer.BadParameter`` so the message
+names the option and the exit code is 2.
 """
 
 from __future__ import annotations
 
-import math
-import re
+import functools
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Callable, Optional, TypeVar
 
 import typer
+
+from thermcli import parsing
+from thermcli.errors import UsageError
+
+T = TypeVar("T")
 
 # ---- shared options -------------------------------------------------------------------------
 
@@ -29,110 +34,33 @@ OutputPath = Annotated[Path, typer.Argument(help="Output: .h5 file or PNG folder
 
 
 # ---- parsers --------------------------------------------------------------------------------
-
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-
-
-def _float(text: str, option: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a number", param_hint=option) from None
-    if not math.isfinite(value):
-        raise typer.BadParameter(f"{text!r} is not a finite number", param_hint=option)
-    return value
+# The parsers themselves live in ``thermcli.parsing`` (below the CLI, shared with the library) and
+# raise ``UsageError``; here they raise typer's ``BadParameter`` naming the option, as commands want.
 
 
-def parse_levels(text: str, option: str = "--range") -> list[float]:
-    """``START:STOP:STEP`` (STOP included when reached) or a comma list ``50,150,250``.
+def _bad_parameter(parser: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(parser)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return parser(*args, **kwargs)
+        except UsageError as exc:
+            raise typer.BadParameter(exc.message, param_hint=exc.param) from None
 
-    >>> parse_levels("50:300:100")
-    [50.0, 150.0, 250.0]
-    >>> parse_levels("0:1:0.25")
-    [0.0, 0.25, 0.5, 0.75, 1.0]
-    """
-    text = text.strip()
-    if ":" in text:
-        parts = text.split(":")
-        if len(parts) != 3:
-            raise typer.BadParameter(f"{text!r}: expected START:STOP:STEP", param_hint=option)
-        start, stop, step = (_float(p, option) for p in parts)
-        if step <= 0:
-            raise typer.BadParameter(f"{text!r}: STEP must be > 0", param_hint=option)
-        if stop < start:
-            raise typer.BadParameter(f"{text!r}: STOP must be ≥ START", param_hint=option)
-        count = int(math.floor((stop - start) / step + 1e-9)) + 1
-        if count > 10_000:
-            raise typer.BadParameter(f"{text!r} gives {count} levels; at most 10000", param_hint=option)
-        return [round(start + i * step, 12) for i in range(count)]
-    values = [_float(p, option) for p in text.split(",") if p.strip()]
-    if not values:
-        raise typer.BadParameter("no levels given", param_hint=option)
-    return values
+    return wrapper
 
 
-def parse_interval(text: str, option: str) -> tuple[float, float]:
-    """``LO:HI`` with LO < HI, e.g. a temperature window ``20:40``."""
-    parts = text.split(":")
-    if len(parts) != 2:
-        raise typer.BadParameter(f"{text!r}: expected LO:HI", param_hint=option)
-    lo, hi = (_float(p, option) for p in parts)
-    if lo >= hi:
-        raise typer.BadParameter(f"{text!r}: LO must be < HI", param_hint=option)
-    return lo, hi
-
-
-def parse_size(text: str, option: str = "--crop") -> tuple[int, int]:
-    """``HxW`` in pixels, height first as pose models write it (``256x192`` → (256, 192))."""
-    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
-    if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
-        raise typer.BadParameter(f"{text!r}: expected HEIGHTxWIDTH, e.g. 256x192", param_hint=option)
-    return int(match.group(1)), int(match.group(2))
-
-
-def parse_duration(text: str, option: str) -> float:
-    """A duration in seconds: ``60ms``, ``0.5s``, ``2`` (seconds), ``1.5min``."""
-    match = re.fullmatch(rf"\s*({_NUMBER})\s*(ms|s|min|)\s*", text)
-    if not match:
-        raise typer.BadParameter(f"{text!r}: expected a duration such as 60ms or 0.5s", param_hint=option)
-    value = float(match.group(1))
-    return value * {"ms": 1e-3, "s": 1.0, "": 1.0, "min": 60.0}[match.group(2)]
-
-
-def parse_shard(text: str | None, option: str = "--shard") -> tuple[int, int] | None:
-    """``K/N`` (0 ≤ K < N) → (K, N); None when not given."""
-    if text is None:
-        return None
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-    if not match:
-        raise typer.BadParameter(f"{text!r}: expected K/N, e.g. 0/4", param_hint=option)
-    k, n = int(match.group(1)), int(match.group(2))
-    if n < 1 or not 0 <= k < n:
-        raise typer.BadParameter(f"{text!r}: need 0 ≤ K < N", param_hint=option)
-    return k, n
-
-
-def shard_bounds(n_items: int, shard: tuple[int, int] | None) -> tuple[int, int]:
-    """Rows [start, stop) of shard K of N: contiguous, sizes differ by at most one."""
-    if shard is None:
-        return 0, n_items
-    k, n = shard
-    return (n_items * k) // n, (n_items * (k + 1)) // n
-
-
-def parse_choice_list(text: str, choices: list[str], option: str) -> list[str]:
-    """Comma list of names, each one of ``choices`` (suggesting close names when not)."""
-    import difflib
-
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    for name in names:
-        if name not in choices:
-            close = difflib.get_close_matches(name, choices, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; choose from {', '.join(choices)}"
-            raise typer.BadParameter(f"unknown {name!r}{hint}", param_hint=option)
-    if not names:
-        raise typer.BadParameter("empty list", param_hint=option)
-    return names
+parse_levels = _bad_parameter(parsing.parse_levels)
+parse_interval = _bad_parameter(parsing.parse_interval)
+parse_size = _bad_parameter(parsing.parse_size)
+parse_duration = _bad_parameter(parsing.parse_duration)
+parse_shard = _bad_parameter(parsing.parse_shard)
+parse_choice_list = _bad_parameter(parsing.parse_choice_list)
+parse_frame_range = _bad_parameter(parsing.parse_frame_range)
+parse_name_list = _bad_parameter(parsing.parse_name_list)
+parse_percentiles = _bad_parameter(parsing.parse_percentiles)
+parse_span = _bad_parameter(parsing.parse_span)
+check_fraction = _bad_parameter(parsing.check_fraction)
+shard_bounds = parsing.shard_bounds
 
 
 def resolved_options(ctx: typer.Context) -> dict[str, Any]:
@@ -143,42 +71,6 @@ def resolved_options(ctx: typer.Context) -> dict[str, Any]:
 def command_line(ctx: typer.Context) -> str:
     return ctx.command_path
 
-
-def parse_frame_range(text: str | None, option: str = "--frames") -> tuple[int | None, int | None] | None:
-    """``START:STOP`` frame range (STOP excluded, either side may be empty; Python slice rules).
-
-    >>> parse_frame_range("10:20"), parse_frame_range(":50"), parse_frame_range("5:")
-    ((10, 20), (None, 50), (5, None))
-    """
-    if text is None:
-        return None
-    parts = text.split(":")
-    if len(parts) != 2:
-        raise typer.BadParameter(f"{text!r}: expected START:STOP, e.g. 100:400", param_hint=option)
-    bounds: list[int | None] = []
-    for part in parts:
-        part = part.strip()
-        if not part:
-            bounds.append(None)
-            continue
-        try:
-            bounds.append(int(part))
-        except ValueError:
-            raise typer.BadParameter(f"{text!r}: {part!r} is not an integer", param_hint=option) from None
-    start, stop = bounds
-    if start is not None and stop is not None and start >= 0 and stop >= 0 and stop <= start:
-        raise typer.BadParameter(f"{text!r}: STOP must be > START", param_hint=option)
-    return start, stop
-
-
-def parse_name_list(text: str | None, option: str) -> tuple[str, ...] | None:
-    """Comma-separated names (``flow,volume``) → tuple; None when not given."""
-    if text is None:
-        return None
-    names = tuple(t.strip() for t in text.split(",") if t.strip())
-    if not names:
-        raise typer.BadParameter("empty list", param_hint=option)
-    return names
 
 # ---- training options (train, distill; every task) --------------------------------------------
 
@@ -197,37 +89,6 @@ Patience = Annotated[int, typer.Option("--patience", min=0, help="Early stopping
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt, exactly.")]
 
 
-# ---- threshold / augment (issue 4) ----------------------------------------------------------
-
-
-def parse_percentiles(text: str, option: str = "--percentiles") -> tuple[float, float]:
-    """``P_LO:P_HI`` with 0 ≤ P_LO < P_HI ≤ 100, e.g. ``1:99``."""
-    lo, hi = parse_interval(text, option)
-    if lo < 0 or hi > 100:
-        raise typer.BadParameter(f"{text!r}: percentiles must lie in 0..100", param_hint=option)
-    return lo, hi
-
-
-def parse_span(text: str, option: str, *, minimum: float | None = None) -> tuple[float, float]:
-    """``LO:HI`` with LO ≤ HI (equal values fix the parameter), or one number ``V`` (= V:V)."""
-    parts = text.split(":")
-    if len(parts) not in (1, 2):
-        raise typer.BadParameter(f"{text!r}: expected LO:HI", param_hint=option)
-    values = [_float(p, option) for p in parts]
-    lo, hi = values[0], values[-1]
-    if lo > hi:
-        raise typer.BadParameter(f"{text!r}: LO must be ≤ HI", param_hint=option)
-    if minimum is not None and lo < minimum:
-        raise typer.BadParameter(f"{text!r}: values must be ≥ {minimum:g}", param_hint=option)
-    return lo, hi
-
-
-def check_fraction(value: float, option: str, *, allow_zero: bool = True) -> float:
-    """A probability or fraction in [0, 1] (or (0, 1] when ``allow_zero`` is False)."""
-    if not (0 <= value <= 1) or (not allow_zero and value == 0):
-        bounds = "[0, 1]" if allow_zero else "(0, 1]"
-        raise typer.BadParameter(f"{value:g} is outside {bounds}", param_hint=option)
-    return value
 # ---- keypoint options (train/distill --task keypoints, eval --metric oks) ---------------------
 InputSize = Annotated[str, typer.Option("--input-size", help="--task keypoints: person crop HxW, multiples of 16 (paper 256x192 → 64x48 heatmaps; CPU demos 128x96).")]
 Sigma = Annotated[float, typer.Option("--sigma", min=0.1, help="--task keypoints: σ of the Gaussian heatmap targets, heatmap pixels.")]

@@ -1,20 +1,32 @@
-"""Process-wide CLI settings set by the global options (-v/--verbose, -q/--quiet)."""
+"""Process-wide CLI settings set by the global options (-v/--verbose, -q/--quiet).
+
+The flags live in ``thermcli.progress`` (below the CLI, where stages read them); this module
+forwards reads and writes to it, so ``state.quiet = True`` here sets ``progress.quiet``.
+"""
 
 from __future__ import annotations
 
-import os
 import sys
+import types
 
-verbose: bool = False
-quiet: bool = False
+from thermcli import progress
 
-
-def reset() -> None:
-    global verbose, quiet
-    verbose = bool(os.environ.get("THERMCLI_VERBOSE"))
-    quiet = False
+_FLAGS = ("verbose", "quiet")
+reset = progress.reset
+interactive = progress.interactive
 
 
-def interactive() -> bool:
-    """Show progress bars only to a person: stderr is a terminal and not --quiet."""
-    return not quiet and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+class _ForwardingModule(types.ModuleType):
+    def __getattr__(self, name: str):  # only names not set on the module: the flags
+        if name in _FLAGS:
+            return getattr(progress, name)
+        raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _FLAGS:
+            setattr(progress, name, value)
+        else:
+            super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _ForwardingModule

@@ -31,12 +31,12 @@ import numpy as np
 from thermcli import interrupt
 from thermcli.errors import DataError
 from thermcli.io.atomic import atomic_path
+from thermcli.io.images import read_image
 from thermcli.io.schema import (
     KNOWN_VERSIONS,
     PER_FRAME_FIELDS,
     SCHEMA_NAME,
     SCHEMA_VERSION,
-    STRING_FIELDS,
     UNIT_DTYPES,
     Dataset,
     Meta,
@@ -91,18 +91,6 @@ def _write_png(path: Path, image: np.ndarray) -> None:
         image = image[:, :, ::-1]  # RGB → BGR for OpenCV
     if not cv2.imwrite(str(path), np.ascontiguousarray(image)):
         raise DataError("cannot write image", path=str(path))
-
-
-def _read_image(path: Path) -> np.ndarray:
-    cv2 = _cv2()
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise DataError("cannot read image (truncated or not an image)", path=str(path))
-    if image.ndim == 3:
-        if image.shape[2] == 4:
-            image = image[:, :, :3]
-        image = image[:, :, ::-1].copy()  # BGR → RGB
-    return image
 
 
 def _encode_array(values: np.ndarray) -> dict[str, Any]:
@@ -186,7 +174,7 @@ class PNGFolderReader:
         files = image_files(self.path)
         if not files:
             raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder", path=where)
-        first = _read_image(files[0])
+        first = read_image(files[0])
         if first.dtype == np.uint8:
             unit = "intensity"
         elif first.dtype == np.uint16:
@@ -222,7 +210,7 @@ class PNGFolderReader:
 
     def _load_frame(self, i: int) -> np.ndarray:
         paths = self._frame_paths[i]
-        images = [_read_image(p) for p in paths]
+        images = [read_image(p) for p in paths]
         image = images[0] if len(images) == 1 else np.stack(images, axis=-1)
         if tuple(image.shape) != self.frame_shape and not (
             len(self.frame_shape) == 3 and self.frame_shape[2] == 1 and image.shape == self.frame_shape[:2]
@@ -247,7 +235,7 @@ class PNGFolderReader:
         for name, values in self._fields.items():
             kwargs[name] = values[start:stop]
         if self._has_rgb:
-            kwargs["rgb"] = np.stack([_read_image(self.path / "rgb" / f"{i:06d}.png") for i in range(start, stop)])
+            kwargs["rgb"] = np.stack([read_image(self.path / "rgb" / f"{i:06d}.png") for i in range(start, stop)])
         kwargs["columns"] = {k: v[start:stop] for k, v in self._columns.items()}
         batch = Dataset(**kwargs)
         validate(batch, where=str(self.path), check_values=check_values, offset=start)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import thermcli
+from thermcli.io.jsonable import jsonable
 
 _HASH_CHUNK = 1 << 20
 
@@ -109,24 +110,6 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "shape", None) == ():
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "value") and hasattr(value, "name"):  # enums
-        return value.value
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
 def read_provenance(path: str | os.PathLike) -> dict[str, Any] | None:
     """The provenance stored in an artifact, or None when it holds none (camera files)."""
     path = Path(path)
@@ -150,7 +133,7 @@ def read_provenance(path: str | os.PathLike) -> dict[str, Any] | None:
             data = json.loads(path.read_text())
             return data.get("provenance") if isinstance(data, dict) else None
         if suffix == ".pt":
-            from thermcli.models.checkpoint import read_checkpoint_provenance
+            from thermcli.io.checkpoint import read_checkpoint_provenance
 
             return read_checkpoint_provenance(path)
     except Exception:  # lineage is best effort: an unreadable ancestor must not fail the command
@@ -179,14 +162,14 @@ def make_provenance(
         records.append(record)
     prov: dict[str, Any] = {
         "command": command,
-        "options": _jsonable(options),
+        "options": jsonable(options),
         "seed": seed,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": package_versions(),
         "inputs": records,
     }
     if notes:
-        prov["notes"] = _jsonable(notes)
+        prov["notes"] = jsonable(notes)
     return prov
 
 

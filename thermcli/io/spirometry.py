@@ -163,5 +163,5 @@ if __name__ == "__main__":  # pragma: no cover - exercised by the example
     except (ThermcliError, IndexError) as exc:
         message = exc.one_line() if isinstance(exc, ThermcliError) else "usage: python -m thermcli.io.spirometry FOLDER OUT.h5 [--force]"
         print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     print(f"wrote {sys.argv[2]} ({count} frames)", file=sys.stderr)

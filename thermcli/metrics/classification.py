@@ -34,6 +34,67 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndar
     return np.bincount(y_true[keep] * n_classes + y_pred[keep], minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
+def _both_labelled(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y_true = np.asarray(y_true, np.int64)
+    y_pred = np.asarray(y_pred, np.int64)
+    keep = (y_true >= 0) & (y_pred >= 0)
+    return y_true[keep], y_pred[keep]
+
+
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """scikit-learn's balanced accuracy (recall averaged over the classes present in ``y_true``)
+    of the frames where both labels are ≥ 0; NaN when there are none."""
+    import warnings
+
+    from sklearn import metrics as skm
+
+    y_true, y_pred = _both_labelled(y_true, y_pred)
+    if len(y_true) == 0:
+        return float("nan")
+    with warnings.catch_warnings():  # a predicted class absent from y_true: sklearn warns, then skips it
+        warnings.simplefilter("ignore", UserWarning)
+        return float(skm.balanced_accuracy_score(y_true, y_pred))
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """scikit-learn's macro F1 over the classes in ``y_true`` or ``y_pred`` (0 for a class never
+    predicted) of the frames where both labels are ≥ 0; NaN when there are none."""
+    from sklearn import metrics as skm
+
+    y_true, y_pred = _both_labelled(y_true, y_pred)
+    if len(y_true) == 0:
+        return float("nan")
+    return float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
+
+
+def per_label_f1(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """F1 of each label column of (N, L) 0/1 arrays, 0 where a label has no positives and no
+    predictions (scikit-learn's ``f1_score(average=None, zero_division=0)``)."""
+    from sklearn import metrics as skm
+
+    y_true = np.asarray(y_true).astype(bool).astype(np.int64)
+    y_pred = np.asarray(y_pred).astype(bool).astype(np.int64)
+    if len(y_true) == 0:
+        return np.zeros(y_true.shape[1], np.float64)
+    if y_true.shape[1] == 1:  # sklearn reads an (N, 1) indicator as two classes: score class 1
+        return skm.f1_score(y_true[:, 0], y_pred[:, 0], labels=[1], average=None, zero_division=0).astype(np.float64)
+    labels = list(range(y_true.shape[1]))
+    return skm.f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0).astype(np.float64)
+
+
+def summary_scores(y_true: np.ndarray, y_pred: np.ndarray, *, prefix: str = "") -> dict[str, float]:
+    """Accuracy, balanced accuracy and macro F1 (scikit-learn's) of the frames where both labels
+    are ≥ 0: a training run's validation numbers. No such frame: accuracy 0, the others NaN."""
+    from sklearn import metrics as skm
+
+    t, p = _both_labelled(y_true, y_pred)
+    return {
+        f"{prefix}accuracy": float(skm.accuracy_score(t, p)) if len(t) else 0.0,
+        f"{prefix}balanced_accuracy": balanced_accuracy(t, p),
+        f"{prefix}f1_macro": macro_f1(t, p),
+    }
+
+
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray | None,
                            class_names: list[str], metrics: list[str] | tuple = DEFAULT) -> dict[str, Any]:
     """Every requested metric, per class and averaged; frames with y_true = −1 are skipped."""

@@ -129,7 +129,7 @@ def adapt_classifier(
     from thermcli.models.registry import create_model
 
     enc = create_model(encoder, **(encoder_kwargs or {}))
-    out = int(getattr(enc, "out_features"))
+    out = int(enc.out_features)
     if head_in_features is not None and int(head_in_features) != out:
         raise ValueError(f"encoder {encoder} outputs {out} features but the classifier expects {head_in_features}")
     head = classifier_head(in_features=out, num_classes=num_classes, dropout=head_dropout)

@@ -173,7 +173,7 @@ def run_augment(
 ) -> int:
     """Augment ``src`` into ``out`` (or replay the parameters recorded in ``replay``); returns
     the number of rows written."""
-    from thermcli.cli.options import shard_bounds
+    from thermcli.parsing import shard_bounds
 
     recorded = None
     if replay is not None:

@@ -129,8 +129,7 @@ def _features(features_ckpt: Path, data_path: Path, device, batch_size: int = 51
 
     from thermcli.models.checkpoint import load_checkpoint
     from thermcli.stages.classify_data import Normalization, load_split
-    from thermcli.stages.predict_classify import check_frame_shape
-    from thermcli.stages.train_classify import predict_logits_and_embeddings
+    from thermcli.stages.classify_forward import check_frame_shape, predict_logits_and_embeddings
 
     model, config, _ = load_checkpoint(features_ckpt, expect_task="classify")
     data, _, ds = load_split(data_path, frames_k=int(config.get("frames", 1)), norm=Normalization(**config["normalization"]),
@@ -247,7 +246,7 @@ def train_ensemble(train_path: Path, val_path: Path | None, out: Path, *, featur
         c = fixed_c if fixed_c is not None else 1.0
         svm = _fit_svm(x_train, y_train, c, folds, seed)
     else:
-        svm, c, tried = None, None, {}
+        svm, c, tried, best_key = None, None, {}, None
         for candidate in SVM_C_GRID:
             model = _fit_svm(x_train, y_train, candidate, folds, seed)
             key = _score(val[2], _full_proba(model, val[0], n))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from thermcli.errors import DataError, GateFailed, UsageError
+from thermcli.io.jsonable import jsonable  # noqa: F401 (the CLI's report sanitiser, re-exported)
 
 
 @dataclass
@@ -212,15 +213,3 @@ def gate_error(report: dict[str, Any]) -> GateFailed:
     failed = failed_gates(report)
     text = ", ".join(f"{g['metric']} {g['value']:.4f} < {g['threshold']:g}" for g in failed)
     return GateFailed(f"quality gate failed: {text}")
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

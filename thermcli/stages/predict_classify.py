@@ -5,11 +5,10 @@ predictions stay inspectable and chain into ``eval`` without the model)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from thermcli.errors import DataError
+from thermcli.stages.classify_forward import check_frame_shape
 
 
 def classifier_probabilities(source: Path, data_path: Path, *, device, batch_size: int = 512):
@@ -25,7 +24,7 @@ def classifier_probabilities(source: Path, data_path: Path, *, device, batch_siz
     from thermcli.models.checkpoint import load_checkpoint
     from thermcli.stages.classify_data import load_split
     from thermcli.stages.classify_data import Normalization
-    from thermcli.stages.train_classify import predict_logits
+    from thermcli.stages.classify_forward import predict_logits
 
     model, config, _ = load_checkpoint(source, expect_task="classify")
     norm = Normalization(**config["normalization"])
@@ -39,12 +38,6 @@ def classifier_probabilities(source: Path, data_path: Path, *, device, batch_siz
     else:
         probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy().astype(np.float32)
     return probs, config, ds
-
-
-def check_frame_shape(config: dict[str, Any], shape: tuple[int, int], path: Path) -> None:
-    want = config.get("frame_shape")
-    if want and tuple(want) != tuple(shape):
-        raise DataError(f"frames are {shape[0]}×{shape[1]} but the model was trained on {want[0]}×{want[1]}", path=str(path))
 
 
 def predict(source: Path, data_path: Path, *, device, batch_size: int, provenance: dict) -> "Dataset":  # noqa: F821

@@ -93,7 +93,7 @@ def run_threshold(
 ) -> int:
     """Threshold ``src`` into ``out``; returns the number of rows written. ``keep_original``
     writes each frame itself before its copies (``threshold_level`` NaN)."""
-    from thermcli.cli.options import shard_bounds
+    from thermcli.parsing import shard_bounds
 
     with open_dataset(src) as reader:
         if reader.n == 0:

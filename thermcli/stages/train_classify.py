@@ -12,6 +12,12 @@ from typing import Any
 import numpy as np
 
 from thermcli.errors import DataError, UsageError
+from thermcli.stages.classify_forward import (  # noqa: F401 (predict_embeddings: for callers)
+    predict_embeddings,
+    predict_logits,
+    predict_logits_and_embeddings,
+    torch_from,
+)
 from thermcli.stages.trainer import LoopConfig
 
 BALANCE = ("none", "weights", "resample")
@@ -175,50 +181,6 @@ class ClassifyTask:
             "loop": self.loop.to_json(),
             "provenance": self.provenance,
         }
-
-
-def torch_from(array):
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(array))
-
-
-def _predict(model, data, device, rows, batch_size: int, embedding: bool):
-    """Logits (M, C), or with ``embedding`` (logits, embeddings (M, D)) from the same forward passes."""
-    import torch
-
-    if rows is None:
-        rows = torch.arange(len(data))
-    model.eval()
-    logits, embeddings = [], []
-    with torch.no_grad():
-        for lo in range(0, len(rows), batch_size):
-            x, _ = data.batch(rows[lo : lo + batch_size])
-            if embedding:
-                y, e = model(x.to(device), return_embedding=True)
-                embeddings.append(e.float().cpu())
-            else:
-                y = model(x.to(device))
-            logits.append(y.float().cpu())
-    if not logits:
-        empty = np.zeros((0, 0), np.float32)
-        return (empty, empty) if embedding else empty
-    return (torch.cat(logits).numpy(), torch.cat(embeddings).numpy()) if embedding else torch.cat(logits).numpy()
-
-
-def predict_logits(model, data, device, *, rows=None, batch_size: int = 512) -> np.ndarray:
-    """Logits (M, C) float32 for ``rows`` of ``data`` (all rows when None), in eval mode."""
-    return _predict(model, data, device, rows, batch_size, embedding=False)
-
-
-def predict_embeddings(model, data, device, *, rows=None, batch_size: int = 512) -> np.ndarray:
-    """Embeddings (M, D) float32 for ``rows`` of ``data`` (all rows when None), in eval mode."""
-    return _predict(model, data, device, rows, batch_size, embedding=True)[1]
-
-
-def predict_logits_and_embeddings(model, data, device, *, rows=None, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """(logits (M, C), embeddings (M, D)) from one pass over ``rows`` of ``data``, in eval mode."""
-    return _predict(model, data, device, rows, batch_size, embedding=True)
 
 
 def quick_metrics(y: np.ndarray, pred: np.ndarray, n_classes: int, *, prefix: str = "") -> dict[str, float]:

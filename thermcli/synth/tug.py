@@ -504,7 +504,7 @@ def _render(stream, size, ss, points, depth, jac_scale, radii_m, pose, subject, 
 
     if stream == "rgb":
         colours = np.zeros((len(PARTS), 3))
-        for k, (name, *_rest, material) in enumerate(PARTS):
+        for k, (_name, *_rest, material) in enumerate(PARTS):
             if material == "sleeve":
                 material = "skin" if subject["short_sleeves"] else "shirt"
             if material == "head":

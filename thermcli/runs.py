@@ -124,7 +124,7 @@ class _SubRun(RunDir):
 
     def __init__(self, parent: RunDir, name: str):
         self.parent, self.name = parent, name
-        super().__init__(parent.path / name, force=True)
+        super().__init__(parent.path / name, resume=True)  # resume: its metrics.csv rows (a resumed parent)
 
     @property
     def path(self) -> Path:  # type: ignore[override]

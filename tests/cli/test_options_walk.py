@@ -117,6 +117,8 @@ def test_combinations_are_checked_by_the_configs():
         (lambda: LoopConfig(grad_clip=-1.0), "--grad-clip"),
         (lambda: KeypointTrainConfig(loss="mse", map_weight=10), "--map-weight"),
         (lambda: KeypointTrainConfig(augment=False, color_jitter=True), "--color-jitter"),
+        (lambda: KeypointTrainConfig(arch="vit_tiny", weights="imagenet"), "--weights"),  # ViTs ignored it
+        (lambda: KeypointDistillConfig(student="vit_tiny", weights="x.pt"), "--weights"),
         (lambda: KeypointJob(Path("d"), Path("o"), KeypointTrainConfig(cv="loso"), loop, val=Path("v")), "--val"),
         (lambda: KeypointJob(Path("d"), Path("o"), KeypointTrainConfig(cv="loso"), loop, resume=True), "--resume"),
         (lambda: ClassifyJob(Path("d"), Path("o"), ClassifyConfig(), loop, cv="kfold"), "--cv"),

@@ -64,6 +64,8 @@ class KeypointDistillConfig:
             raise UsageError("β values repeat", param="--beta")
         if self.latent_norm not in ("none", "channel"):
             raise UsageError(f"{self.latent_norm!r}: choose none or channel", param="--latent-norm")
+        if self.student.startswith("vit") and self.weights not in ("none", ""):
+            raise UsageError(f"a {self.student} student has no pretrained weights to load", param="--weights")
         if self.copies < 1:
             raise UsageError("must be ≥ 1", param="--teacher-copies")
         if self.map_weight < 0:
@@ -189,9 +191,11 @@ def distill_keypoints(pairs: str | Path, teacher_path: str | Path, out: str | Pa
             raise DataError("the pairs' frames are not thermal (the student's side)", path=str(pairs))
         if len(thermal_people) == 0:
             raise DataError("no people (boxes) in the pairs", path=str(pairs))
+        build_student(config, tconfig, teacher, weights=config.weights)  # a bad --weights fails before the cache
         cache_path = Path(cache) if cache else run.path / "teacher_cache.h5"
+        shown = None if log is None else (lambda m: log(m.replace(str(run.path), str(run.final))))  # noqa: E731
         cached = teacher_cache(teacher_path, pairs, teacher, tconfig, rgb_people, cache_path, batch_size=loop.batch_size,
-                               device=device, copies=config.copies, seed=loop.seed, log=log)
+                               device=device, copies=config.copies, seed=loop.seed, log=shown)
         kmeta = {k: tconfig.get(k) for k in ("keypoint_names", "skeleton", "sigmas", "flip_pairs")}
         if kmeta["keypoint_names"] is None:
             kmeta = KD.keypoint_meta(thermal_people.meta)

@@ -65,6 +65,9 @@ class KeypointTrainConfig:
             raise UsageError("the weighted loss map is Adaptive Wing's: use --loss adaptive_wing", param="--map-weight")
         if self.color_jitter and not self.augment:
             raise UsageError("colour jitter is an augmentation: drop --no-augment", param="--color-jitter")
+        if self.arch.startswith("vit") and self.weights not in ("none", ""):
+            raise UsageError(f"{self.arch} starts from --teacher-weights (a ViTPose checkpoint), not --weights",
+                             param="--weights")
         if self.cv not in CV:
             raise UsageError(f"{self.cv!r}: the only protocol is loso (leave one subject out)", param="--cv")
         if self.cv and self.subjects and len(self.subjects) < 2:

@@ -45,6 +45,7 @@ class RunDir:
                  final: str | Path | None = None):
         self.path = Path(path)
         self.final = Path(final) if final is not None else self.path
+        self.writer = create  # False: a DDP rank > 0 (reads, never writes)
         if self.path.exists() and not (force or resume):
             if any(self.path.iterdir()):
                 raise OutputExistsError(f"run folder {self.path} exists; pass --force or --resume", param="--out")
@@ -124,7 +125,8 @@ class _SubRun(RunDir):
 
     def __init__(self, parent: RunDir, name: str):
         self.parent, self.name = parent, name
-        super().__init__(parent.path / name, resume=True)  # resume: its metrics.csv rows (a resumed parent)
+        # resume: its metrics.csv rows (a resumed parent); nothing created by a DDP rank > 0
+        super().__init__(parent.path / name, resume=True, create=parent.writer)
 
     @property
     def path(self) -> Path:  # type: ignore[override]

@@ -176,6 +176,10 @@ def distill_keypoints(pairs: str | Path, teacher_path: str | Path, out: str | Pa
 
     if plot is not None and len(config.betas) < 2:
         raise UsageError("the β plot needs several β values (--beta 0:1:0.25)", param="--plot")
+    from thermcli.stages.trainer import distributed_from_env
+
+    if distributed_from_env().world > 1:  # one teacher cache, one writer
+        raise UsageError("distill --task keypoints runs in one process (not under torchrun)", param="--task")
     loop = distill_loop(loop)
     log = None
     if not quiet:

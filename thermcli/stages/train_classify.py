@@ -406,8 +406,9 @@ def run_cv_loso(data_path: Path, out: Path, *, cfg: ClassifyConfig, loop: LoopCo
     (no early stopping: the held-out subject is the test, never a validation set), evaluated on the
     held-out subject with the last weights. Writes ``out/fold-SUBJECT/`` and ``out/cv.json``."""
     from thermcli.runs import open_run
+    from thermcli.stages.trainer import distributed_from_env
 
-    with open_run(out, force=force) as parent:
+    with open_run(out, force=force, writer=distributed_from_env().main) as parent:
         return _cv_loso(data_path, parent, cfg=cfg, loop=loop, options=options, quiet=quiet)
 
 
@@ -464,7 +465,8 @@ def _cv_loso(data_path: Path, parent, *, cfg: ClassifyConfig, loop: LoopConfig, 
         values = np.array([f[key] for f in folds], np.float64)
         summary[key] = {"mean": float(np.nanmean(values)), "std": float(np.nanstd(values))}
     summary["provenance"] = provenance
-    write_text_atomic(parent.path / "cv.json", json.dumps(summary, indent=2) + "\n")
+    if parent.writer:
+        write_text_atomic(parent.path / "cv.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 

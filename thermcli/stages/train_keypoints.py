@@ -222,6 +222,10 @@ def cv_loso(dataset: str | Path, out: str | Path, config: KeypointTrainConfig, l
     from thermcli.runs import open_run
     from thermcli.stages.trainer import fit
 
+    from thermcli.stages.trainer import distributed_from_env
+
+    if distributed_from_env().world > 1:
+        raise UsageError("--cv loso runs in one process (not under torchrun)", param="--cv")
     loop = replace(loop, patience=0, monitor="train_loss", mode="min", schedule_on="train_loss", schedule_mode="min",
                    schedule_patience=3, drop_last=False)
     with open_run(out, force=force) as run:

@@ -296,3 +296,21 @@ def test_keypoints_cv_loso_one_fold_per_subject(cli, data, tmp_path):
     config = read_checkpoint(tmp_path / "cv" / "fold-s1" / "last.pt")["config"]
     assert config["provenance"]["held_out_subject"] == "s1"
     assert_clean_error(cli(*args, "--cv", "loso", "--val", data / "pairs.h5", "--out", tmp_path / "x"), 2, "--val")
+
+
+def test_rng_state_round_trips_through_a_checkpoint(tmp_path):
+    """torch, NumPy and Python's global generators: saved in last.pt (weights_only) and restored."""
+    import random
+
+    from thermcli.models.checkpoint import read_checkpoint, save_checkpoint
+    from thermcli.stages.trainer import batch_rng, rng_state, set_rng_state
+
+    torch.manual_seed(1), np.random.seed(2), random.seed(3)
+    random.gauss(0, 1)  # a cached Gaussian in Python's state too
+    save_checkpoint(tmp_path / "last.pt", state_dict={}, config={"arch": "x"}, extra={"rng": rng_state()})
+    first = (torch.rand(3), np.random.rand(3), [random.random() for _ in range(3)], random.gauss(0, 1))
+    set_rng_state(read_checkpoint(tmp_path / "last.pt")["extra"]["rng"])
+    again = (torch.rand(3), np.random.rand(3), [random.random() for _ in range(3)], random.gauss(0, 1))
+    assert torch.equal(first[0], again[0]) and np.array_equal(first[1], again[1]) and first[2:] == again[2:]
+    a, b = batch_rng(5, 1, 2).random(4), batch_rng(5, 1, 2).random(4)
+    assert np.array_equal(a, b) and not np.array_equal(a, batch_rng(5, 1, 3).random(4))

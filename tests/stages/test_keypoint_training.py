@@ -49,16 +49,18 @@ def test_latent_channel_stats_match_numpy():
 
 
 def test_schedulers():
+    from thermcli.stages.trainer import build_scheduler, step_scheduler
+
     params = [torch.nn.Parameter(torch.zeros(1))]
     opt = torch.optim.Adam(params, lr=1.0)
-    cosine = KD.make_scheduler(opt, "cosine", 4)
+    cosine = build_scheduler(opt, "cosine", 4)
     lrs = []
     for _ in range(4):
         opt.step()
-        KD.step_scheduler(cosine, 0.0)
+        step_scheduler(cosine, 0.0)
         lrs.append(opt.param_groups[0]["lr"])
     np.testing.assert_allclose(lrs, [0.5 + 0.5 * np.cos(np.pi * e / 4) for e in range(1, 5)], atol=1e-12)
-    assert KD.make_scheduler(opt, "none", 4) is None
-    KD.step_scheduler(None, 0.0)
+    assert build_scheduler(opt, "none", 4) is None
+    step_scheduler(None, 0.0)
     with pytest.raises(UsageError, match="plateau"):
-        KD.make_scheduler(opt, "step", 4)
+        build_scheduler(opt, "step", 4)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
+from thermcli.cli.train import Amp, GradClip
 from thermcli.cli.options import (
     Adapter, BatchSize, Device, Epochs, ExcludeSubjects, FlipTest, Force, Frames, JsonOut, LatentNorm, LearningRate,
     MapWeight, Optimizer, Patience, Resume, RunOut, Scheduler, Seed, Subjects, Task, ValPath, WeightDecay, Weights, resolved_options,
@@ -26,7 +27,7 @@ def distill(
     weights: Weights = "none",
     frames: Frames = 1,
     window: Annotated[str, typer.Option("--window", help="With --frames K: causal (frame i and the K−1 before it) or centered (frames around i; offline analysis).")] = "causal",
-    normalize: Annotated[str, typer.Option("--normalize", help="Ignored for classify: the teacher's normalisation is used.")] = "frame",
+    normalize: Annotated[str, typer.Option("--normalize", help="Refused: the student sees the teacher's normalisation (recorded in its checkpoint).")] = "frame",
     finetune: Annotated[str, typer.Option("--finetune", help="full, frozen, last:N or gradual:E (student backbone).")] = "full",
     balance: Annotated[str, typer.Option("--balance", help="weights, resample or none (hard-label term).")] = "weights",
     contrastive_weight: Annotated[float, typer.Option("--contrastive-weight", min=0.0, help="Contrastive term on the student's embeddings.")] = 0.0,
@@ -53,6 +54,8 @@ def distill(
     optimizer: Optimizer = "adamw",
     scheduler: Scheduler = "plateau",
     patience: Patience = 8,
+    grad_clip: GradClip = 0.0,
+    amp: Amp = False,
     seed: Seed = 0,
     device: Device = "auto",
     resume: Resume = False,
@@ -64,18 +67,19 @@ def distill(
     --task keypoints: TRAIN holds aligned pairs; the teacher sees the RGB half, the student
     (--student mobilenet_v3_small, ...) the thermal half through a 1×1 projection into the
     teacher's frozen, shared decoder; loss β·L1(latent) + (1 − β)·AdaptiveWing(heatmaps).
+    An option that does not apply to the task is refused (exit 2).
 
     Example: thermcli distill train.h5 --teacher runs/teacher/best.pt --student small_cnn --val val.h5 --out runs/student
     """
     import json
-
-    from thermcli.cli import state
-    from thermcli.progress import say
-    from thermcli.stages.train import run_task
-
     import os
 
-    summary = run_task("distill", task, dict(ctx.params), options=resolved_options(ctx), quiet=state.quiet or json_out)
+    from thermcli.cli import state
+    from thermcli.cli.train import run_job
+    from thermcli.progress import say
+
+    job = distill_job(ctx)
+    summary = run_job("distill", task, job, options=resolved_options(ctx), quiet=state.quiet or json_out)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 speaks
         return
     if json_out:
@@ -83,3 +87,62 @@ def distill(
     else:
         value = summary.get("best_value")
         say(f"wrote {out}" + (f": best {summary.get('monitor')} {value:.4f}" if value is not None else ""))
+
+
+# ---- typed jobs: every option is used by the task's job or refused --------------------------
+
+COMMON = {"train", "teacher", "out", "student", "val", "task", "weights", "epochs", "batch_size", "lr", "weight_decay",
+          "optimizer", "scheduler", "patience", "grad_clip", "amp", "seed", "device", "resume", "force", "json_out"}
+CLASSIFY = {"temperature", "alpha", "frames", "window", "finetune", "balance", "contrastive_weight", "margin", "dropout",
+            "norm", "width"}
+KEYPOINTS = {"beta", "target", "test", "cache", "plot", "teacher_copies", "adapter", "latent_norm", "map_weight",
+             "flip_test", "subjects", "exclude_subjects"}
+
+
+def distill_applicable(task: str, params: dict[str, Any]) -> tuple[set[str], str]:
+    return COMMON | (CLASSIFY if task == "classify" else KEYPOINTS), f"distill --task {task}"
+
+
+def build_distill_job(task: str, params: dict[str, Any], given: set[str]):
+    """The typed job of ``distill --task TASK`` from the parsed options (no I/O)."""
+    from thermcli.cli.train import _path, classify_config, loop_from
+    from thermcli.errors import UsageError
+
+    if task == "classify":
+        from thermcli.stages.train_classify import ClassifyJob
+
+        monitor = {"monitor": "val_balanced_accuracy", "mode": "max"} if params.get("val") else {"monitor": "train_loss", "mode": "min"}
+        cfg = classify_config(params, arch=params["student"], teacher=str(params["teacher"]))
+        return ClassifyJob(data=Path(params["train"]), out=Path(params["out"]), cfg=cfg, loop=loop_from(params, **monitor),
+                           val=_path(params.get("val")), force=params["force"], resume=params["resume"])
+    if task == "keypoints":
+        from thermcli.cli.options import parse_levels
+        from thermcli.stages.distill_keypoints import KeypointDistillConfig, KeypointDistillJob
+        from thermcli.stages.keypoints_data import parse_subjects
+
+        if params.get("test") is not None and params.get("val") is not None:
+            raise UsageError("--task keypoints scores the student on --test; give it or --val, not both", param="--val")
+        student = params["student"] if "student" in given else "mobilenet_v3_small"
+        cfg = KeypointDistillConfig(
+            student=student, betas=tuple(parse_levels(params["beta"], "--beta")), target=params["target"],
+            weights=params["weights"], flip_test=params["flip_test"], copies=params["teacher_copies"],
+            adapter=params["adapter"], latent_norm=params["latent_norm"], map_weight=params["map_weight"],
+            subjects=tuple(parse_subjects(params.get("subjects")) or ()) or None,
+            exclude_subjects=tuple(parse_subjects(params.get("exclude_subjects")) or ()) or None,
+        )
+        test = params.get("test") if params.get("test") is not None else params.get("val")
+        return KeypointDistillJob(data=Path(params["train"]), teacher=Path(params["teacher"]), out=Path(params["out"]),
+                                  cfg=cfg, loop=loop_from(params), test=_path(test), cache=_path(params.get("cache")),
+                                  plot=_path(params.get("plot")), force=params["force"], resume=params["resume"])
+    raise UsageError(f"no job builder for task {task!r}", param="--task")
+
+
+def distill_job(ctx: typer.Context):
+    from thermcli.cli.train import given_options, refuse_inapplicable
+    from thermcli.stages.train import task_stage
+
+    params = dict(ctx.params)
+    task_stage("distill", params["task"])
+    applicable, what = distill_applicable(params["task"], params)
+    refuse_inapplicable(ctx, applicable, what)
+    return build_distill_job(params["task"], params, given_options(ctx))

@@ -18,35 +18,32 @@ A list of β values gives one run each, a summary CSV and a plot of AP against �
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from thermcli.errors import DataError, UsageError
 from thermcli.stages import keypoints_data as KD
+from thermcli.stages.trainer import LoopConfig
 
 
 @dataclass(frozen=True)
 class KeypointDistillConfig:
+    """What ``distill --task keypoints`` learns (the loop's settings are a :class:`LoopConfig`)."""
+
     student: str = "mobilenet_v3_small"
     betas: tuple[float, ...] = (0.4,)
     target: str = "teacher"  # teacher | labels
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 1e-3
-    patience: int = 8
     val_fraction: float = 0.2
     sigma: float | None = None  # labels target: the teacher's σ by default
     weights: str = "none"
     flip_test: bool = True
-    seed: int = 0
-    device: str = "auto"
     subjects: tuple[str, ...] | None = None
     exclude_subjects: tuple[str, ...] | None = None
     alpha: float = 2.1
@@ -57,7 +54,29 @@ class KeypointDistillConfig:
     adapter: bool = True  # a learned 1×1 projection even when the latent widths agree
     latent_norm: str = "none"  # none | channel: L1 on latents standardised by the teacher's channel statistics
     map_weight: float = 0.0  # Adaptive Wing weighted loss map W (the paper: 10; 0 = off)
-    scheduler: str = "plateau"  # plateau | cosine | none
+
+    def __post_init__(self) -> None:
+        if self.target not in ("teacher", "labels"):
+            raise UsageError(f"{self.target!r}: choose teacher or labels", param="--target")
+        if not self.betas or any(not 0 <= b <= 1 for b in self.betas):
+            raise UsageError("β values must lie in [0, 1]", param="--beta")
+        if len(set(self.betas)) != len(self.betas):
+            raise UsageError("β values repeat", param="--beta")
+        if self.latent_norm not in ("none", "channel"):
+            raise UsageError(f"{self.latent_norm!r}: choose none or channel", param="--latent-norm")
+        if self.student.startswith("vit") and self.weights not in ("none", ""):
+            raise UsageError(f"a {self.student} student has no pretrained weights to load", param="--weights")
+        if self.copies < 1:
+            raise UsageError("must be ≥ 1", param="--teacher-copies")
+        if self.map_weight < 0:
+            raise UsageError("must be ≥ 0", param="--map-weight")
+
+
+def distill_loop(loop: LoopConfig) -> LoopConfig:
+    """The loop as keypoint distillation runs it: best.pt, early stopping and the plateau schedule
+    (×0.5 after 3 epochs) on the validation distillation loss; every pair each epoch."""
+    return replace(loop, monitor="val_loss", mode="min", schedule_on="val_loss", schedule_mode="min",
+                   schedule_patience=3, drop_last=False)
 
 
 def variant_affines(people, input_size, copies: int, seed: int) -> np.ndarray:
@@ -145,70 +164,73 @@ def teacher_cache(teacher_path, pairs_path, teacher, tconfig, rgb_people, cache_
     return {"latent": latent, "heatmaps": hm, "key": key}
 
 
-def distill_keypoints(pairs: str | Path, teacher_path: str | Path, out: str | Path, config: KeypointDistillConfig, *,
-                      provenance: dict[str, Any], eval_dataset: str | Path | None = None, cache: str | Path | None = None,
-                      plot: str | Path | None = None, force: bool = False,
-                      log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """One run per β (``out`` itself for one β, ``out/beta_B`` for several) → summary dict."""
-    import torch
+def distill_keypoints(pairs: str | Path, teacher_path: str | Path, out: str | Path, config: KeypointDistillConfig,
+                      loop: LoopConfig, *, provenance: dict[str, Any], eval_dataset: str | Path | None = None,
+                      cache: str | Path | None = None, plot: str | Path | None = None, force: bool = False,
+                      resume: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """One run per β (``out`` itself for one β, ``out/beta_B`` for several) → summary dict.
 
-    from thermcli.device import resolve_device, seed_everything
+    ``resume``: each β's run continues from its ``last.pt`` (finished runs are only rescored)."""
+    from thermcli.device import resolve_device
+    from thermcli.runs import open_run
 
-    if config.target not in ("teacher", "labels"):
-        raise UsageError(f"{config.target!r}: choose teacher or labels", param="--target")
-    if not config.betas or any(not 0 <= b <= 1 for b in config.betas):
-        raise UsageError("β values must lie in [0, 1]", param="--beta")
-    if config.latent_norm not in ("none", "channel"):
-        raise UsageError(f"{config.latent_norm!r}: choose none or channel", param="--latent-norm")
-    KD.check_scheduler(config.scheduler)
-    device = resolve_device(config.device)
-    teacher, tconfig = load_teacher(teacher_path)
-    rgb_people = KD.load_people(pairs, side="rgb", subjects=config.subjects, exclude_subjects=config.exclude_subjects,
-                                need_keypoints=config.target == "labels")
-    thermal_people = KD.load_people(pairs, side="frames", subjects=config.subjects,
-                                    exclude_subjects=config.exclude_subjects, need_keypoints=config.target == "labels")
-    if thermal_people.kind != "thermal":
-        raise DataError("the pairs' frames are not thermal (the student's side)", path=str(pairs))
-    if len(thermal_people) == 0:
-        raise DataError("no people (boxes) in the pairs", path=str(pairs))
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not force:
-        from thermcli.errors import OutputExistsError
+    if plot is not None and len(config.betas) < 2:
+        raise UsageError("the β plot needs several β values (--beta 0:1:0.25)", param="--plot")
+    from thermcli.stages.trainer import distributed_from_env
 
-        raise OutputExistsError(f"run folder {out} exists; pass --force", param="--out")
-    out.mkdir(parents=True, exist_ok=True)
-    cache = Path(cache) if cache else out / "teacher_cache.h5"
-    cached = teacher_cache(teacher_path, pairs, teacher, tconfig, rgb_people, cache, batch_size=config.batch_size,
-                           device=device, copies=config.copies, seed=config.seed, log=log)
-    kmeta = {k: tconfig.get(k) for k in ("keypoint_names", "skeleton", "sigmas", "flip_pairs")}
-    if kmeta["keypoint_names"] is None:
-        kmeta = KD.keypoint_meta(thermal_people.meta)
-    train_idx, val_idx = KD.split_by_subject(thermal_people, config.val_fraction, config.seed)
-    eval_people = None
-    if eval_dataset is not None:
-        eval_people = KD.load_people(eval_dataset, side="frames")
-    elif thermal_people.keypoints is not None and len(val_idx):
-        eval_people = thermal_people.take(val_idx)
-    runs = []
-    for beta in config.betas:
-        seed_everything(config.seed)
-        run_dir = out if len(config.betas) == 1 else out / f"beta_{beta:g}"
-        result = _distill_one(beta, thermal_people, cached, teacher, tconfig, kmeta, train_idx, val_idx, run_dir,
-                              config, provenance, device, force=True, log=log)  # checked above; the cache may live in OUT
-        if eval_people is not None:
+    if distributed_from_env().world > 1:  # one teacher cache, one writer
+        raise UsageError("distill --task keypoints runs in one process (not under torchrun)", param="--task")
+    loop = distill_loop(loop)
+    log = None
+    if not quiet:
+        from thermcli.progress import say as log
+    device = resolve_device(loop.device)
+    with open_run(out, force=force, resume=resume) as run:
+        teacher, tconfig = load_teacher(teacher_path)
+        rgb_people = KD.load_people(pairs, side="rgb", subjects=config.subjects, exclude_subjects=config.exclude_subjects,
+                                    need_keypoints=config.target == "labels")
+        thermal_people = KD.load_people(pairs, side="frames", subjects=config.subjects,
+                                        exclude_subjects=config.exclude_subjects, need_keypoints=config.target == "labels")
+        if thermal_people.kind != "thermal":
+            raise DataError("the pairs' frames are not thermal (the student's side)", path=str(pairs))
+        if len(thermal_people) == 0:
+            raise DataError("no people (boxes) in the pairs", path=str(pairs))
+        build_student(config, tconfig, teacher, weights=config.weights)  # a bad --weights fails before the cache
+        cache_path = Path(cache) if cache else run.path / "teacher_cache.h5"
+        shown = None if log is None else (lambda m: log(m.replace(str(run.path), str(run.final))))  # noqa: E731
+        cached = teacher_cache(teacher_path, pairs, teacher, tconfig, rgb_people, cache_path, batch_size=loop.batch_size,
+                               device=device, copies=config.copies, seed=loop.seed, log=shown)
+        kmeta = {k: tconfig.get(k) for k in ("keypoint_names", "skeleton", "sigmas", "flip_pairs")}
+        if kmeta["keypoint_names"] is None:
+            kmeta = KD.keypoint_meta(thermal_people.meta)
+        train_idx, val_idx = KD.split_by_subject(thermal_people, config.val_fraction, loop.seed)
+        eval_people = None
+        if eval_dataset is not None:
+            eval_people = KD.load_people(eval_dataset, side="frames")
+        elif thermal_people.keypoints is not None and len(val_idx):
+            eval_people = thermal_people.take(val_idx)
+        runs = []
+        for beta in config.betas:
+            sub = run if len(config.betas) == 1 else run.subrun(f"beta_{beta:g}")
+            result = _distill_one(beta, thermal_people, cached, teacher, tconfig, kmeta, train_idx, val_idx, sub,
+                                  config, loop, provenance, device, resume=resume, quiet=quiet)
             model = result.pop("model")
-            scored = _score(model, eval_people, tconfig, kmeta, config, device)
-            result.update(scored)
-        else:
-            result.pop("model")
-        runs.append(result)
-        if log:
-            log(f"β={beta:g}: " + ", ".join(f"{k} {v:.3f}" for k, v in result.items() if isinstance(v, float)))
-    summary = {"runs": runs, "cache": str(cache), "evaluated_on": str(eval_dataset) if eval_dataset else "validation subjects"}
+            if eval_people is not None:
+                result.update(_score(model, eval_people, tconfig, kmeta, config, loop.batch_size, device))
+            runs.append(result)
+            if log:
+                log(f"β={beta:g}: " + ", ".join(f"{k} {v:.3f}" for k, v in result.items() if isinstance(v, float)))
+        if len(config.betas) > 1:
+            _write_sweep(run.path, runs, plot)
+        final = run.final
+    for result in runs:  # paths as they are now that the run folder is in place
+        result["run"] = str(final / Path(result["run"]).name) if len(config.betas) > 1 else str(final)
+        result["best"] = str(Path(result["run"]) / "best.pt")
+    summary = {"runs": runs, "cache": str(Path(cache) if cache else final / "teacher_cache.h5"),
+               "evaluated_on": str(eval_dataset) if eval_dataset else "validation subjects"}
     if len(config.betas) > 1:
-        _write_sweep(out, runs, plot)
-        summary["summary_csv"] = str(out / "beta_sweep.csv")
-        summary["plot"] = str(plot or out / "beta_sweep.png")
+        summary["summary_csv"] = str(final / "beta_sweep.csv")
+        summary["plot"] = str(plot or final / "beta_sweep.png")
     return summary
 
 
@@ -233,14 +255,111 @@ def build_student(config: KeypointDistillConfig, tconfig: dict[str, Any], teache
     return model, kwargs
 
 
-def _distill_one(beta, people, cached, teacher, tconfig, kmeta, train_idx, val_idx, run_dir, config, provenance, device,
-                 *, force, log):
+class DistillTask:
+    """The student's encoder (+ projection) learns the teacher's latents and heatmaps (the
+    trainer's Task); the decoder, the teacher's, stays frozen (BN statistics too)."""
+
+    name = "keypoint-distill"
+
+    def __init__(self, beta: float, people, cached, train_idx, val_idx, config: KeypointDistillConfig, kmeta,
+                 sigma: float, input_size, heatmap_size, thermal_affines, ckpt_config, batch_size: int):
+        import torch
+
+        from thermcli.models.pose import adaptive_wing
+
+        self.beta, self.people, self.config, self.kmeta = beta, people, config, kmeta
+        self.train_idx, self.val_idx = np.asarray(train_idx), np.asarray(val_idx)
+        self.sigma, self.input_size, self.heatmap_size = sigma, tuple(input_size), tuple(heatmap_size)
+        self.thermal_affines, self.ckpt_config, self.batch_size = thermal_affines, ckpt_config, batch_size
+        self.latent_all = torch.from_numpy(cached["latent"])
+        self.teacher_hm_all = torch.from_numpy(cached["heatmaps"])
+        self.stats = latent_channel_stats(cached["latent"]) if config.latent_norm == "channel" else None
+        self.awing = functools.partial(adaptive_wing, alpha=config.alpha, omega=config.omega, epsilon=config.epsilon,
+                                       theta=config.theta, map_weight=config.map_weight)
+
+    def _norm(self, z):
+        if self.stats is None:
+            return z
+        import torch
+
+        mu, sd = (torch.from_numpy(v).to(z.device) for v in self.stats)
+        return (z - mu) / sd
+
+    def _batch(self, index, variant, device):
+        import torch
+
+        affines = self.thermal_affines[variant, index]
+        flipped = affines[:, 0, 0] < 0
+        x = torch.from_numpy(KD.crop_inputs(self.people, index, affines, self.input_size, 1))
+        flat = variant * len(self.people) + index
+        t_lat = self.latent_all[flat].float()
+        if self.config.target == "teacher":
+            target, weight = self.teacher_hm_all[flat].float(), None
+        else:
+            tgt, w = KD.crop_targets(self.people, index, affines, flipped, self.input_size, self.heatmap_size,
+                                     sigma=self.sigma, flip_pairs=self.kmeta["flip_pairs"])
+            target, weight = torch.from_numpy(tgt), torch.from_numpy(w).to(device)
+        return x.to(device), t_lat.to(device), target.to(device), weight
+
+    def _terms(self, model, batch):
+        import torch
+
+        x, t_lat, target, weight = batch
+        student = getattr(model, "module", model)  # DDP wraps the model
+        z = student.encode(x)
+        l1 = torch.nn.functional.l1_loss(self._norm(z), self._norm(t_lat))
+        aw = self.awing(student.decoder(z), target, weight)
+        return self.beta * l1 + (1 - self.beta) * aw, l1, aw
+
+    # -- the Task protocol --------------------------------------------------------------------
+    def sample_count(self) -> int:
+        return len(self.train_idx)
+
+    def sample_weights(self):
+        return None
+
+    def batch(self, rows, device, rng):
+        index = self.train_idx[np.asarray(rows, dtype=np.int64)]
+        variant = rng.integers(0, self.config.copies, len(index))  # which cached crop of each pair
+        return self._batch(index, variant, device)
+
+    def loss(self, model, batch):
+        loss, l1, aw = self._terms(model, batch)
+        return loss, {"train_l1_loss": float(l1.detach()), "train_awing_loss": float(aw.detach())}
+
+    def validate(self, model, device) -> dict[str, float]:
+        check = self.val_idx if len(self.val_idx) else self.train_idx
+        sums = np.zeros(3)
+        for lo in range(0, len(check), self.batch_size):
+            index = check[lo: lo + self.batch_size]
+            terms = self._terms(model, self._batch(index, np.zeros(len(index), np.int64), device))
+            sums += np.array([float(t) for t in terms]) * len(index)
+        sums /= max(len(check), 1)
+        row = {"val_loss": sums[0], "val_l1_loss": sums[1], "val_awing_loss": sums[2]}
+        if self.people.keypoints is not None and len(self.val_idx):  # reported only, never used to select
+            sub = self.people.take(self.val_idx)
+            kp, sc = KD.predict_people(model, sub, input_size=self.input_size, batch_size=self.batch_size,
+                                       flip_test=self.config.flip_test, flip_pairs=self.kmeta["flip_pairs"], in_chans=1,
+                                       device=device)
+            row["val_AP"] = max(KD.evaluate_people(sub, kp, sc).stats["AP"], 0.0)
+        return row
+
+    def on_epoch_start(self, model, epoch: int) -> dict[str, Any]:
+        model._frozen_modules = [model.decoder]  # frozen: BN keeps the teacher's statistics
+        return {}
+
+    def checkpoint_config(self) -> dict[str, Any]:
+        return self.ckpt_config
+
+
+def _distill_one(beta, people, cached, teacher, tconfig, kmeta, train_idx, val_idx, run, config, loop, provenance,
+                 device, *, resume, quiet):
     import torch
 
-    from thermcli.models.pose import adaptive_wing
-    from thermcli.ops import heatmaps as H
-    from thermcli.runs import RunDir
+    from thermcli.models.checkpoint import load_checkpoint
+    from thermcli.stages.trainer import fit
 
+    torch.manual_seed(loop.seed)  # the student's initial weights
     student, kwargs = build_student(config, tconfig, teacher, weights=config.weights)
     student.to(device)
     input_size = tuple(tconfig["input_size"])
@@ -260,104 +379,18 @@ def _distill_one(beta, people, cached, teacher, tconfig, kmeta, train_idx, val_i
         "sigma": sigma, **kmeta,
         "distill": {"beta": beta, "target": config.target, "teacher_arch": tconfig["model_kwargs"].get("encoder"),
                     "teacher_cache_key": cached["key"]},
-        "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
+        "train_config": {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
+                         "loop": loop.to_json()},
         "provenance": provenance,
     }  # fmt: skip
-    run = RunDir(run_dir, force=force)
-    run.write_config(ckpt_config)
-    params = [p for p in student.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=config.lr)
-    scheduler = KD.make_scheduler(optimizer, config.scheduler, config.epochs)
-    latent_all = torch.from_numpy(cached["latent"])
-    if config.latent_norm == "channel":
-        mu, sd = latent_channel_stats(cached["latent"])
-        mu, sd = torch.from_numpy(mu).to(device), torch.from_numpy(sd).to(device)
-        norm = lambda z: (z - mu) / sd  # noqa: E731
-    else:
-        norm = lambda z: z  # noqa: E731
-    teacher_hm_all = torch.from_numpy(cached["heatmaps"])
-    rng = np.random.default_rng(config.seed)
-    awing = lambda p, t, w=None: adaptive_wing(p, t, w, alpha=config.alpha, omega=config.omega,  # noqa: E731
-                                               epsilon=config.epsilon, theta=config.theta,
-                                               map_weight=config.map_weight)
-
-    thermal_affines = variant_affines(people, input_size, config.copies, config.seed)
-    m = len(people)
-
-    def batch(index, variant=None):
-        variant = np.zeros(len(index), np.int64) if variant is None else variant
-        affines = thermal_affines[variant, index]
-        flipped = affines[:, 0, 0] < 0
-        x = torch.from_numpy(KD.crop_inputs(people, index, affines, input_size, 1))
-        flat = variant * m + index
-        t_lat = latent_all[flat].float()
-        if config.target == "teacher":
-            target, weight = teacher_hm_all[flat].float(), None
-        else:
-            tgt, w = KD.crop_targets(people, index, affines, flipped, input_size, heatmap_size, sigma=sigma,
-                                     flip_pairs=kmeta["flip_pairs"])
-            target, weight = torch.from_numpy(tgt), torch.from_numpy(w).to(device)
-        return x.to(device), t_lat.to(device), target.to(device), weight
-
-    def loss_of(x, t_lat, target, weight):
-        z = student.encode(x)
-        l1 = torch.nn.functional.l1_loss(norm(z), norm(t_lat))
-        aw = awing(student.decoder(z), target, weight)
-        return beta * l1 + (1 - beta) * aw, l1, aw
-
-    best, stale = np.inf, 0
-    for epoch in range(config.epochs):
-        tic = time.perf_counter()
-        student.train()
-        student.decoder.eval()  # frozen: BN keeps the teacher's statistics
-        order = rng.permutation(train_idx)
-        sums = np.zeros(3)
-        variants = rng.integers(0, config.copies, len(order))
-        for lo in range(0, len(order), config.batch_size):
-            index = order[lo: lo + config.batch_size]
-            loss, l1, aw = loss_of(*batch(index, variants[lo: lo + config.batch_size]))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            sums += np.array([loss.item(), l1.item(), aw.item()]) * len(index)
-        row: dict[str, Any] = {"epoch": epoch, "train_loss": sums[0] / len(order), "train_l1_loss": sums[1] / len(order),
-                               "train_awing_loss": sums[2] / len(order)}
-        student.eval()
-        check = val_idx if len(val_idx) else train_idx
-        vs = np.zeros(3)
-        with torch.no_grad():
-            for lo in range(0, len(check), config.batch_size):
-                index = check[lo: lo + config.batch_size]
-                loss, l1, aw = loss_of(*batch(index))
-                vs += np.array([loss.item(), l1.item(), aw.item()]) * len(index)
-        vs /= max(len(check), 1)
-        row.update({"val_loss": vs[0], "val_l1_loss": vs[1], "val_awing_loss": vs[2]})
-        if people.keypoints is not None and len(val_idx):  # reported only, never used to select
-            sub = people.take(val_idx)
-            kp, sc = KD.predict_people(student, sub, input_size=input_size, batch_size=config.batch_size,
-                                       flip_test=config.flip_test, flip_pairs=kmeta["flip_pairs"], in_chans=1,
-                                       device=device)
-            row["val_AP"] = max(KD.evaluate_people(sub, kp, sc).stats["AP"], 0.0)
-        KD.step_scheduler(scheduler, vs[0])
-        row["lr"] = optimizer.param_groups[0]["lr"]
-        row["seconds"] = time.perf_counter() - tic
-        if vs[0] < best:
-            best, stale = vs[0], 0
-            _save(run.best, student, ckpt_config, {"epoch": epoch, "val_loss": float(best)})
-        else:
-            stale += 1
-        run.log(row)  # before last.pt, as in the shared trainer
-        _save(run.last, student, ckpt_config, {"epoch": epoch, "optimizer": optimizer.state_dict()})
-        if log:
-            log(f"β={beta:g} epoch {epoch}: loss {row['train_loss']:.4f} val {vs[0]:.4f}"
-                + (f" val AP {row['val_AP']:.3f}" if "val_AP" in row else ""))
-        if stale >= config.patience:
-            break
-    from thermcli.models.checkpoint import load_checkpoint
-
+    thermal_affines = variant_affines(people, input_size, config.copies, loop.seed)
+    task = DistillTask(beta, people, cached, train_idx, val_idx, config, kmeta, sigma, input_size, heatmap_size,
+                       thermal_affines, ckpt_config, loop.batch_size)
+    result = fit(student, task, loop, run, resume=resume, run_config=ckpt_config, show_progress=not quiet)
     best_model, _, _ = load_checkpoint(run.best)
     return {"beta": float(beta), "run": str(run.path), "best": str(run.best), "epochs": len(run.rows),
-            "best_val_loss": float(best), "model": best_model.to(device)}
+            "best_val_loss": float(result.best_value) if result.best_value is not None else float("nan"),
+            "model": best_model.to(device)}
 
 
 def latent_channel_stats(latent: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -375,18 +408,12 @@ def latent_channel_stats(latent: np.ndarray, chunk: int = 256) -> tuple[np.ndarr
     return mean.reshape(shape).astype(np.float32), np.maximum(std, 1e-3).reshape(shape).astype(np.float32)
 
 
-def _score(model, people, tconfig, kmeta, config, device) -> dict[str, float]:
-    kp, sc = KD.predict_people(model, people, input_size=tuple(tconfig["input_size"]), batch_size=config.batch_size,
+def _score(model, people, tconfig, kmeta, config, batch_size, device) -> dict[str, float]:
+    kp, sc = KD.predict_people(model, people, input_size=tuple(tconfig["input_size"]), batch_size=batch_size,
                                flip_test=config.flip_test, flip_pairs=kmeta["flip_pairs"], in_chans=1, device=device)
     result = KD.evaluate_people(people, kp, sc, sigmas=kmeta.get("sigmas"))
     return {"AP": result.stats["AP"], "AP50": result.stats["AP50"], "AP75": result.stats["AP75"],
             "AR": result.stats["AR"], "pixel_error": result.mean_pixel_error}
-
-
-def _save(path, model, config, extra) -> None:
-    from thermcli.models.checkpoint import save_checkpoint
-
-    save_checkpoint(path, state_dict=model.state_dict(), config=config, extra=extra)
 
 
 def _write_sweep(out: Path, runs: Sequence[dict[str, Any]], plot: str | Path | None) -> None:
@@ -426,44 +453,35 @@ def beta_plot_png(runs: Sequence[dict[str, Any]]) -> bytes:
     return buffer.getvalue()
 
 
-def run_from_cli(params: dict[str, Any], *, options: dict[str, Any], quiet: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class KeypointDistillJob:
+    """``distill --task keypoints``: pairs, teacher, run folder, what the student learns."""
+
+    data: Path
+    teacher: Path
+    out: Path
+    cfg: KeypointDistillConfig
+    loop: LoopConfig
+    test: Path | None = None  # scores each run (OKS AP); never trains or selects
+    cache: Path | None = None
+    plot: Path | None = None
+    force: bool = False
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.plot is not None and len(self.cfg.betas) < 2:
+            raise UsageError("the β plot needs several β values (--beta 0:1:0.25)", param="--plot")
+
+
+def run(job: KeypointDistillJob, *, options: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
     """``thermcli distill --task keypoints PAIRS --teacher T.pt --student mobilenet_v3_small --beta 0.4``."""
-    import typer
-
-    from thermcli.cli.options import parse_levels
     from thermcli.io import make_provenance
-    from thermcli.progress import say
 
-    try:
-        betas = tuple(parse_levels(params["beta"], "--beta"))
-    except typer.BadParameter as exc:
-        raise UsageError(exc.format_message(), param="--beta") from None
-    student = params["student"]
-    if student == "small_cnn":
-        student = "mobilenet_v3_small"
-    if params.get("resume"):
-        raise UsageError("--resume is not supported for --task keypoints (runs are short; rerun)", param="--resume")
-    config = KeypointDistillConfig(
-        student=student, betas=betas, target=params["target"], epochs=params["epochs"],
-        batch_size=params["batch_size"], lr=params["lr"], patience=params["patience"] or 10**9,
-        weights=params["weights"], flip_test=params["flip_test"], seed=params["seed"], device=params["device"],
-        copies=params.get("teacher_copies", 1), adapter=params.get("adapter", True),
-        latent_norm=params.get("latent_norm", "none"), map_weight=params.get("map_weight", 0.0),
-        scheduler=params.get("scheduler", "plateau"),
-        subjects=tuple(KD.parse_subjects(params.get("subjects")) or ()) or None,
-        exclude_subjects=tuple(KD.parse_subjects(params.get("exclude_subjects")) or ()) or None,
-    )
-    test = params.get("test") or params.get("val")
-    out = Path(params["out"])
-    if out.exists() and any(out.iterdir()) and not params["force"]:
-        from thermcli.errors import OutputExistsError
-
-        raise OutputExistsError(f"run folder {out} exists; pass --force", param="--out")
-    inputs = [params["train"], params["teacher"]] + ([test] if test else [])
-    provenance = make_provenance("thermcli distill", options, inputs=inputs, seed=params["seed"])
-    summary = distill_keypoints(Path(params["train"]), Path(params["teacher"]), out, config, provenance=provenance,
-                                eval_dataset=Path(test) if test else None, cache=params.get("cache"),
-                                plot=params.get("plot"), force=params["force"], log=None if quiet else say)
+    inputs = [job.data, job.teacher] + ([job.test] if job.test else [])
+    provenance = make_provenance("thermcli distill", options, inputs=inputs, seed=job.loop.seed)
+    summary = distill_keypoints(job.data, job.teacher, job.out, job.cfg, job.loop, provenance=provenance,
+                                eval_dataset=job.test, cache=job.cache, plot=job.plot, force=job.force,
+                                resume=job.resume, quiet=quiet)
     first = summary["runs"][0]
     summary["monitor"] = "AP" if "AP" in first else "val_loss"
     summary["best_value"] = first.get("AP", first["best_val_loss"]) if len(summary["runs"]) == 1 else None

@@ -17,7 +17,6 @@ import numpy as np
 from thermcli.errors import DataError, UsageError
 from thermcli.io import COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES, COCO_SIGMAS, COCO_SKELETON, Meta
 from thermcli.ops import heatmaps as H
-from thermcli.stages.trainer import SCHEDULERS, build_scheduler, step_scheduler  # noqa: F401 (step_scheduler: for callers)
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -332,14 +331,3 @@ def split_by_subject(people: People, val_fraction: float, seed: int) -> tuple[np
     perm = rng.permutation(m)
     n_val = max(1, int(round(val_fraction * m)))
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
-
-def check_scheduler(name: str) -> None:
-    if name not in SCHEDULERS:
-        raise UsageError(f"{name!r}: expected {', '.join(SCHEDULERS)}", param="--scheduler")
-
-
-def make_scheduler(optimizer, name: str, epochs: int):
-    """The shared trainer's schedulers on the validation loss: plateau (×0.5 after 3 epochs),
-    cosine (to 0 over ``epochs``) or none."""
-    return build_scheduler(optimizer, name, epochs, mode="min", patience=3)

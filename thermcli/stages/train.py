@@ -1,8 +1,7 @@
-"""Dispatch ``train`` / ``distill`` to the task's stage module.
-
-``thermcli train --task T`` calls ``thermcli.stages.train_T.run_from_cli(params)`` and
-``thermcli distill --task T`` calls ``thermcli.stages.distill_T.run_from_cli(params)``; ``params``
-is every CLI option by name (the resolved options). Adding a task is adding those modules.
+"""The tasks of ``train`` / ``distill``: ``thermcli train --task T`` runs a typed job of
+``thermcli.stages.train_T`` (``distill``: ``distill_T``) through the module's ``run(job, *,
+options, quiet)``; the CLI builds the job (a frozen dataclass that validates its own option
+combinations). Adding a task is adding those modules and the job builder in the CLI.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
-from typing import Any
 
 from thermcli.errors import UsageError
 
@@ -29,7 +27,3 @@ def task_stage(kind: str, task: str):
         hint = f"; did you mean {', '.join(close)}?" if close else f"; available: {', '.join(tasks)}"
         raise UsageError(f"unknown task {task!r}{hint}", param="--task")
     return importlib.import_module(f"thermcli.stages.{kind}_{task}")
-
-
-def run_task(kind: str, task: str, params: dict[str, Any], *, options: dict[str, Any], quiet: bool) -> dict[str, Any]:
-    return task_stage(kind, task).run_from_cli(params, options=options, quiet=quiet)

@@ -43,6 +43,56 @@ class ClassifyConfig:
     temperature: float = 4.0
     alpha: float = 0.5
 
+    def __post_init__(self) -> None:
+        _check_config(self)
+
+
+@dataclass(frozen=True)
+class ClassifyJob:
+    """``train``/``distill --task classify``: the data, the run folder and what to learn.
+
+    ``cv="loso"``: a model per subject (no ``val``, no ``resume``: each fold is trained from
+    scratch and scored on its held-out subject)."""
+
+    data: Path
+    out: Path
+    cfg: ClassifyConfig
+    loop: LoopConfig
+    val: Path | None = None
+    cv: str | None = None
+    force: bool = False
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.cv not in (None, "loso"):
+            raise UsageError(f"{self.cv!r}: the only protocol is loso (leave one subject out)", param="--cv")
+        if self.cv and self.val is not None:
+            raise UsageError("--cv loso holds out each subject in turn; do not give --val", param="--val")
+        if self.cv and self.resume:
+            raise UsageError("--cv loso trains each fold from scratch; --resume does not apply", param="--resume")
+        if self.cv and self.cfg.teacher:
+            raise UsageError("leave-one-subject-out is for train, not distill", param="--cv")
+
+
+@dataclass(frozen=True)
+class EnsembleJob:
+    """``train --task classify --head svm+rf``: an SVM + random forest on a trained network's embeddings."""
+
+    data: Path
+    out: Path
+    features: Path
+    val: Path | None = None
+    weights: str = "learn"
+    svm_c: str = "auto"
+    trees: int = 200
+    seed: int = 0
+    device: str = "auto"
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if self.trees < 1:
+            raise UsageError("must be ≥ 1", param="--trees")
+
 
 def parse_finetune(text: str) -> tuple[str, int]:
     """``full`` | ``frozen`` | ``last:N`` | ``gradual:E`` → (mode, N or E)."""
@@ -222,6 +272,8 @@ def build_classifier(cfg: ClassifyConfig, n_classes: int):
 def _check_config(cfg: ClassifyConfig) -> None:
     from thermcli.models.registry import check_name
 
+    if cfg.temperature <= 0:
+        raise UsageError("must be > 0", param="--temperature")
     if cfg.balance not in BALANCE:
         raise UsageError(f"{cfg.balance!r}: expected {', '.join(BALANCE)}", param="--balance")
     parse_finetune(cfg.finetune)
@@ -233,6 +285,10 @@ def _check_config(cfg: ClassifyConfig) -> None:
         raise UsageError("must be ≥ 1", param="--frames")
     if cfg.window not in ("causal", "centered"):
         raise UsageError(f"{cfg.window!r}: expected causal or centered", param="--window")
+    from thermcli.stages.classify_data import NORMALIZE
+
+    if cfg.normalize not in NORMALIZE:
+        raise UsageError(f"{cfg.normalize!r}: expected one of {', '.join(NORMALIZE)}", param="--normalize")
     check_name(cfg.arch)
 
 
@@ -274,27 +330,27 @@ def run_train_classify(train_path: Path, val_path: Path | None, out: Path, *, cf
                        force: bool, resume: bool, options: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
     """Train a classifier; returns a summary (best epoch, best validation metric, run folder)."""
     from thermcli.io import make_provenance
-    from thermcli.runs import RunDir
+    from thermcli.runs import open_run
     from thermcli.stages.classify_data import load_split
     from thermcli.stages.trainer import distributed_from_env
 
-    _check_config(cfg)
-    train, norm, _ = load_split(train_path, frames_k=cfg.frames, norm=_teacher_normalization(cfg), normalize=cfg.normalize,
-                              centered=cfg.window == "centered")
-    val = None
-    if val_path is not None:
-        val, _, _ = load_split(val_path, frames_k=cfg.frames, norm=norm, class_names=train.class_names,
-                               centered=cfg.window == "centered")
-    inputs = [train_path] + ([val_path] if val_path else []) + ([Path(cfg.teacher)] if cfg.teacher else [])
-    command = "thermcli distill --task classify" if cfg.teacher else "thermcli train --task classify"
-    provenance = make_provenance(command, options, inputs=inputs, seed=loop.seed)
     dist_info = distributed_from_env()
-    run = RunDir(out, force=force or dist_info.rank > 0, resume=resume)
-    run_config = {"command": command, "options": options, "train": str(train_path), "val": str(val_path) if val_path else None,
-                  "classify": {**asdict(cfg), "model_kwargs": dict(cfg.model_kwargs)}, "loop": loop.to_json(),
-                  "world_size": dist_info.world, "provenance": provenance}
-    result = train_on(train, val, norm, run, cfg=cfg, loop=loop, resume=resume, provenance=provenance,
-                      run_config=run_config, quiet=quiet)
+    with open_run(out, force=force, resume=resume, writer=dist_info.main) as run:
+        train, norm, _ = load_split(train_path, frames_k=cfg.frames, norm=_teacher_normalization(cfg),
+                                    normalize=cfg.normalize, centered=cfg.window == "centered")
+        val = None
+        if val_path is not None:
+            val, _, _ = load_split(val_path, frames_k=cfg.frames, norm=norm, class_names=train.class_names,
+                                   centered=cfg.window == "centered")
+        inputs = [train_path] + ([val_path] if val_path else []) + ([Path(cfg.teacher)] if cfg.teacher else [])
+        command = "thermcli distill --task classify" if cfg.teacher else "thermcli train --task classify"
+        provenance = make_provenance(command, options, inputs=inputs, seed=loop.seed)
+        run_config = {"command": command, "options": options, "train": str(train_path),
+                      "val": str(val_path) if val_path else None,
+                      "classify": {**asdict(cfg), "model_kwargs": dict(cfg.model_kwargs)}, "loop": loop.to_json(),
+                      "world_size": dist_info.world, "provenance": provenance}
+        result = train_on(train, val, norm, run, cfg=cfg, loop=loop, resume=resume, provenance=provenance,
+                          run_config=run_config, quiet=quiet)
     return {
         "run": str(out),
         "best_epoch": result.best_epoch,
@@ -311,16 +367,23 @@ def run_cv_loso(data_path: Path, out: Path, *, cfg: ClassifyConfig, loop: LoopCo
     """Leave-one-subject-out: a model per subject, trained on the others for ``loop.epochs`` epochs
     (no early stopping: the held-out subject is the test, never a validation set), evaluated on the
     held-out subject with the last weights. Writes ``out/fold-SUBJECT/`` and ``out/cv.json``."""
+    from thermcli.runs import open_run
+    from thermcli.stages.trainer import distributed_from_env
+
+    with open_run(out, force=force, writer=distributed_from_env().main) as parent:
+        return _cv_loso(data_path, parent, cfg=cfg, loop=loop, options=options, quiet=quiet)
+
+
+def _cv_loso(data_path: Path, parent, *, cfg: ClassifyConfig, loop: LoopConfig, options: dict[str, Any],
+             quiet: bool) -> dict[str, Any]:
     import json
 
     import torch
 
     from thermcli.device import resolve_device
     from thermcli.io import make_provenance, write_text_atomic
-    from thermcli.runs import RunDir
     from thermcli.stages.classify_data import prepare, read_frames_labels
 
-    _check_config(cfg)
     ds, frames = read_frames_labels(data_path)
     if ds.subject is None:
         raise DataError("has no subject ids; --cv loso needs them", path=str(data_path))
@@ -328,7 +391,6 @@ def run_cv_loso(data_path: Path, out: Path, *, cfg: ClassifyConfig, loop: LoopCo
     if len(subjects) < 2:
         raise DataError(f"--cv loso needs at least two subjects, found {len(subjects)}", path=str(data_path))
     provenance = make_provenance("thermcli train --task classify --cv loso", options, inputs=[data_path], seed=loop.seed)
-    RunDir(out, force=force)
     loop = LoopConfig(**{**loop.to_json(), "patience": 0, "monitor": "train_loss", "mode": "min"})
     folds = []
     subject_col = np.asarray(ds.subject).astype(str)
@@ -340,7 +402,7 @@ def run_cv_loso(data_path: Path, out: Path, *, cfg: ClassifyConfig, loop: LoopCo
                               centered=cfg.window == "centered")
         test, _ = prepare(ds.take(test_rows), frames[test_rows], f"{data_path} ({subject})", frames_k=cfg.frames,
                           norm=norm, class_names=train.class_names, centered=cfg.window == "centered")
-        run = RunDir(out / f"fold-{subject}", force=True)
+        run = parent.subrun(f"fold-{subject}")
         fold_options = {**options, "held_out_subject": subject}
         train_on(train, None, norm, run, cfg=cfg, loop=loop, resume=False, provenance=provenance,
                  run_config={"command": "train --cv loso", "options": fold_options, "provenance": provenance}, quiet=quiet)
@@ -365,7 +427,8 @@ def run_cv_loso(data_path: Path, out: Path, *, cfg: ClassifyConfig, loop: LoopCo
         values = np.array([f[key] for f in folds], np.float64)
         summary[key] = {"mean": float(np.nanmean(values)), "std": float(np.nanstd(values))}
     summary["provenance"] = provenance
-    write_text_atomic(out / "cv.json", json.dumps(summary, indent=2) + "\n")
+    if parent.writer:
+        write_text_atomic(parent.path / "cv.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -386,51 +449,21 @@ def load_teacher(path: str, train, frames_k: int, window: str = "causal"):
     return teacher
 
 
-def config_from_params(params: dict[str, Any], *, teacher: str | None = None) -> tuple[ClassifyConfig, LoopConfig]:
-    """The frozen configs from the CLI's parameters (names as the options, dashes → underscores)."""
-    model_kwargs = tuple((key, params[key]) for key in ("norm", "width") if params.get(key))
-    cfg = ClassifyConfig(
-        arch=params["arch"], weights=params["weights"], frames=params["frames"], normalize=params["normalize"],
-        window=params.get("window") or "causal",
-        finetune=params["finetune"], balance=params["balance"], contrastive_weight=params["contrastive_weight"],
-        margin=params["margin"], dropout=params["dropout"], model_kwargs=model_kwargs, teacher=teacher,
-        temperature=params.get("temperature", 4.0), alpha=params.get("alpha", 0.5),
-    )
-    loop = LoopConfig(
-        epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"], weight_decay=params["weight_decay"],
-        optimizer=params["optimizer"], scheduler=params["scheduler"], patience=params["patience"],
-        seed=params["seed"], device=params["device"],
-        monitor="val_balanced_accuracy" if params.get("val") else "train_loss",
-        mode="max" if params.get("val") else "min",
-    )
-    return cfg, loop
-
-
-def run_from_cli(params: dict[str, Any], *, options: dict[str, Any], quiet: bool) -> dict[str, Any]:
-    """``thermcli train --task classify``: softmax head, ``--head svm+rf`` ensemble, or ``--cv loso``."""
-    from thermcli.device import resolve_device
-
-    train_path, val_path, out = Path(params["train"]), params.get("val"), Path(params["out"])
-    val_path = Path(val_path) if val_path else None
-    if params.get("head", "softmax") == "svm+rf":
-        if not params.get("features"):
-            raise UsageError("--head svm+rf needs --features FROM.pt (a trained classify checkpoint)", param="--features")
+def run(job: ClassifyJob | EnsembleJob, *, options: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
+    """Run a typed classify job: the softmax network, ``cv="loso"`` or the svm+rf ensemble."""
+    if isinstance(job, EnsembleJob):
+        from thermcli.device import resolve_device
         from thermcli.io import check_output
         from thermcli.stages.ensemble import train_ensemble
 
-        check_output(out, force=params["force"], param="--out")
-        return train_ensemble(train_path, val_path, out, features=Path(params["features"]),
-                              weights=params["ensemble_weights"], seed=params["seed"], svm_c=params["svm_c"],
-                              trees=params["trees"], device=resolve_device(params["device"]), force=params["force"],
+        check_output(job.out, force=job.force, param="--out")
+        return train_ensemble(job.data, job.val, job.out, features=job.features, weights=job.weights, seed=job.seed,
+                              svm_c=job.svm_c, trees=job.trees, device=resolve_device(job.device), force=job.force,
                               options=options)
-    if params.get("head", "softmax") != "softmax":
-        raise UsageError(f"{params['head']!r}: expected softmax or svm+rf", param="--head")
-    cfg, loop = config_from_params(params)
-    if params.get("cv"):
-        if params["cv"] != "loso":
-            raise UsageError(f"{params['cv']!r}: the only protocol is loso (leave one subject out)", param="--cv")
-        if val_path is not None:
-            raise UsageError("--cv loso holds out each subject in turn; do not give --val", param="--val")
-        return run_cv_loso(train_path, out, cfg=cfg, loop=loop, force=params["force"], options=options, quiet=quiet)
-    return run_train_classify(train_path, val_path, out, cfg=cfg, loop=loop, force=params["force"],
-                              resume=params["resume"], options=options, quiet=quiet)
+    if job.cv:
+        return run_cv_loso(job.data, job.out, cfg=job.cfg, loop=job.loop, force=job.force, options=options, quiet=quiet)
+    summary = run_train_classify(job.data, job.val, job.out, cfg=job.cfg, loop=job.loop, force=job.force,
+                                 resume=job.resume, options=options, quiet=quiet)
+    if job.cfg.teacher:
+        summary.update({"teacher": job.cfg.teacher, "temperature": job.cfg.temperature, "alpha": job.cfg.alpha})
+    return summary

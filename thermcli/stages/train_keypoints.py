@@ -1,51 +1,84 @@
 """``train --task keypoints``: a top-down heatmap pose model on person crops.
 
 Trains either side of a dataset: the thermal frames (a supervised thermal baseline) or the
-paired RGB frames (``side="rgb"``: the RGB teacher). Adam, ReduceLROnPlateau on the validation
-loss, early stopping on validation OKS AP; keypoint-aware augmentation (scale, rotation,
-flip with left/right swap) drawn per sample from the seed. Writes a run folder
-(config.json, metrics.csv, curves.png, best.pt, last.pt).
+paired RGB frames (``side="rgb"``: the RGB teacher), through the shared loop
+(:func:`thermcli.stages.trainer.fit`: optimiser, weight decay, clipping, schedule on the
+validation loss, early stopping on validation OKS AP, resume, Ctrl-C). Keypoint-aware
+augmentation (scale, rotation, flip with left/right swap) is drawn per batch from
+(seed, epoch, batch). ``cv="loso"``: one model per subject, trained on the others and scored
+on the held-out subject. Writes a run folder (config.json, metrics.csv, curves.png, best.pt,
+last.pt).
 """
 
 from __future__ import annotations
 
 import functools
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from thermcli.errors import DataError, UsageError
 from thermcli.stages import keypoints_data as KD
+from thermcli.stages.trainer import LoopConfig
+
+SIDES = ("frames", "rgb")
+CV = (None, "loso")
 
 
 @dataclass(frozen=True)
 class KeypointTrainConfig:
+    """What ``train --task keypoints`` learns (the loop's settings are a :class:`LoopConfig`)."""
+
     arch: str = "mobilenet_v3_small"  # encoder: mobilenet_v3_small, resnet50, vit_b, vit_tiny
     side: str = "frames"  # frames (thermal) or rgb (the paired RGB frames: a teacher)
     input_size: tuple[int, int] = (256, 192)
     sigma: float = 2.0
     loss: str = "adaptive_wing"
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int = 8
     val_fraction: float = 0.2
     augment: bool = True
     flip_test: bool = True
     weights: str = "none"
     teacher_weights: str | None = None  # official ViTPose checkpoint (arch vit_b)
-    seed: int = 0
-    device: str = "auto"
     subjects: tuple[str, ...] | None = None
     exclude_subjects: tuple[str, ...] | None = None
-    vit: dict[str, int] = field(default_factory=dict)
+    vit: dict[str, int] | None = None
     map_weight: float = 0.0  # Adaptive Wing weighted loss map W (the paper: 10; 0 = off)
     color_jitter: bool = False  # RGB side with augment: brightness, contrast, saturation, channel order, grey
-    scheduler: str = "plateau"  # plateau | cosine | none
+    cv: str | None = None  # loso: one model per subject, scored on the held-out subject
+
+    def __post_init__(self) -> None:
+        from thermcli.models.pose import HEATMAP_LOSSES
+
+        if self.side not in SIDES:
+            raise UsageError(f"{self.side!r}: choose frames or rgb", param="--side")
+        if self.loss not in HEATMAP_LOSSES:
+            raise UsageError(f"unknown loss {self.loss!r}; choose from {', '.join(HEATMAP_LOSSES)}", param="--loss")
+        if len(self.input_size) != 2 or min(self.input_size) < 1:
+            raise UsageError(f"{self.input_size!r}: expected HEIGHTxWIDTH", param="--input-size")
+        if self.sigma <= 0:
+            raise UsageError("must be > 0", param="--sigma")
+        if self.map_weight < 0:
+            raise UsageError("must be ≥ 0", param="--map-weight")
+        if self.map_weight and self.loss != "adaptive_wing":
+            raise UsageError("the weighted loss map is Adaptive Wing's: use --loss adaptive_wing", param="--map-weight")
+        if self.color_jitter and not self.augment:
+            raise UsageError("colour jitter is an augmentation: drop --no-augment", param="--color-jitter")
+        if self.arch.startswith("vit") and self.weights not in ("none", ""):
+            raise UsageError(f"{self.arch} starts from --teacher-weights (a ViTPose checkpoint), not --weights",
+                             param="--weights")
+        if self.cv not in CV:
+            raise UsageError(f"{self.cv!r}: the only protocol is loso (leave one subject out)", param="--cv")
+        if self.cv and self.subjects and len(self.subjects) < 2:
+            raise UsageError("--cv loso needs at least two subjects", param="--subjects")
+
+
+def keypoint_loop(loop: LoopConfig) -> LoopConfig:
+    """The loop as keypoint training runs it: best.pt and early stopping on validation OKS AP,
+    the plateau schedule on the validation loss (×0.5 after 3 epochs), every sample each epoch."""
+    return replace(loop, monitor="val_AP", mode="max", schedule_on="val_loss", schedule_mode="min",
+                   schedule_patience=3, drop_last=False)
 
 
 def build_pose_model(arch: str, *, in_chans: int, input_size, num_keypoints: int, weights: str = "none",
@@ -58,26 +91,64 @@ def build_pose_model(arch: str, *, in_chans: int, input_size, num_keypoints: int
     return create_model("topdown_pose", **kwargs), kwargs
 
 
-def train_keypoints(dataset: str | Path, out: str | Path, config: KeypointTrainConfig, *, provenance: dict[str, Any],
-                    val: str | Path | None = None, force: bool = False, resume: bool = False,
-                    log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Train and write ``out/`` (a run folder). Returns the summary (best epoch, AP, paths)."""
+class KeypointTask:
+    """Heatmap regression on person crops (the trainer's Task)."""
+
+    name = "keypoints"
+
+    def __init__(self, config: KeypointTrainConfig, people, train_idx, val_people, val_idx, kmeta, model,
+                 ckpt_config: dict[str, Any], batch_size: int):
+        from thermcli.models.pose import HEATMAP_LOSSES
+
+        self.config, self.people, self.train_idx = config, people, np.asarray(train_idx)
+        self.val_people, self.val_idx, self.kmeta = val_people, val_idx, kmeta
+        self.in_chans, self.heatmap_size = int(model.config["in_chans"]), tuple(model.heatmap_size)
+        self.ckpt_config, self.batch_size = ckpt_config, batch_size
+        loss_fn = HEATMAP_LOSSES[config.loss]
+        if config.map_weight and config.loss == "adaptive_wing":
+            loss_fn = functools.partial(loss_fn, map_weight=config.map_weight)
+        self.loss_fn = loss_fn
+
+    def sample_count(self) -> int:
+        return len(self.train_idx)
+
+    def sample_weights(self):
+        return None
+
+    def batch(self, rows, device, rng):
+        index = self.train_idx[np.asarray(rows, dtype=np.int64)]
+        x, target, weight = _batch(self.people, index, self.config, self.in_chans, self.heatmap_size,
+                                   rng if self.config.augment else None, self.kmeta)
+        return x.to(device), target.to(device), weight.to(device)
+
+    def loss(self, model, batch):
+        x, target, weight = batch
+        return self.loss_fn(model(x), target, weight), {}
+
+    def validate(self, model, device) -> dict[str, float]:
+        if self.val_people is None:  # loso folds: the held-out subject is the test, never a validation set
+            return {}
+        return _validate(model, self.val_people, self.val_idx, self.config, self.kmeta, self.loss_fn, device,
+                         self.in_chans, self.heatmap_size, self.batch_size)
+
+    def on_epoch_start(self, model, epoch: int) -> dict[str, Any]:
+        return {}
+
+    def checkpoint_config(self) -> dict[str, Any]:
+        return self.ckpt_config
+
+
+def _prepare(config: KeypointTrainConfig, loop: LoopConfig, people, train_idx, val_people, val_idx, provenance):
+    """(model, task) for the people at ``train_idx`` (validated on ``val_people[val_idx]``)."""
     import torch
 
-    from thermcli.device import resolve_device, seed_everything
-    from thermcli.models.pose import HEATMAP_LOSSES, load_vitpose_checkpoint
-    from thermcli.runs import RunDir
+    from thermcli.models.pose import load_vitpose_checkpoint
 
-    if config.loss not in HEATMAP_LOSSES:
-        raise UsageError(f"unknown loss {config.loss!r}; choose from mse, adaptive_wing", param="--loss")
-    KD.check_scheduler(config.scheduler)
-    seed_everything(config.seed)
-    device = resolve_device(config.device)
-    people = KD.load_people(dataset, side=config.side, subjects=config.subjects, exclude_subjects=config.exclude_subjects)
-    if len(people) == 0:
-        raise DataError("no labelled people (boxes) in the dataset", path=str(dataset))
     kmeta = KD.keypoint_meta(people.meta)
     in_chans = 3 if people.kind == "rgb" else 1
+    if config.color_jitter and people.kind != "rgb":
+        raise UsageError("colour jitter applies to RGB crops; these are thermal (use --side rgb)", param="--color-jitter")
+    torch.manual_seed(loop.seed)  # the model's initial weights
     model, model_kwargs = build_pose_model(config.arch, in_chans=in_chans, input_size=config.input_size,
                                            num_keypoints=people.num_keypoints, weights=config.weights, vit=config.vit)
     if config.teacher_weights:
@@ -85,117 +156,150 @@ def train_keypoints(dataset: str | Path, out: str | Path, config: KeypointTrainC
             raise UsageError("--teacher-weights loads an official ViTPose checkpoint: use --arch vit_b",
                              param="--teacher-weights")
         load_vitpose_checkpoint(model, config.teacher_weights)
-    model.to(device)
-    if val is not None:
-        val_people = KD.load_people(val, side=config.side)
-        train_idx, val_idx = np.arange(len(people)), np.arange(len(val_people))
-    else:
-        train_idx, val_idx = KD.split_by_subject(people, config.val_fraction, config.seed)
-        val_people = people
     ckpt_config = {
         "arch": "topdown_pose", "model_kwargs": model_kwargs, "task": "keypoints", "side": config.side,
         "input_kind": people.kind, "input_size": list(config.input_size),
         "input_shape": [in_chans, *config.input_size], "heatmap_size": list(model.heatmap_size),
-        "sigma": config.sigma, **kmeta, "train_config": _jsonable(asdict(config)), "provenance": provenance,
+        "sigma": config.sigma, **kmeta, "train_config": {**_jsonable(asdict(config)), "loop": loop.to_json()},
+        "provenance": provenance,
     }
-    run = RunDir(out, force=force, resume=resume)
-    run.write_config(ckpt_config)
-    loss_fn = HEATMAP_LOSSES[config.loss]
-    if config.map_weight and loss_fn is HEATMAP_LOSSES["adaptive_wing"]:
-        loss_fn = functools.partial(loss_fn, map_weight=config.map_weight)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = KD.make_scheduler(optimizer, config.scheduler, config.epochs)
-    start_epoch, best_ap, stale, best_epoch = 0, -np.inf, 0, 0
-    if resume and run.last.is_file():
-        from thermcli.models.checkpoint import read_checkpoint
+    task = KeypointTask(config, people, train_idx, val_people, val_idx, kmeta, model, ckpt_config, loop.batch_size)
+    return model, task
 
-        payload = read_checkpoint(run.last)
-        model.load_state_dict(payload["state_dict"])
-        extra = payload["extra"]
-        optimizer.load_state_dict(extra["optimizer"])
-        if scheduler is not None and extra.get("scheduler"):
-            scheduler.load_state_dict(extra["scheduler"])
-        start_epoch = int(extra["epoch"]) + 1
-        best_ap, stale = float(extra.get("best_ap", -np.inf)), int(extra.get("stale", 0))
-        run.truncate(start_epoch)
-    rng = np.random.default_rng(config.seed)
-    summary: dict[str, Any] = {}
-    for epoch in range(start_epoch, config.epochs):
-        tic = time.perf_counter()
-        model.train()
-        order = rng.permutation(train_idx)
-        losses = []
-        for lo in range(0, len(order), config.batch_size):
-            index = order[lo: lo + config.batch_size]
-            x, target, weight = _batch(people, index, config, model, rng if config.augment else None, kmeta)
-            pred = model(x.to(device))
-            loss = loss_fn(pred, target.to(device), weight.to(device))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        row: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan")}
-        if len(val_idx):
-            row.update(_validate(model, val_people, val_idx, config, kmeta, loss_fn, device, in_chans))
+
+def _load(dataset, config: KeypointTrainConfig):
+    people = KD.load_people(dataset, side=config.side, subjects=config.subjects,
+                            exclude_subjects=config.exclude_subjects)
+    if len(people) == 0:
+        raise DataError("no labelled people (boxes) in the dataset", path=str(dataset))
+    return people
+
+
+def train_keypoints(dataset: str | Path, out: str | Path, config: KeypointTrainConfig, loop: LoopConfig, *,
+                    provenance: dict[str, Any], val: str | Path | None = None, force: bool = False,
+                    resume: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Train and write ``out/`` (a run folder). Returns the summary (best epoch, AP, paths)."""
+    from thermcli.runs import open_run
+    from thermcli.stages.trainer import distributed_from_env, fit
+
+    if config.cv:
+        if val is not None:
+            raise UsageError("--cv loso holds out each subject in turn; do not give --val", param="--val")
+        if resume:
+            raise UsageError("--cv loso trains each fold from scratch; --resume does not apply", param="--resume")
+        return cv_loso(dataset, out, config, loop, provenance=provenance, force=force, quiet=quiet)
+    loop = keypoint_loop(loop)
+    dist_info = distributed_from_env()
+    with open_run(out, force=force, resume=resume, writer=dist_info.main) as run:
+        people = _load(dataset, config)
+        if val is not None:
+            val_people = KD.load_people(val, side=config.side)
+            train_idx, val_idx = np.arange(len(people)), np.arange(len(val_people))
         else:
-            row.update(_validate(model, people, train_idx, config, kmeta, loss_fn, device, in_chans))
-        KD.step_scheduler(scheduler, row["val_loss"])
-        row["lr"] = optimizer.param_groups[0]["lr"]
-        row["seconds"] = time.perf_counter() - tic
-        improved = row["val_AP"] > best_ap
-        if improved:
-            best_ap, stale, best_epoch = row["val_AP"], 0, epoch
-            _save(run.best, model, ckpt_config, {"epoch": epoch, "val_AP": best_ap})
-        else:
-            stale += 1
-        run.log(row)  # before last.pt: an interrupt between the two re-runs the epoch on --resume
-        _save(run.last, model, ckpt_config,
-              {"epoch": epoch, "optimizer": optimizer.state_dict(), "best_ap": best_ap, "stale": stale,
-               "scheduler": scheduler.state_dict() if scheduler is not None else None})
-        if log:
-            log(f"epoch {epoch}: loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} val AP {row['val_AP']:.3f}")
-        if stale >= config.patience:
-            break
-    summary = {"run": str(run.path), "best": str(run.best), "best_val_AP": float(best_ap), "best_epoch": best_epoch,
-               "epochs": len(run.rows),
-               "train_people": int(len(train_idx)), "val_people": int(len(val_idx))}
+            train_idx, val_idx = KD.split_by_subject(people, config.val_fraction, loop.seed)
+            val_people = people
+        n_val = len(val_idx)
+        if not n_val:  # too few people to hold some out: validate on the training people
+            val_idx = train_idx
+        model, task = _prepare(config, loop, people, train_idx, val_people, val_idx, provenance)
+        result = fit(model, task, loop, run, resume=resume, run_config=task.ckpt_config, show_progress=not quiet)
+        final = run.final
+    return {"run": str(final), "best": str(final / "best.pt"), "best_val_AP": float(result.best_value or 0.0),
+            "best_epoch": result.best_epoch, "epochs": result.epochs_run, "stopped_early": result.stopped_early,
+            "train_people": int(len(train_idx)), "val_people": int(n_val)}
+
+
+def cv_loso(dataset: str | Path, out: str | Path, config: KeypointTrainConfig, loop: LoopConfig, *,
+            provenance: dict[str, Any], force: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Leave-one-subject-out: a model per subject, trained on the others for ``loop.epochs`` epochs
+    (no early stopping: the held-out subject is the test, never a validation set), scored (OKS) on
+    the held-out subject with the last weights. Writes ``out/fold-SUBJECT/`` and ``out/cv.json``."""
+    import json
+
+    from thermcli.device import resolve_device
+    from thermcli.io import write_text_atomic
+    from thermcli.models.checkpoint import load_checkpoint
+    from thermcli.runs import open_run
+    from thermcli.stages.trainer import fit
+
+    from thermcli.stages.trainer import distributed_from_env
+
+    if distributed_from_env().world > 1:
+        raise UsageError("--cv loso runs in one process (not under torchrun)", param="--cv")
+    loop = replace(loop, patience=0, monitor="train_loss", mode="min", schedule_on="train_loss", schedule_mode="min",
+                   schedule_patience=3, drop_last=False)
+    with open_run(out, force=force) as run:
+        people = _load(dataset, config)
+        if people.subject is None:
+            raise DataError("has no subject ids; --cv loso needs them", path=str(dataset))
+        subject_of = people.subject.astype(str)[people.row]
+        subjects = sorted(set(subject_of))
+        if len(subjects) < 2:
+            raise DataError(f"--cv loso needs at least two subjects, found {len(subjects)}", path=str(dataset))
+        folds = []
+        device = resolve_device(loop.device)
+        for subject in subjects:
+            train_idx = np.flatnonzero(subject_of != subject)
+            test_idx = np.flatnonzero(subject_of == subject)
+            fold = run.subrun(f"fold-{subject}")
+            model, task = _prepare(config, loop, people, train_idx, None, None,
+                                   {**provenance, "held_out_subject": subject})
+            fit(model, task, loop, fold, run_config={**task.ckpt_config, "held_out_subject": subject},
+                show_progress=not quiet)
+            model, _, _ = load_checkpoint(fold.last)
+            model.to(device)
+            kmeta = task.kmeta
+            test = people.take(test_idx)
+            kp, sc = KD.predict_people(model, test, input_size=config.input_size, batch_size=loop.batch_size,
+                                       flip_test=config.flip_test, flip_pairs=kmeta["flip_pairs"],
+                                       in_chans=task.in_chans, device=device)
+            result = KD.evaluate_people(test, kp, sc)
+            metrics = {"AP": float(result.stats["AP"]), "AP50": float(result.stats["AP50"]),
+                       "pixel_error": float(result.mean_pixel_error)}
+            folds.append({"subject": subject, "people": int(len(test_idx)), **metrics})
+            if not quiet:
+                from thermcli.progress import say
+
+                say(f"fold {subject}: AP {metrics['AP']:.4f}")
+        summary: dict[str, Any] = {"protocol": "leave-one-subject-out", "folds": folds}
+        for key in ("AP", "AP50", "pixel_error"):
+            values = np.array([f[key] for f in folds], np.float64)
+            summary[key] = {"mean": float(np.nanmean(values)), "std": float(np.nanstd(values))}
+        summary["provenance"] = provenance
+        write_text_atomic(run.path / "cv.json", json.dumps(summary, indent=2) + "\n")
+        summary["run"] = str(run.final)
     return summary
 
 
-def _batch(people, index, config, model, rng, kmeta):
+def _batch(people, index, config, in_chans, heatmap_size, rng, kmeta):
     import torch
 
     affines, flipped = KD.augmented_affines(people, index, config.input_size, rng)
     jitter = rng if (rng is not None and config.color_jitter) else None
-    x = KD.crop_inputs(people, index, affines, config.input_size, model.config["in_chans"], jitter=jitter)
-    target, weight = KD.crop_targets(people, index, affines, flipped, config.input_size, model.heatmap_size,
+    x = KD.crop_inputs(people, index, affines, config.input_size, in_chans, jitter=jitter)
+    target, weight = KD.crop_targets(people, index, affines, flipped, config.input_size, heatmap_size,
                                      sigma=config.sigma, flip_pairs=kmeta["flip_pairs"])
     return torch.from_numpy(x), torch.from_numpy(target), torch.from_numpy(weight)
 
 
-def _validate(model, people, index, config, kmeta, loss_fn, device, in_chans) -> dict[str, float]:
+def _validate(model, people, index, config, kmeta, loss_fn, device, in_chans, heatmap_size,
+              batch_size) -> dict[str, float]:
     import torch
 
     model.eval()
     losses = []
     with torch.no_grad():
-        for lo in range(0, len(index), config.batch_size):
-            sub = index[lo: lo + config.batch_size]
-            x, target, weight = _batch(people, sub, config, model, None, kmeta)
+        for lo in range(0, len(index), batch_size):
+            sub = index[lo: lo + batch_size]
+            x, target, weight = _batch(people, sub, config, in_chans, heatmap_size, None, kmeta)
             losses.append(float(loss_fn(model(x.to(device)), target.to(device), weight.to(device))) * len(sub))
     subset = people.take(index)
-    kp, scores = KD.predict_people(model, subset, input_size=config.input_size, batch_size=config.batch_size,
+    kp, scores = KD.predict_people(model, subset, input_size=config.input_size, batch_size=batch_size,
                                    flip_test=config.flip_test, flip_pairs=kmeta["flip_pairs"], in_chans=in_chans,
                                    device=device)
     result = KD.evaluate_people(subset, kp, scores)
     return {"val_loss": float(np.sum(losses) / max(len(index), 1)), "val_AP": max(result.stats["AP"], 0.0),
             "val_AP50": result.stats["AP50"], "val_px_error": result.mean_pixel_error}
-
-
-def _save(path, model, config, extra) -> None:
-    from thermcli.models.checkpoint import save_checkpoint
-
-    save_checkpoint(path, state_dict=model.state_dict(), config=config, extra=extra)
 
 
 def _jsonable(value: Any) -> Any:
@@ -206,34 +310,33 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def run_from_cli(params: dict[str, Any], *, options: dict[str, Any], quiet: bool) -> dict[str, Any]:
-    """``thermcli train --task keypoints``."""
-    from thermcli.cli.options import parse_size
-    from thermcli.io import make_provenance
-    from thermcli.progress import say
+@dataclass(frozen=True)
+class KeypointJob:
+    """``train --task keypoints``: the data, the run folder and what to learn."""
 
-    arch = params["arch"]
-    if arch == "small_cnn":  # the classify default: keypoints default to the paper's student encoder
-        arch = "mobilenet_v3_small"
-    if params["side"] not in ("frames", "rgb"):
-        raise UsageError(f"{params['side']!r}: choose frames or rgb", param="--side")
-    if params.get("frames", 1) != 1:
-        raise UsageError("--task keypoints uses one frame a sample", param="--frames")
-    config = KeypointTrainConfig(
-        arch=arch, side=params["side"], input_size=parse_size(params["input_size"], "--input-size"),
-        sigma=params["sigma"], loss=params["loss"], epochs=params["epochs"], batch_size=params["batch_size"],
-        lr=params["lr"], weight_decay=params["weight_decay"], patience=params["patience"] or 10**9,
-        augment=params["augment"], flip_test=params["flip_test"], weights=params["weights"],
-        teacher_weights=str(params["teacher_weights"]) if params.get("teacher_weights") else None,
-        seed=params["seed"], device=params["device"], map_weight=params.get("map_weight", 0.0),
-        color_jitter=params.get("color_jitter", False), scheduler=params.get("scheduler", "plateau"),
-        subjects=tuple(KD.parse_subjects(params.get("subjects")) or ()) or None,
-        exclude_subjects=tuple(KD.parse_subjects(params.get("exclude_subjects")) or ()) or None,
-    )
-    inputs = [params["train"]] + ([params["val"]] if params.get("val") else [])
-    inputs += [params["teacher_weights"]] if params.get("teacher_weights") else []
-    provenance = make_provenance("thermcli train", options, inputs=inputs, seed=params["seed"])
-    summary = train_keypoints(Path(params["train"]), Path(params["out"]), config, provenance=provenance,
-                              val=Path(params["val"]) if params.get("val") else None, force=params["force"],
-                              resume=params["resume"], log=None if quiet else say)
+    data: Path
+    out: Path
+    cfg: KeypointTrainConfig
+    loop: LoopConfig
+    val: Path | None = None
+    force: bool = False
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.cfg.cv and self.val is not None:
+            raise UsageError("--cv loso holds out each subject in turn; do not give --val", param="--val")
+        if self.cfg.cv and self.resume:
+            raise UsageError("--cv loso trains each fold from scratch; --resume does not apply", param="--resume")
+
+
+def run(job: KeypointJob, *, options: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
+    """``thermcli train --task keypoints``."""
+    from thermcli.io import make_provenance
+
+    inputs = [job.data] + ([job.val] if job.val else []) + ([job.cfg.teacher_weights] if job.cfg.teacher_weights else [])
+    provenance = make_provenance("thermcli train", options, inputs=inputs, seed=job.loop.seed)
+    summary = train_keypoints(job.data, job.out, job.cfg, job.loop, provenance=provenance, val=job.val, force=job.force,
+                              resume=job.resume, quiet=quiet)
+    if job.cfg.cv:
+        return summary
     return {**summary, "monitor": "val_AP", "best_value": summary["best_val_AP"]}

@@ -1,14 +1,21 @@
-"""The one training loop every task shares (classify, distill, keypoints, ...).
+"""The one training loop every task shares (classify, keypoints, keypoint distillation, ...).
 
 A task supplies what differs — how to draw a batch, the loss, validation metrics, what to do at
 an epoch's start (gradual unfreezing) and the checkpoint config — through :class:`Task`; the loop
-owns the rest: optimiser and scheduler, epochs, early stopping, seeding, DDP under ``torchrun``,
-``--resume``, the run folder (``config.json``, ``metrics.csv``, ``curves.png``, ``best.pt``,
-``last.pt``) and the progress bar.
+owns the rest: optimiser (adamw | sgd), weight decay, scheduler, gradient clipping, mixed
+precision on CUDA, epochs, early stopping, seeding and RNG state, DDP under ``torchrun``,
+``--resume``, Ctrl-C/SIGTERM, the run folder (``config.json``, ``metrics.csv``, ``curves.png``,
+``best.pt``, ``last.pt``) and the progress bar.
 
-Determinism: the epoch's sample order comes from a generator seeded by (seed, epoch), not from the
-global RNG, so a resumed run draws the same batches as an uninterrupted one; the global torch RNG
-(dropout) is saved in ``last.pt`` and restored.
+Determinism: the epoch's sample order comes from a generator seeded by (seed, epoch), and a task's
+per-batch randomness (augmentation) from a NumPy generator seeded by (seed, epoch, batch), never
+from global state, so a resumed run draws the same batches as an uninterrupted one; the global
+RNGs (torch CPU and CUDA: dropout; NumPy; Python) are saved in ``last.pt`` and restored.
+
+Stops: a stop requested through :mod:`thermcli.interrupt` (Ctrl-C, SIGTERM) is honoured after the
+batch in progress: ``last.pt`` then records the position inside the epoch (batch index and the
+epoch's running loss sums) with the optimiser, scheduler, scaler and RNG states, and ``--resume``
+continues from that batch with bit-identical results.
 
 DDP: ``--batch-size`` is the *global* batch. Under ``torchrun`` each of the W processes takes every
 W-th sample of each global batch; DDP averages the gradients, which equals the single-process
@@ -18,11 +25,13 @@ incomplete last batch is dropped).
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 
@@ -46,17 +55,54 @@ class LoopConfig:
     seed: int = 0
     device: str = "auto"
     drop_last: bool = True
+    grad_clip: float = 0.0  # clip the gradients' global L2 norm to this (0 = off)
+    amp: bool = False  # mixed precision (float16 autocast + gradient scaling) on CUDA; no effect on CPU
+    # the plateau scheduler's metric, mode and patience (None: monitor, mode, max(1, patience // 3))
+    schedule_on: str | None = None
+    schedule_mode: str | None = None
+    schedule_patience: int | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Option checks every caller gets (the CLI and library code alike)."""
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"{self.optimizer!r}: expected {' or '.join(OPTIMIZERS)}", param="--optimizer")
+        if self.scheduler not in SCHEDULERS:
+            raise UsageError(f"{self.scheduler!r}: expected {', '.join(SCHEDULERS)}", param="--scheduler")
+        for name, value, low in (("--epochs", self.epochs, 1), ("--batch-size", self.batch_size, 1),
+                                 ("--patience", self.patience, 0)):
+            if int(value) < low:
+                raise UsageError(f"must be ≥ {low}", param=name)
+        for name, value in (("--lr", self.lr), ("--weight-decay", self.weight_decay), ("--grad-clip", self.grad_clip)):
+            if not math.isfinite(value) or value < 0:
+                raise UsageError(f"{value!r}: must be a finite number ≥ 0", param=name)
+        for mode in (self.mode, self.schedule_mode):
+            if mode not in (None, "min", "max"):
+                raise UsageError(f"monitor mode {mode!r}: expected min or max")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 class Task(Protocol):
+    """What a task defines; the loop does the rest.
+
+    ``batch(rows, device, rng)``: the training batch of sample ``rows`` (indices < sample_count);
+    ``rng`` is a NumPy generator seeded by (seed, epoch, batch) for the task's augmentation (a
+    ``batch(rows, device)`` without it is accepted too). ``loss(model, batch)`` → (loss tensor,
+    extra per-sample-mean logs); ``validate`` runs in eval mode under ``no_grad``;
+    ``on_epoch_start`` may (un)freeze parameters (and list ``model._frozen_modules`` to keep in
+    eval mode) and returns notes for the epoch's row; ``checkpoint_config`` is the JSON config that
+    rebuilds the model.
+    """
+
     name: str
 
     def sample_count(self) -> int: ...
     def sample_weights(self) -> np.ndarray | None: ...  # resampling (None: uniform permutation)
-    def batch(self, rows, device) -> Any: ...
+    def batch(self, rows, device, rng: np.random.Generator) -> Any: ...
     def loss(self, model, batch) -> tuple[Any, dict[str, float]]: ...
     def validate(self, model, device) -> dict[str, float]: ...
     def on_epoch_start(self, model, epoch: int) -> dict[str, Any]: ...
@@ -121,7 +167,8 @@ def make_optimizer(params, loop: LoopConfig):
 
 
 def make_scheduler(optimizer, loop: LoopConfig):
-    return build_scheduler(optimizer, loop.scheduler, loop.epochs, mode=loop.mode, patience=max(1, loop.patience // 3))
+    patience = loop.schedule_patience if loop.schedule_patience is not None else max(1, loop.patience // 3)
+    return build_scheduler(optimizer, loop.scheduler, loop.epochs, mode=loop.schedule_mode or loop.mode, patience=patience)
 
 
 def build_scheduler(optimizer, name: str, epochs: int, *, mode: str = "min", patience: int = 3):
@@ -169,6 +216,72 @@ class FitResult:
     last_row: dict[str, Any] = field(default_factory=dict)
 
 
+# ---- RNG state in last.pt (tensors and plain values only: loaded with weights_only=True) --------
+
+
+def rng_state() -> dict[str, Any]:
+    """torch (CPU, CUDA), NumPy's global and Python's ``random`` states as checkpoint-safe values."""
+    import random
+
+    import torch
+
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np.asarray(keys, np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+                  "cached_gaussian": float(cached)},
+        "python": {"version": int(version), "internal": torch.tensor(internal, dtype=torch.int64),
+                   "gauss_next": gauss_next},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    import random
+
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    if "numpy" in state:
+        n = state["numpy"]
+        np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    if "python" in state:
+        p = state["python"]
+        random.setstate((p["version"], tuple(int(v) for v in p["internal"].tolist()), p["gauss_next"]))
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def batch_rng(seed: int, epoch: int, step: int, rank: int = 0) -> np.random.Generator:
+    """The task's generator for one batch: a function of (seed, epoch, batch, rank) only."""
+    return np.random.default_rng([int(seed) % 2**32, epoch, step, rank])
+
+
+@contextlib.contextmanager
+def _stop_deferred() -> Iterator[None]:
+    """Write the stop's ``last.pt`` although a stop was requested (atomic writes refuse to commit
+    while one is pending); the request stands again afterwards."""
+    from thermcli import interrupt
+
+    pending = interrupt.requested()
+    interrupt.reset()
+    try:
+        yield
+    finally:
+        if pending:
+            interrupt.request()
+
+
+def _takes_rng(task) -> bool:
+    try:
+        return "rng" in inspect.signature(task.batch).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_config: dict[str, Any] | None = None,
         show_progress: bool = True) -> FitResult:
     """Train ``model`` on ``task`` for ``loop.epochs`` epochs, writing ``run`` (a RunDir, rank 0)."""
@@ -185,12 +298,19 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
     init_distributed(dist_info, device)
     if dist_info.world > 1 and loop.batch_size % dist_info.world:
         raise UsageError(f"{loop.batch_size} is not divisible by the {dist_info.world} processes", param="--batch-size")
+    if loop.amp and device.type != "cuda":
+        raise UsageError(f"mixed precision needs a CUDA device, not {device.type}", param="--amp")
     seed_everything(loop.seed + dist_info.rank)
     model.to(device)
     optimizer = make_optimizer([p for p in model.parameters()], loop)
     scheduler = make_scheduler(optimizer, loop)
+    amp = bool(loop.amp) and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if amp else None
+    takes_rng = _takes_rng(task)
 
-    start_epoch, best_value, best_epoch, bad_epochs = 0, None, -1, 0
+    start_epoch, skip, best_value, best_epoch, bad_epochs = 0, 0, None, -1, 0
+    resumed_totals: dict[str, float] = {}
+    resumed_seen = 0
     if resume and run.last.is_file():
         payload = read_checkpoint(run.last)
         model.load_state_dict(payload["state_dict"])
@@ -198,12 +318,20 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
         optimizer.load_state_dict(extra["optimizer"])
         if scheduler is not None and extra.get("scheduler"):
             scheduler.load_state_dict(extra["scheduler"])
-        torch.set_rng_state(extra["rng"])
+        if scaler is not None and extra.get("scaler"):
+            scaler.load_state_dict(extra["scaler"])
+        set_rng_state(extra["rng"] if isinstance(extra["rng"], dict) else {"torch": extra["rng"]})
         start_epoch = int(extra["epoch"]) + 1
+        position = extra.get("position")
+        if position:  # stopped inside an epoch: continue from its next batch
+            start_epoch, skip = int(position["epoch"]), int(position["step"])
+            resumed_totals, resumed_seen = dict(position["totals"]), int(position["seen"])
         best_value = extra.get("best_value")
         best_epoch = int(extra.get("best_epoch", -1))
         bad_epochs = int(extra.get("bad_epochs", 0))
         run.truncate(start_epoch)
+        if loop.patience and bad_epochs >= loop.patience:
+            start_epoch = loop.epochs  # it had stopped early: nothing more to train
     if dist_info.main and run_config is not None:
         run.write_config(run_config)
 
@@ -214,6 +342,32 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     config = task.checkpoint_config()
+
+    def save_last(epoch: int, position: dict[str, Any] | None = None) -> None:
+        """``last.pt``: after a whole ``epoch``, or at ``position`` inside it (a stop)."""
+        if not dist_info.main:
+            return
+        extra = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "rng": rng_state(),
+            "epoch": epoch if position is None else epoch - 1,  # the last whole epoch
+            "position": position,
+            "best_value": best_value,
+            "best_epoch": best_epoch,
+            "bad_epochs": bad_epochs,
+        }
+        save_checkpoint(run.last, state_dict=model.state_dict(), config={**config, "epoch": epoch}, extra=extra)
+        checkpointed = getattr(run, "checkpointed", None)
+        if checkpointed is not None:
+            checkpointed()  # a run built in a staging folder moves into place
+
+    def stop_here(epoch: int, step: int, totals: dict[str, float], seen: int) -> None:
+        with _stop_deferred():
+            save_last(epoch, {"epoch": epoch, "step": step, "totals": dict(totals), "seen": seen})
+        raise KeyboardInterrupt
+
     stopped = False
     last_plot = time.perf_counter()  # the first redraw after 30 s, the last at the end
     epoch = start_epoch - 1
@@ -226,25 +380,28 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
             module.eval()  # frozen BatchNorm layers keep their statistics
         order = epoch_order(task.sample_count(), epoch, loop.seed, task.sample_weights())
         batches = global_batches(order, loop.batch_size, loop.drop_last)
-        totals: dict[str, float] = {}
-        seen = 0
-        iterator = batches
+        totals, seen = (resumed_totals, resumed_seen) if epoch == start_epoch else ({}, 0)
+        first = skip if epoch == start_epoch else 0
+        if interrupt.requested():
+            stop_here(epoch, first, totals, seen)
+        steps: Any = range(first, len(batches))
         if show_progress and dist_info.main:
             from thermcli.progress import track
 
-            iterator = track(batches, total=len(batches), description=f"epoch {epoch + 1}/{loop.epochs}")
-        for rows in iterator:
-            interrupt.check()  # Ctrl-C / SIGTERM: stop between steps; last.pt keeps the last epoch
-            local = rows[dist_info.rank :: dist_info.world]
-            batch = task.batch(local, device)
-            loss, logs = task.loss(train_model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            steps = track(steps, total=len(steps), description=f"epoch {epoch + 1}/{loop.epochs}")
+        for step in steps:
+            local = batches[step][dist_info.rank :: dist_info.world]
+            if takes_rng:
+                batch = task.batch(local, device, rng=batch_rng(loop.seed, epoch, step, dist_info.rank))
+            else:
+                batch = task.batch(local, device)
+            loss, logs = _train_step(train_model, task, batch, optimizer, scaler, loop.grad_clip, amp)
             count = len(local)
             seen += count
             for key, value in {"train_loss": float(loss.detach()), **logs}.items():
                 totals[key] = totals.get(key, 0.0) + value * count
+            if interrupt.requested():  # Ctrl-C / SIGTERM: stop after this batch, resumable from the next
+                stop_here(epoch, step + 1, totals, seen)
         model.eval()
         with torch.no_grad():
             metrics = task.validate(model, device)
@@ -252,7 +409,7 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
         row["lr"] = optimizer.param_groups[0]["lr"]
         row.update(notes)
         value = row.get(loop.monitor)
-        step_scheduler(scheduler, value)
+        step_scheduler(scheduler, row.get(loop.schedule_on or loop.monitor))
         if _improved(value, best_value, loop.mode):
             best_value, best_epoch, bad_epochs = float(value), epoch, 0
             if dist_info.main:
@@ -261,15 +418,6 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
             bad_epochs += 1
         row["seconds"] = round(time.perf_counter() - t0, 3)
         if dist_info.main:
-            extra = {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "rng": torch.get_rng_state(),
-                "epoch": epoch,
-                "best_value": best_value,
-                "best_epoch": best_epoch,
-                "bad_epochs": bad_epochs,
-            }
             # curves.png costs 0.2–0.5 s to draw: redraw at most every 30 s, and at the end
             final = epoch + 1 == loop.epochs or (loop.patience and bad_epochs >= loop.patience)
             plot = final or time.perf_counter() - last_plot > 30.0
@@ -278,7 +426,7 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
             run.log(row, plot=plot)
             if plot:
                 last_plot = time.perf_counter()
-            save_checkpoint(run.last, state_dict=model.state_dict(), config={**config, "epoch": epoch}, extra=extra)
+            save_last(epoch)
             if show_progress:
                 from thermcli.progress import say
 
@@ -294,3 +442,29 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
 
         dist.barrier()
     return FitResult(best_epoch, best_value, epoch + 1, stopped, row)
+
+
+def _train_step(model, task, batch, optimizer, scaler, grad_clip: float, amp: bool):
+    """One optimisation step: forward (autocast under AMP), backward (scaled), clipping, step."""
+    import torch
+
+    with torch.autocast("cuda", dtype=torch.float16) if amp else contextlib.nullcontext():
+        loss, logs = task.loss(model, batch)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        if grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(_params(optimizer), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(_params(optimizer), grad_clip)
+        optimizer.step()
+    return loss, logs
+
+
+def _params(optimizer) -> list:
+    return [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]

@@ -187,7 +187,8 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
         raise UsageError(f"{loop.batch_size} is not divisible by the {dist_info.world} processes", param="--batch-size")
     seed_everything(loop.seed + dist_info.rank)
     model.to(device)
-    optimizer = make_optimizer([p for p in model.parameters()], loop)
+    optimizers = task_optimizers(task, model, loop)  # [make_optimizer(...)] unless the task makes its own
+    optimizer = optimizers[0]
     scheduler = make_scheduler(optimizer, loop)
 
     start_epoch, best_value, best_epoch, bad_epochs = 0, None, -1, 0
@@ -203,6 +204,7 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
         best_value = extra.get("best_value")
         best_epoch = int(extra.get("best_epoch", -1))
         bad_epochs = int(extra.get("bad_epochs", 0))
+        load_task_state(task, optimizers, extra)
         run.truncate(start_epoch)
     if dist_info.main and run_config is not None:
         run.write_config(run_config)
@@ -237,13 +239,17 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
             interrupt.check()  # Ctrl-C / SIGTERM: stop between steps; last.pt keeps the last epoch
             local = rows[dist_info.rank :: dist_info.world]
             batch = task.batch(local, device)
-            loss, logs = task.loss(train_model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if hasattr(task, "train_step"):  # a task with its own step (several optimisers)
+                logs = task.train_step(train_model, batch, optimizers)
+            else:
+                loss, logs = task.loss(train_model, batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                logs = {"train_loss": float(loss.detach()), **logs}
             count = len(local)
             seen += count
-            for key, value in {"train_loss": float(loss.detach()), **logs}.items():
+            for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + value * count
         model.eval()
         with torch.no_grad():
@@ -269,6 +275,7 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
                 "best_value": best_value,
                 "best_epoch": best_epoch,
                 "bad_epochs": bad_epochs,
+                **task_state(task, optimizers),
             }
             # curves.png costs 0.2–0.5 s to draw: redraw at most every 30 s, and at the end
             final = epoch + 1 == loop.epochs or (loop.patience and bad_epochs >= loop.patience)
@@ -294,3 +301,59 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
 
         dist.barrier()
     return FitResult(best_epoch, best_value, epoch + 1, stopped, row)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tasks with their own optimisers and step (adapt: ADDA's discriminator + target encoder, DANN)
+# ---------------------------------------------------------------------------------------------
+#
+# Every hook below is optional; a task without them trains as above (one optimiser from
+# ``LoopConfig``, ``loss`` → backward → step). The loop still owns the epochs, the batch order,
+# seeding and RNG state, checkpoints and ``--resume``, Ctrl-C/SIGTERM, early stopping, the run
+# folder and progress.
+
+
+class StepTask(Task, Protocol):
+    """A :class:`Task` that also defines (each optional):
+
+    - ``make_optimizers(model, loop) -> list``: its optimisers, the first the one the scheduler
+      steps and whose learning rate ``metrics.csv`` records (default: ``[make_optimizer(...)]``);
+    - ``train_step(model, batch, optimizers) -> dict[str, float]``: one training step (zero the
+      gradients, backward, step every optimiser it uses); returns the batch's metrics, averaged
+      over the epoch into ``metrics.csv`` (replaces ``loss``);
+    - ``state_dict() -> dict`` / ``load_state_dict(state)``: what else ``last.pt`` must hold for
+      ``--resume`` (networks outside ``model``, such as a discriminator), as plain tensors/values.
+    """
+
+    def make_optimizers(self, model, loop: LoopConfig) -> list: ...
+    def train_step(self, model, batch, optimizers: list) -> dict[str, float]: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def task_optimizers(task, model, loop: LoopConfig) -> list:
+    """The task's optimisers (``make_optimizers``), or the loop's one over every parameter."""
+    if hasattr(task, "make_optimizers"):
+        optimizers = list(task.make_optimizers(model, loop))
+        if not optimizers:
+            raise ValueError(f"task {task.name!r} made no optimiser")
+        return optimizers
+    return [make_optimizer([p for p in model.parameters()], loop)]
+
+
+def task_state(task, optimizers: list) -> dict[str, Any]:
+    """``last.pt`` extras beyond the first optimiser: the others' states and the task's own."""
+    extra: dict[str, Any] = {}
+    if len(optimizers) > 1:
+        extra["more_optimizers"] = [o.state_dict() for o in optimizers[1:]]
+    if hasattr(task, "state_dict"):
+        extra["task"] = task.state_dict()
+    return extra
+
+
+def load_task_state(task, optimizers: list, extra: dict[str, Any]) -> None:
+    """Restore what :func:`task_state` saved (``--resume``)."""
+    for optimizer, state in zip(optimizers[1:], extra.get("more_optimizers", [])):
+        optimizer.load_state_dict(state)
+    if hasattr(task, "load_state_dict") and "task" in extra:
+        task.load_state_dict(extra["task"])

@@ -158,9 +158,10 @@ def test_encoder_output_does_not_fit_classifier(cli, tmp_path, domains):
     assert cli("adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", first, *FAST).exit_code == 0
     fast = [a for a in FAST]
     fast[fast.index("--feature-dim") + 1] = "48"  # the target encoder gives 48, the classifier takes 32
+    fast[fast.index("--source-epochs") + 1] = "0"  # no stage 1: the source model is given
     result = cli(
         "adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", tmp_path / "r",
-        "--source-model", first / "source.pt", "--target-encoder", "lenet_encoder", "--source-epochs", "0", *fast,
+        "--source-model", first / "source.pt", "--target-encoder", "lenet_encoder", *fast,
     )
     assert_clean_error(result, 1, "outputs features of shape (48,) but the classifier expects 32")
 

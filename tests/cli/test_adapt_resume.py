@@ -12,8 +12,9 @@ from tests.cli.test_adapt import FAST, domains  # noqa: F401  (the module-scoped
 from tests.conftest import assert_clean_error
 
 # 2 source epochs of 2 steps (the tiny source set), then 2 adaptation epochs of 2 steps:
-# interrupt checks 1-4 are stage 1, 5-8 the adaptation
-IN_SOURCE, IN_ADAPT = 3, 7
+# the training loop's interrupt checks 1-4 are stage 1, 5-8 the adaptation. Stopping at the
+# second step of a stage's second epoch stops mid-epoch, one step of that epoch already taken.
+IN_SOURCE, IN_ADAPT = 4, 8
 
 
 @pytest.fixture
@@ -72,6 +73,7 @@ def _same_weights(a, b) -> None:
         ("adda", IN_ADAPT, []),
         ("adda", IN_ADAPT, ["--adversary-on", "logits", "--dropout", "0", "--weight-decay", "1e-4"]),
         ("adda", IN_ADAPT, ["--adda-update", "simultaneous"]),
+        ("dann", IN_SOURCE, ["--optimizer", "sgd", "--weight-decay", "1e-3"]),
         ("dann", IN_ADAPT, []),
     ],
 )
@@ -95,6 +97,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(cli, tmp_path, domains, s
     state = {"stage": extra["task"]["stage"], "epoch": extra["epoch"]}
     assert state["stage"] == ("source" if stop == IN_SOURCE else "adapt") and state["epoch"] == 0
     assert not (run / "best.pt").exists() and not [p for p in run.iterdir() if p.name.startswith(".")]
+    assert len(_rows(run)) == (1 if stop == IN_SOURCE else 3)  # the epoch cut short left no row
 
     stop_at(None)
     again = cli(*args, "--out", run)  # without --resume or --force the run folder is refused

@@ -59,7 +59,9 @@ def _resume_point(out: Path, seed: int) -> tuple[str | None, int]:
     if not last.is_file():
         return None, -1
     extra = read_checkpoint(last)["extra"]
-    state = extra.get("task") or {}
+    if "task" not in extra:
+        raise DataError("was written by an earlier thermcli adapt (before the shared training loop): start again with --force", path=str(last))
+    state = extra["task"]
     if state.get("seed") != seed:
         raise DataError(f"last.pt is from seed {state.get('seed')}, not {seed}", path=str(last))
     return str(state["stage"]), int(extra["epoch"])

@@ -12,31 +12,30 @@ from tests.cli.test_adapt import FAST, domains  # noqa: F401  (the module-scoped
 from tests.conftest import assert_clean_error
 
 # 2 source epochs of 2 steps (the tiny source set), then 2 adaptation epochs of 2 steps:
-# the training loop's interrupt checks 1-4 are stage 1, 5-8 the adaptation. Stopping at the
-# second step of a stage's second epoch stops mid-epoch, one step of that epoch already taken.
-IN_SOURCE, IN_ADAPT = 4, 8
+# training batches 1-4 are stage 1, 5-8 the adaptation. Ctrl-C during batch 3 (or 7) stops in
+# the middle of a stage's second epoch, one step of it taken.
+IN_SOURCE, IN_ADAPT = 3, 7
 
 
 @pytest.fixture
 def stop_at(monkeypatch):
-    """``stop_at(n)``: the n-th training step's ``interrupt.check()`` finds a stop requested, as
-    after Ctrl-C (checks made elsewhere, e.g. by atomic writes, are not counted)."""
-    import sys
-
+    """``stop_at(n)``: Ctrl-C arrives while the loop draws its n-th training batch (counted over
+    both stages): ``interrupt.request()``, what the signal handler does, and the training loop
+    stops at its next check, whenever in the step it makes it."""
     from thermcli import interrupt
+    from thermcli.stages.adapt import tasks
 
     calls = {"n": 0, "at": None}
-    original = interrupt.check
+    for cls in (tasks.SourceTask, tasks.AddaTask, tasks.DannTask):
+        original = cls.batch
 
-    def check() -> None:
-        if sys._getframe(1).f_globals.get("__name__") != "thermcli.stages.trainer":
-            return original()
-        calls["n"] += 1
-        if calls["at"] is not None and calls["n"] == calls["at"]:
-            interrupt.request()
-        original()
+        def batch(self, rows, device, _original=original):
+            calls["n"] += 1
+            if calls["at"] is not None and calls["n"] == calls["at"]:
+                interrupt.request()
+            return _original(self, rows, device)
 
-    monkeypatch.setattr(interrupt, "check", check)
+        monkeypatch.setattr(cls, "batch", batch)
 
     def arm(n: int | None) -> None:
         calls["n"], calls["at"] = 0, n

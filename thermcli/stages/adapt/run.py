@@ -72,8 +72,11 @@ def _loop(cfg: AdaptConfig, seed: int, *, epochs: int, lr: float, weight_decay: 
     selected by a metric (target labels never choose the model: the last epoch's weights count)."""
     from thermcli.stages.trainer import LoopConfig
 
+    # the tasks make their own optimisers (stage 1: cfg.optimizer, adam included; the adaptation:
+    # the method's); the loop's field only has to hold a value it accepts
+    optimizer = cfg.optimizer if cfg.optimizer in ("adamw", "sgd") else "adamw"
     return LoopConfig(
-        epochs=epochs, batch_size=cfg.batch_size, lr=lr, weight_decay=weight_decay, optimizer=cfg.optimizer,
+        epochs=epochs, batch_size=cfg.batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
         scheduler="none", patience=0, monitor="", mode="max", seed=seed, device=cfg.device, drop_last=drop_last,
     )
 

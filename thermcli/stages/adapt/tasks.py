@@ -163,6 +163,8 @@ class _Adversarial(_Stage):
         self.steps = cfg.steps_per_epoch or math.ceil(max(len(self.xs), len(self.xt)) / cfg.batch_size)
         self.disc = create_model("domain_discriminator", in_features=disc_in, hidden=cfg.disc_hidden).to(device)
         self.pairs = None
+        self.in_epoch = 0  # steps taken in the current epoch
+        self._resumed: tuple[int, int] | None = None  # (epoch, steps taken) read from last.pt
 
     def sample_count(self) -> int:
         return self.steps * self.cfg.batch_size  # the loop cuts it into exactly `steps` batches
@@ -170,14 +172,23 @@ class _Adversarial(_Stage):
     def on_epoch_start(self, model, epoch: int) -> dict[str, Any]:
         self.epoch = epoch
         self.pairs = pair_table(self.seed, epoch, len(self.xs), len(self.xt), self.sample_count())
+        # a loop that resumes inside an epoch continues after the steps last.pt says were taken
+        self.in_epoch = self._resumed[1] if self._resumed is not None and self._resumed[0] == epoch else 0
+        self._resumed = None
         return {}
 
+    def train_step(self, model, batch, optimizers) -> dict[str, float]:
+        logs = self._step(model, batch, optimizers)
+        self.in_epoch += 1
+        return logs
+
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "disc": self.disc.state_dict()}
+        return {**super().state_dict(), "disc": self.disc.state_dict(), "epoch": self.epoch, "in_epoch": self.in_epoch}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.disc.load_state_dict(state["disc"])
+        self._resumed = (int(state["epoch"]), int(state["in_epoch"]))
 
 
 class AddaTask(_Adversarial):
@@ -234,7 +245,7 @@ class AddaTask(_Adversarial):
                 fs = self._source_side(self.xs[pairs[:, 0]].to(device))
         return fs, self.xt[pairs[:, 1]].to(device)
 
-    def train_step(self, model, batch, optimizers) -> dict[str, float]:
+    def _step(self, model, batch, optimizers) -> dict[str, float]:
         import torch
         import torch.nn.functional as F
 
@@ -282,11 +293,6 @@ class DannTask(_Adversarial):
         super().__init__(cfg, src, tgt, val, kind, config, seed, int(model.head[-1].in_features), device)
         self.loss_fn = loss_fn(kind)
         self.total_steps = max(1, self.steps * cfg.epochs)
-        self.step = 0
-
-    def on_epoch_start(self, model, epoch: int) -> dict[str, Any]:
-        self.step = self.steps * epoch
-        return super().on_epoch_start(model, epoch)
 
     def make_optimizers(self, model, loop) -> list:
         import torch
@@ -297,7 +303,7 @@ class DannTask(_Adversarial):
         pairs = self.pairs[rows]
         return self.xs[pairs[:, 0]].to(device), self.ys[pairs[:, 0]].to(device), self.xt[pairs[:, 1]].to(device)
 
-    def train_step(self, model, batch, optimizers) -> dict[str, float]:
+    def _step(self, model, batch, optimizers) -> dict[str, float]:
         import torch
         import torch.nn.functional as F
 
@@ -305,7 +311,7 @@ class DannTask(_Adversarial):
 
         (opt,) = optimizers
         xb_s, yb_s, xb_t = batch
-        p = self.step / self.total_steps
+        p = (self.steps * self.epoch + self.in_epoch) / self.total_steps  # the stage's progress
         lambd = dann_lambda(p, self.cfg.dann_gamma)
         for group in opt.param_groups:
             group["lr"] = self.cfg.resolved_adapt_lr() / (1 + 10 * p) ** 0.75
@@ -318,7 +324,6 @@ class DannTask(_Adversarial):
         opt.zero_grad()
         (c_loss + d_loss).backward()
         opt.step()
-        self.step += 1
         return {
             "loss_cls": float(c_loss.detach()),
             "loss_disc": float(d_loss.detach()),

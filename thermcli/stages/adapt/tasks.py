@@ -68,6 +68,11 @@ class StageRun:
     def truncate(self, epochs: int) -> None:
         self.run.truncate(self.offset + epochs)
 
+    def __getattr__(self, name: str):  # whatever else the loop asks of its run folder
+        if name == "run":
+            raise AttributeError(name)
+        return getattr(self.run, name)
+
 
 def pair_table(seed: int, epoch: int, n_source: int, n_target: int, length: int):
     """(length, 2) int64: a source and a target frame index for each of the epoch's positions;

@@ -107,7 +107,12 @@ def test_adapt_with_a_given_source_model(cli, tmp_path, domains):
     result = cli("adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", second, "--source-model", first / "source.pt", *fast)
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(open(second / "metrics.csv")))
-    assert all(r["phase"] == "adapt" for r in rows)
+    assert all(r["phase"] == "adapt" for r in rows) and [int(r["epoch"]) for r in rows] == [0, 1]
+    # the given model's architecture is used: an option asking for another is refused, not ignored
+    fast[fast.index("--feature-dim") + 1] = "48"
+    result = cli("adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", tmp_path / "third", "--source-model", first / "source.pt", *fast)
+    assert_clean_error(result, 2, "--feature-dim", "32")
+    assert not (tmp_path / "third").exists()
 
 
 def _labelled(path, n, h, w, names=("disc", "ring"), channels=None):
@@ -158,9 +163,10 @@ def test_encoder_output_does_not_fit_classifier(cli, tmp_path, domains):
     assert cli("adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", first, *FAST).exit_code == 0
     fast = [a for a in FAST]
     fast[fast.index("--feature-dim") + 1] = "48"  # the target encoder gives 48, the classifier takes 32
+    fast[fast.index("--source-epochs") + 1] = "0"  # no stage 1: the source model is given
     result = cli(
         "adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", tmp_path / "r",
-        "--source-model", first / "source.pt", "--target-encoder", "lenet_encoder", "--source-epochs", "0", *fast,
+        "--source-model", first / "source.pt", "--target-encoder", "lenet_encoder", *fast,
     )
     assert_clean_error(result, 1, "outputs features of shape (48,) but the classifier expects 32")
 
@@ -168,6 +174,64 @@ def test_encoder_output_does_not_fit_classifier(cli, tmp_path, domains):
 def test_frames_too_small_for_the_encoder(cli, tmp_path):
     src = _labelled(tmp_path / "s.h5", 8, 8, 8)
     assert_clean_error(cli("adapt", src, src, "--out", tmp_path / "r", *FAST), 1, "encoder lenet_encoder cannot take")
+    assert not (tmp_path / "r").exists()  # a failed adapt leaves no run folder
+
+
+@pytest.mark.parametrize("method", ["adda", "dann"])
+def test_optimizer_and_weight_decay_change_the_result(cli, tmp_path, domains, method):
+    """--optimizer and --weight-decay steer stage 1 through the training loop: each changes the
+    source model and so the adapted one (the run is deterministic: see the resume tests)."""
+    import torch
+
+    from thermcli.models.checkpoint import read_checkpoint
+
+    args = ["adapt", "--method", method, domains / "source_train.h5", domains / "target_train.h5", *FAST, "--epochs", "1"]
+    variants = {
+        "default": [],
+        "sgd": ["--optimizer", "sgd"],
+        "decay": ["--weight-decay", "0.05"],  # Adam's L2
+        "adamw-decay": ["--optimizer", "adamw", "--weight-decay", "0.05"],  # decoupled
+        "adamw": ["--optimizer", "adamw"],
+    }
+    weights = {}
+    for name, options in variants.items():
+        result = cli(*args, "--out", tmp_path / name, *options)
+        assert result.exit_code == 0, result.output
+        weights[name] = {f: read_checkpoint(tmp_path / name / f)["state_dict"] for f in ("source.pt", "best.pt")}
+        recorded = json.loads((tmp_path / name / "config.json").read_text())["adapt"]
+        assert recorded["optimizer"] == ("adam" if name in ("default", "decay") else name.split("-")[0])
+        assert recorded["weight_decay"] == (0.05 if "decay" in name else 0.0)
+
+    def differ(a: str, b: str, file: str) -> bool:
+        return any(not torch.equal(weights[a][file][k], weights[b][file][k]) for k in weights[a][file])
+
+    for a, b in (("sgd", "default"), ("decay", "default"), ("adamw-decay", "decay")):
+        for file in ("source.pt", "best.pt"):
+            assert differ(a, b, file), (a, b, file)
+    # AdamW without weight decay is Adam: the same weights (so the comparisons above measure the options)
+    assert not differ("adamw", "default", "source.pt") and not differ("adamw", "default", "best.pt")
+
+
+def test_options_that_cannot_apply_are_refused(cli, tmp_path, domains, monkeypatch):
+    """Exit 2 naming the option, nothing written: no option is accepted and then ignored."""
+    src, tgt = domains / "source_train.h5", domains / "target_train.h5"
+    given = ["--source-model", tmp_path / "source.pt"]  # refused before the model is read
+    cases = [
+        ([*given, "--source-epochs", "0", "--optimizer", "sgd"], "--optimizer"),
+        ([*given, "--source-epochs", "0", "--weight-decay", "1e-4"], "--weight-decay"),
+        ([*given, "--lr", "0.01"], "--lr"),
+        ([*given, "--source-epochs", "3"], "--source-epochs"),
+        (["--source-epochs", "0"], "--source-epochs"),
+        (["--optimizer", "rmsprop"], "--optimizer"),
+        (["--method", "dann", "--beta1", "0.9"], "--beta1"),
+        (["--backbone", "resnet18"], "--backbone"),
+    ]
+    for options, option in cases:
+        assert_clean_error(cli("adapt", src, tgt, "--out", tmp_path / "r", *options), 2, option)
+        assert not (tmp_path / "r").exists(), options
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun: the discriminator would not be synchronised
+    assert_clean_error(cli("adapt", src, tgt, "--out", tmp_path / "r"), 2, "torchrun")
+    assert not (tmp_path / "r").exists()
 
 
 def test_unlabelled_source_and_bad_options(cli, tmp_path, domains):

@@ -12,30 +12,30 @@ from tests.cli.test_adapt import FAST, domains  # noqa: F401  (the module-scoped
 from tests.conftest import assert_clean_error
 
 # 2 source epochs of 2 steps (the tiny source set), then 2 adaptation epochs of 2 steps:
-# interrupt checks 1-4 are stage 1, 5-8 the adaptation
+# training batches 1-4 are stage 1, 5-8 the adaptation. Ctrl-C during batch 3 (or 7) stops in
+# the middle of a stage's second epoch, one step of it taken.
 IN_SOURCE, IN_ADAPT = 3, 7
 
 
 @pytest.fixture
 def stop_at(monkeypatch):
-    """``stop_at(n)``: the n-th training step's ``interrupt.check()`` finds a stop requested, as
-    after Ctrl-C (checks made elsewhere, e.g. by atomic writes, are not counted)."""
-    import sys
-
+    """``stop_at(n)``: Ctrl-C arrives while the loop draws its n-th training batch (counted over
+    both stages): ``interrupt.request()``, what the signal handler does, and the training loop
+    stops at its next check, whenever in the step it makes it."""
     from thermcli import interrupt
+    from thermcli.stages.adapt import tasks
 
     calls = {"n": 0, "at": None}
-    original = interrupt.check
+    for cls in (tasks.SourceTask, tasks.AddaTask, tasks.DannTask):
+        original = cls.batch
 
-    def check() -> None:
-        if sys._getframe(1).f_globals.get("__name__") != "thermcli.stages.adapt":
-            return original()
-        calls["n"] += 1
-        if calls["at"] is not None and calls["n"] == calls["at"]:
-            interrupt.request()
-        original()
+        def batch(self, rows, device, _original=original):
+            calls["n"] += 1
+            if calls["at"] is not None and calls["n"] == calls["at"]:
+                interrupt.request()
+            return _original(self, rows, device)
 
-    monkeypatch.setattr(interrupt, "check", check)
+        monkeypatch.setattr(cls, "batch", batch)
 
     def arm(n: int | None) -> None:
         calls["n"], calls["at"] = 0, n
@@ -72,6 +72,7 @@ def _same_weights(a, b) -> None:
         ("adda", IN_ADAPT, []),
         ("adda", IN_ADAPT, ["--adversary-on", "logits", "--dropout", "0", "--weight-decay", "1e-4"]),
         ("adda", IN_ADAPT, ["--adda-update", "simultaneous"]),
+        ("dann", IN_SOURCE, ["--optimizer", "sgd", "--weight-decay", "1e-3"]),
         ("dann", IN_ADAPT, []),
     ],
 )
@@ -91,9 +92,11 @@ def test_interrupted_then_resumed_equals_uninterrupted(cli, tmp_path, domains, s
     stopped = cli(*args, "--out", run)
     assert stopped.exit_code == 130, stopped.output
     assert "interrupted" in stopped.output and "Traceback" not in stopped.output
-    state = read_checkpoint(run / "last.pt")["extra"]
+    extra = read_checkpoint(run / "last.pt")["extra"]
+    state = {"stage": extra["task"]["stage"], "epoch": extra["epoch"]}
     assert state["stage"] == ("source" if stop == IN_SOURCE else "adapt") and state["epoch"] == 0
     assert not (run / "best.pt").exists() and not [p for p in run.iterdir() if p.name.startswith(".")]
+    assert len(_rows(run)) == (1 if stop == IN_SOURCE else 3)  # the epoch cut short left no row
 
     stop_at(None)
     again = cli(*args, "--out", run)  # without --resume or --force the run folder is refused

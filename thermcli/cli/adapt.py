@@ -53,7 +53,11 @@ def adapt(
         Optional[int], typer.Option("--steps-per-epoch", min=1, help="Adaptation steps an epoch (default: one pass over the larger set).")
     ] = None,
     batch_size: BatchSize = 64,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Stage 1 learning rate (Adam).")] = 1e-3,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Stage 1 learning rate.")] = 1e-3,
+    optimizer: Annotated[
+        str,
+        typer.Option("--optimizer", help="Stage 1 optimiser: adam (as the papers), adamw or sgd (momentum 0.9, Nesterov). The adaptation stage keeps its method's (--adapt-lr)."),
+    ] = "adam",
     adapt_lr: Annotated[
         Optional[float], typer.Option("--adapt-lr", min=0.0, help="Adaptation lr (default: ADDA 2e-4 Adam β1 0.5; DANN 0.01 SGD, annealed).")
     ] = None,
@@ -76,7 +80,7 @@ def adapt(
         ),
     ] = "alternating",
     dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=1.0, help="Dropout in the LeNet encoder and the classifier head (the authors' LeNet: 0).")] = 0.5,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0, help="Stage 1 L2 weight decay (the authors' LeNet: 2.5e-5).")] = 0.0,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0, help="Stage 1 weight decay: L2 for adam and sgd, decoupled for adamw (the authors' LeNet: 2.5e-5).")] = 0.0,
     eval_every: Annotated[int, typer.Option("--eval-every", min=1, help="Score source / target every N epochs (and at each stage's last epoch).")] = 1,
     size: Annotated[Optional[str], typer.Option("--size", help="Working frame size HxW (default: the source's; others are resized).")] = None,
     normalize: Annotated[str, typer.Option("--normalize", help="domain: standardise each domain by its own mean/std; unit: scale only.")] = "domain",
@@ -117,6 +121,7 @@ def adapt(
         steps_per_epoch=steps_per_epoch,
         batch_size=batch_size,
         lr=lr,
+        optimizer=optimizer.lower(),
         adapt_lr=adapt_lr,
         beta1=beta1,
         disc_hidden=disc_hidden,
@@ -130,8 +135,6 @@ def adapt(
         device=device,
         threads=threads,
     )
-    if source_model is None and source_epochs == 0:
-        raise typer.BadParameter("give --source-model or at least one source epoch", param_hint="--source-epochs")
     inputs = [source, target] + ([target_val] if target_val else []) + ([source_model] if source_model else [])
     notes = {"target_labels": "never used for training"}
     if target_val is not None:

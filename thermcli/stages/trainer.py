@@ -302,7 +302,8 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
         raise UsageError(f"mixed precision needs a CUDA device, not {device.type}", param="--amp")
     seed_everything(loop.seed + dist_info.rank)
     model.to(device)
-    optimizer = make_optimizer([p for p in model.parameters()], loop)
+    optimizers = task_optimizers(task, model, loop)  # [make_optimizer(...)] unless the task makes its own
+    optimizer = optimizers[0]
     scheduler = make_scheduler(optimizer, loop)
     amp = bool(loop.amp) and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if amp else None
@@ -329,6 +330,7 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
         best_value = extra.get("best_value")
         best_epoch = int(extra.get("best_epoch", -1))
         bad_epochs = int(extra.get("bad_epochs", 0))
+        load_task_state(task, optimizers, extra)
         run.truncate(start_epoch)
         if loop.patience and bad_epochs >= loop.patience:
             start_epoch = loop.epochs  # it had stopped early: nothing more to train
@@ -357,6 +359,7 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
             "best_value": best_value,
             "best_epoch": best_epoch,
             "bad_epochs": bad_epochs,
+            **task_state(task, optimizers),
         }
         save_checkpoint(run.last, state_dict=model.state_dict(), config={**config, "epoch": epoch}, extra=extra)
         checkpointed = getattr(run, "checkpointed", None)
@@ -395,10 +398,14 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
                 batch = task.batch(local, device, rng=batch_rng(loop.seed, epoch, step, dist_info.rank))
             else:
                 batch = task.batch(local, device)
-            loss, logs = _train_step(train_model, task, batch, optimizer, scaler, loop.grad_clip, amp)
+            if hasattr(task, "train_step"):  # a task with its own step (several optimisers)
+                logs = task.train_step(train_model, batch, optimizers)
+            else:
+                loss, logs = _train_step(train_model, task, batch, optimizer, scaler, loop.grad_clip, amp)
+                logs = {"train_loss": float(loss.detach()), **logs}
             count = len(local)
             seen += count
-            for key, value in {"train_loss": float(loss.detach()), **logs}.items():
+            for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + value * count
             if interrupt.requested():  # Ctrl-C / SIGTERM: stop after this batch, resumable from the next
                 stop_here(epoch, step + 1, totals, seen)
@@ -468,3 +475,59 @@ def _train_step(model, task, batch, optimizer, scaler, grad_clip: float, amp: bo
 
 def _params(optimizer) -> list:
     return [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tasks with their own optimisers and step (adapt: ADDA's discriminator + target encoder, DANN)
+# ---------------------------------------------------------------------------------------------
+#
+# Every hook below is optional; a task without them trains as above (one optimiser from
+# ``LoopConfig``, ``loss`` → backward → step). The loop still owns the epochs, the batch order,
+# seeding and RNG state, checkpoints and ``--resume``, Ctrl-C/SIGTERM, early stopping, the run
+# folder and progress.
+
+
+class StepTask(Task, Protocol):
+    """A :class:`Task` that also defines (each optional):
+
+    - ``make_optimizers(model, loop) -> list``: its optimisers, the first the one the scheduler
+      steps and whose learning rate ``metrics.csv`` records (default: ``[make_optimizer(...)]``);
+    - ``train_step(model, batch, optimizers) -> dict[str, float]``: one training step (zero the
+      gradients, backward, step every optimiser it uses); returns the batch's metrics, averaged
+      over the epoch into ``metrics.csv`` (replaces ``loss``);
+    - ``state_dict() -> dict`` / ``load_state_dict(state)``: what else ``last.pt`` must hold for
+      ``--resume`` (networks outside ``model``, such as a discriminator), as plain tensors/values.
+    """
+
+    def make_optimizers(self, model, loop: LoopConfig) -> list: ...
+    def train_step(self, model, batch, optimizers: list) -> dict[str, float]: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def task_optimizers(task, model, loop: LoopConfig) -> list:
+    """The task's optimisers (``make_optimizers``), or the loop's one over every parameter."""
+    if hasattr(task, "make_optimizers"):
+        optimizers = list(task.make_optimizers(model, loop))
+        if not optimizers:
+            raise ValueError(f"task {task.name!r} made no optimiser")
+        return optimizers
+    return [make_optimizer([p for p in model.parameters()], loop)]
+
+
+def task_state(task, optimizers: list) -> dict[str, Any]:
+    """``last.pt`` extras beyond the first optimiser: the others' states and the task's own."""
+    extra: dict[str, Any] = {}
+    if len(optimizers) > 1:
+        extra["more_optimizers"] = [o.state_dict() for o in optimizers[1:]]
+    if hasattr(task, "state_dict"):
+        extra["task"] = task.state_dict()
+    return extra
+
+
+def load_task_state(task, optimizers: list, extra: dict[str, Any]) -> None:
+    """Restore what :func:`task_state` saved (``--resume``)."""
+    for optimizer, state in zip(optimizers[1:], extra.get("more_optimizers", [])):
+        optimizer.load_state_dict(state)
+    if hasattr(task, "load_state_dict") and "task" in extra:
+        task.load_state_dict(extra["task"])

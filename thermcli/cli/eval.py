@@ -67,7 +67,7 @@ def eval_(
     if json_out:
         typer.echo(text)
     elif not state.quiet:
-        from thermcli.metrics import families
+        from thermcli.stages.evaluate import families
 
         console = Console()
         for family, result in report["metrics"].items():

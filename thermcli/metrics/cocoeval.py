@@ -119,12 +119,15 @@ def evaluate(
     units = np.unique(np.r_[g_unit, d_unit])
     U = len(units)
     d_count = np.bincount(np.searchsorted(units, d_unit), minlength=U)
-    perm = np.argsort(-d_count, kind="stable")  # table row → index into units
+    g_count = np.bincount(np.searchsorted(units, g_unit), minlength=U)
+    d_count_m = np.where(g_count > 0, d_count, 0)  # units without ground truth need no matching
+    perm = np.argsort(-d_count_m, kind="stable")  # table row → index into units
     row_of = np.empty(U, np.int64)
     row_of[perm] = np.arange(U)
     g_u = row_of[np.searchsorted(units, g_unit)]
     d_u = row_of[np.searchsorted(units, d_unit)]
-    active = np.bincount(d_rank) if len(d_rank) else np.zeros(0, np.int64)  # [r]: rows with a rank-r detection
+    # [r]: the rows (a prefix) that have a rank-r detection and ground truth to match it with
+    active = np.bincount(d_rank[g_count[np.searchsorted(units, d_unit)] > 0], minlength=int(d_rank.max()) + 1 if len(d_rank) else 0)
     Gm = int(g_rank.max()) + 1 if len(g_rank) else 0
     Dm = len(active)
 
@@ -147,31 +150,40 @@ def evaluate(
         pair_d, pair_g = _pairs(g_u, d_u)
         sim[d_u[pair_d], d_rank[pair_d], g_rank[pair_g]] = similarity(g_idx[pair_g], d_idx[pair_d])
 
-    # greedy matching: all units × thresholds × area ranges at once, one detection rank at a time
-    thr = np.minimum(iou_thr, 1 - 1e-10)[None, None, :, None]  # (1, 1, T, 1)
-    g_taken = np.zeros((A, U, T, Gm), bool)
-    matched = np.zeros((A, U, T, Dm), bool)  # pycocotools' dtm != 0
-    ignored = np.zeros((A, U, T, Dm), bool)
-    ign_all = g_ign[:, :, None, :]
+    # greedy matching: all units × area ranges × thresholds at once, one detection rank at a time.
+    # A candidate's key orders it as pycocotools' loop does: non-ignored before ignored (2**62
+    # added), then by similarity (the bits of a float ≥ 0 order as the float does); ground truth
+    # columns are reversed so that argmax's first maximum is pycocotools' last one.
+    sim_bits = np.ascontiguousarray(np.where(np.isnan(sim), -np.inf, sim)[:, :, ::-1] + 0.0).view(np.int64)
+    pref = np.where(g_ign, np.int64(0), np.int64(1 << 62))[:, :, ::-1].transpose(1, 0, 2)[:, :, None, :]  # (U, A, 1, Gm)
+    pref = np.ascontiguousarray(pref)
+    valid_r = np.ascontiguousarray(g_valid[:, ::-1])[:, None, None, :]
+    crowd_r = np.ascontiguousarray(g_crowd_t[:, ::-1])[:, None, None, :]
+    id_r = g_id_t[:, ::-1]
+    thr_bits = np.ascontiguousarray(np.minimum(iou_thr, 1 - 1e-10)).view(np.int64)[None, None, :, None]
+    g_taken = np.zeros((U, A, T, Gm), bool)
+    matched = np.zeros((U, A, T, Dm), bool)  # pycocotools' dtm != 0
+    ignored = np.zeros((U, A, T, Dm), bool)
     for r in range(Dm):
         n = int(active[r])  # the first n rows have a detection of rank r
-        s = sim[:n, r, :][None, :, None, :]  # (1, n, 1, Gm)
-        ign = ign_all[:, :n]
-        cand = g_valid[None, :n, None, :] & (~g_taken[:, :n] | g_crowd_t[None, :n, None, :]) & (s >= thr)
-        cand0 = cand & ~ign
-        cand1 = cand & ign
-        has0 = cand0.any(-1)
-        has1 = cand1.any(-1) & ~has0
-        pick = np.where(has0, _last_argmax(np.where(cand0, s, -np.inf)), _last_argmax(np.where(cand1, s, -np.inf)))
-        a_i, u_i, t_i = np.nonzero(has0 | has1)
-        p_i = pick[a_i, u_i, t_i]
-        g_taken[a_i, u_i, t_i, p_i] = True
-        matched[a_i, u_i, t_i, r] = g_id_t[u_i, p_i] != 0
-        ignored[a_i, u_i, t_i, r] = ign[a_i, u_i, 0, p_i]
+        bits = sim_bits[:n, r][:, None, None, :]  # (n, 1, 1, Gm)
+        cand = (~g_taken[:n] | crowd_r[:n]) & valid_r[:n] & (bits >= thr_bits)
+        key = np.where(cand, bits + pref[:n], -1)
+        pick = key.argmax(-1)
+        best = np.take_along_axis(key, pick[..., None], -1)[..., 0]
+        hit = best >= 0
+        u_i, a_i, t_i = np.nonzero(hit)
+        p_i = pick[hit]
+        g_taken[u_i, a_i, t_i, p_i] = True
+        matched[u_i, a_i, t_i, r] = id_r[u_i, p_i] != 0
+        ignored[u_i, a_i, t_i, r] = best[hit] < (1 << 62)
 
     # back to flat detections in pycocotools' order (category, image, rank)
-    m_flat = matched[:, d_u, :, d_rank].transpose(1, 2, 0) if len(d_idx) else np.zeros((A, T, 0), bool)  # (A, T, n)
-    i_flat = ignored[:, d_u, :, d_rank].transpose(1, 2, 0) if len(d_idx) else np.zeros((A, T, 0), bool)
+    if len(d_idx):
+        m_flat = matched[d_u, :, :, d_rank].transpose(1, 2, 0)  # (A, T, n)
+        i_flat = ignored[d_u, :, :, d_rank].transpose(1, 2, 0)
+    else:
+        m_flat = i_flat = np.zeros((A, T, 0), bool)
     i_flat = i_flat | (~m_flat & d_out_flat[:, None, :])
     g_ign_flat = g_ign[:, g_u, g_rank]  # (A, G)
 
@@ -185,30 +197,29 @@ def evaluate(
     for c in range(C):
         ds, de = d_bounds[c], d_bounds[c + 1]
         gs, ge = g_bounds[c], g_bounds[c + 1]
-        for a in range(A):
-            npig = int(np.count_nonzero(~g_ign_flat[a, gs:ge]))
-            if npig == 0:
+        npig = np.count_nonzero(~g_ign_flat[:, gs:ge], axis=1)  # (A,)
+        if not npig.any():
+            continue
+        for m, cap in enumerate(max_dets):
+            sel = np.nonzero(d_rank[ds:de] < cap)[0] + ds
+            sel = sel[np.argsort(-scores_all[sel], kind="mergesort")]
+            nd = len(sel)
+            if nd == 0:
+                recall[:, c, npig > 0, m] = 0
+                precision[:, :, c, npig > 0, m] = 0
                 continue
-            for m, cap in enumerate(max_dets):
-                sel = np.nonzero(d_rank[ds:de] < cap)[0] + ds
-                order = np.argsort(-scores_all[sel], kind="mergesort")
-                sel = sel[order]
-                nd = len(sel)
-                if nd == 0:
-                    recall[:, c, a, m] = 0
-                    precision[:, :, c, a, m] = 0
-                    continue
-                dtm = m_flat[a][:, sel]
-                dtig = i_flat[a][:, sel]
-                tp_sum = np.cumsum(dtm & ~dtig, axis=1).astype(dtype=float)
-                fp_sum = np.cumsum(~dtm & ~dtig, axis=1).astype(dtype=float)
-                rc = tp_sum / npig
-                pr = tp_sum / (fp_sum + tp_sum + EPS)
+            dtm = m_flat[:, :, sel]
+            dtig = i_flat[:, :, sel]
+            tp_sum = np.cumsum(dtm & ~dtig, axis=2, dtype=np.float64)  # counts: exact in float64
+            fp_sum = np.cumsum(~dtm & ~dtig, axis=2, dtype=np.float64)
+            pr_all = tp_sum / (fp_sum + tp_sum + EPS)
+            pr_all = np.maximum.accumulate(pr_all[:, :, ::-1], axis=2)[:, :, ::-1]
+            for a in np.nonzero(npig)[0]:
+                rc = tp_sum[a] / npig[a]
                 recall[:, c, a, m] = rc[:, -1]
-                pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
                 for t in range(T):
                     inds = np.searchsorted(rc[t], rec_thr, side="left")
-                    precision[t, :, c, a, m] = np.where(inds < nd, pr[t, np.minimum(inds, nd - 1)], 0.0)
+                    precision[t, :, c, a, m] = np.where(inds < nd, pr_all[a, t, np.minimum(inds, nd - 1)], 0.0)
 
     g_map = np.full((U, Gm), -1)
     g_map[g_u, g_rank] = g_idx

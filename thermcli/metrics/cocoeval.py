@@ -115,21 +115,21 @@ def evaluate(
     capped = d_rank < max_det
     d_idx, d_unit, d_rank = d_idx[capped], d_unit[capped], d_rank[capped]
 
-    # padded tables over the units that hold anything, sorted by descending detection count
+    # padded tables over the units that hold anything; rows sorted by the unit's number of ground
+    # truth (ascending), then of detections (descending): a block of rows with k ground truth
+    # needs only k columns, and rank r only the block's rows that have r + 1 detections
     units = np.unique(np.r_[g_unit, d_unit])
     U = len(units)
     d_count = np.bincount(np.searchsorted(units, d_unit), minlength=U)
     g_count = np.bincount(np.searchsorted(units, g_unit), minlength=U)
-    d_count_m = np.where(g_count > 0, d_count, 0)  # units without ground truth need no matching
-    perm = np.argsort(-d_count_m, kind="stable")  # table row → index into units
+    perm = np.lexsort((-d_count, g_count))  # table row → index into units
     row_of = np.empty(U, np.int64)
     row_of[perm] = np.arange(U)
     g_u = row_of[np.searchsorted(units, g_unit)]
     d_u = row_of[np.searchsorted(units, d_unit)]
-    # [r]: the rows (a prefix) that have a rank-r detection and ground truth to match it with
-    active = np.bincount(d_rank[g_count[np.searchsorted(units, d_unit)] > 0], minlength=int(d_rank.max()) + 1 if len(d_rank) else 0)
+    row_g, row_d = g_count[perm], d_count[perm]
+    Dm = int(d_rank.max()) + 1 if len(d_rank) else 0
     Gm = int(g_rank.max()) + 1 if len(g_rank) else 0
-    Dm = len(active)
 
     g_valid = np.zeros((U, Gm), bool)
     g_valid[g_u, g_rank] = True
@@ -157,26 +157,31 @@ def evaluate(
     sim_bits = np.ascontiguousarray(np.where(np.isnan(sim), -np.inf, sim)[:, :, ::-1] + 0.0).view(np.int64)
     pref = np.where(g_ign, np.int64(0), np.int64(1 << 62))[:, :, ::-1].transpose(1, 0, 2)[:, :, None, :]  # (U, A, 1, Gm)
     pref = np.ascontiguousarray(pref)
-    valid_r = np.ascontiguousarray(g_valid[:, ::-1])[:, None, None, :]
     crowd_r = np.ascontiguousarray(g_crowd_t[:, ::-1])[:, None, None, :]
     id_r = g_id_t[:, ::-1]
     thr_bits = np.ascontiguousarray(np.minimum(iou_thr, 1 - 1e-10)).view(np.int64)[None, None, :, None]
     g_taken = np.zeros((U, A, T, Gm), bool)
     matched = np.zeros((U, A, T, Dm), bool)  # pycocotools' dtm != 0
     ignored = np.zeros((U, A, T, Dm), bool)
-    for r in range(Dm):
-        n = int(active[r])  # the first n rows have a detection of rank r
-        bits = sim_bits[:n, r][:, None, None, :]  # (n, 1, 1, Gm)
-        cand = (~g_taken[:n] | crowd_r[:n]) & valid_r[:n] & (bits >= thr_bits)
-        key = np.where(cand, bits + pref[:n], -1)
-        pick = key.argmax(-1)
-        best = np.take_along_axis(key, pick[..., None], -1)[..., 0]
-        hit = best >= 0
-        u_i, a_i, t_i = np.nonzero(hit)
-        p_i = pick[hit]
-        g_taken[u_i, a_i, t_i, p_i] = True
-        matched[u_i, a_i, t_i, r] = id_r[u_i, p_i] != 0
-        ignored[u_i, a_i, t_i, r] = best[hit] < (1 << 62)
+    for k in np.unique(row_g[row_g > 0]):
+        start, stop = np.searchsorted(row_g, [k, k + 1])
+        cols = slice(Gm - k, Gm)  # the block's k ground truth (reversed) columns
+        descending = -row_d[start:stop]
+        for r in range(int(row_d[start])):
+            stop_r = start + int(np.searchsorted(descending, -r, side="left"))  # rows with count > r
+            rows = slice(start, stop_r)
+            bits = sim_bits[rows, r, cols][:, None, None, :]  # (n, 1, 1, k)
+            cand = (~g_taken[rows, :, :, cols] | crowd_r[rows, :, :, cols]) & (bits >= thr_bits)
+            key = np.where(cand, bits + pref[rows, :, :, cols], -1)
+            pick = key.argmax(-1)
+            best = np.take_along_axis(key, pick[..., None], -1)[..., 0]
+            hit = best >= 0
+            u_i, a_i, t_i = np.nonzero(hit)
+            u_i += start
+            p_i = pick[hit] + (Gm - k)
+            g_taken[u_i, a_i, t_i, p_i] = True
+            matched[u_i, a_i, t_i, r] = id_r[u_i, p_i] != 0
+            ignored[u_i, a_i, t_i, r] = best[hit] < (1 << 62)
 
     # back to flat detections in pycocotools' order (category, image, rank)
     if len(d_idx):
@@ -201,6 +206,10 @@ def evaluate(
         if not npig.any():
             continue
         for m, cap in enumerate(max_dets):
+            if m and max_dets[m - 1] >= Dm:  # no unit has more detections than the smaller cap: same numbers
+                precision[:, :, c, :, m] = precision[:, :, c, :, m - 1]
+                recall[:, c, :, m] = recall[:, c, :, m - 1]
+                continue
             sel = np.nonzero(d_rank[ds:de] < cap)[0] + ds
             sel = sel[np.argsort(-scores_all[sel], kind="mergesort")]
             nd = len(sel)

@@ -310,3 +310,42 @@ def test_cli_datasets_equal_pycocotools(cli, tmp_path):
     # predictions without scores cannot be ranked: refused, named
     write_dataset(tmp_path / "noscore.h5", pred_ds.__class__(frames=pred_ds.frames, meta=pred_ds.meta, boxes=pred_ds.boxes))
     assert_clean_error(cli("eval", tmp_path / "noscore.h5", tmp_path / "gt.h5", "--metric", "bbox"), 1, "noscore.h5", "scores")
+
+
+def test_cli_parses_each_json_once_for_both_families(cli, tmp_path, monkeypatch):
+    """`--metric oks,bbox` on one keypoint + box file: each file is read and parsed once, the
+    provenance takes the digest of those bytes (no second read), both families equal
+    pycocotools."""
+    import hashlib
+
+    import orjson
+
+    from tests.metrics.test_oks import _synthetic_gt, perturb
+    from tests.metrics.test_oks import reference_stats as oks_reference
+    from thermcli.io import provenance
+
+    rng = np.random.default_rng(4)
+    gt = _synthetic_gt(rng, n_images=12)
+    results = perturb(gt, rng, with_bbox=True)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "res.json").write_text(json.dumps(results))
+    parsed, reread = [], []
+    real_loads = orjson.loads
+    monkeypatch.setattr(orjson, "loads", lambda raw: parsed.append(len(raw)) or real_loads(raw))
+    real_read = provenance.read_provenance
+    monkeypatch.setattr(provenance, "read_provenance", lambda path: reread.append(str(path)) or real_read(path))
+    monkeypatch.setattr(provenance, "sha256_path", lambda path: reread.append(str(path)) or "x" * 64)
+    result = cli("eval", "--metric", "oks,bbox", "--gt", tmp_path / "gt.json", "--pred", tmp_path / "res.json", "--json")
+    assert result.exit_code == 0, result.output
+    assert sorted(parsed) == sorted([(tmp_path / "gt.json").stat().st_size, (tmp_path / "res.json").stat().st_size])
+    assert reread == []
+    report = json.loads(result.stdout)
+    digests = [r["sha256"] for r in report["provenance"]["inputs"]]
+    assert digests == [hashlib.sha256((tmp_path / n).read_bytes()).hexdigest() for n in ("res.json", "gt.json")]
+    ref_box, _, _ = reference(gt, results)
+    ref_oks, _, _ = oks_reference(gt, results)
+    got = report["metrics"]
+    assert np.max(np.abs(np.array([got["bbox"][n] for n in B.STAT_NAMES]) - ref_box)) <= 1e-12
+    from thermcli.metrics.oks import STAT_NAMES as OKS_NAMES
+
+    assert np.max(np.abs(np.array([got["oks"][n] for n in OKS_NAMES]) - ref_oks)) <= 1e-12

@@ -349,3 +349,11 @@ def test_cli_parses_each_json_once_for_both_families(cli, tmp_path, monkeypatch)
     from thermcli.metrics.oks import STAT_NAMES as OKS_NAMES
 
     assert np.max(np.abs(np.array([got["oks"][n] for n in OKS_NAMES]) - ref_oks)) <= 1e-12
+
+
+def test_cli_refuses_options_that_do_not_apply(cli, coco_case):
+    root, _, _ = coco_case
+    args = ("eval", "--gt", root / "gt.json", "--pred", root / "res.json")
+    assert_clean_error(cli(*args, "--metric", "bbox", "--sigmas", "0.1"), 2, "--sigmas")
+    assert_clean_error(cli(*args, "--metric", "accuracy", "--area-ranges", "medium=0:400"), 2, "--area-ranges")
+    assert cli(*args, "--metric", "bbox", "--area-ranges", "medium=0:400,large=400:1e10").exit_code == 0

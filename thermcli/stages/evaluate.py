@@ -211,6 +211,10 @@ def run_eval(source: Path, data: Path | None, *, metrics: list[str], fail_under:
     """Metrics by family, the gates' outcomes; raises GateFailed (exit 3) after computing all."""
     gates = parse_gates(fail_under)
     grouped = resolve_metrics(metrics)
+    if options.get("sigmas") and "oks" not in grouped:
+        raise UsageError("--sigmas applies to --metric oks only", param="--sigmas")
+    if options.get("area_ranges") and not {"oks", "bbox"} & set(grouped):
+        raise UsageError("--area-ranges applies to --metric oks or bbox only", param="--area-ranges")
     if not source.exists():
         raise DataError("no such file or folder", path=str(source))
     context = EvalContext(source=source, data=data, device_name=device, batch_size=batch_size, options=options)

@@ -44,9 +44,24 @@ Similarity = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass
+class Block:
+    """The (category, image) units that hold ``k`` ground truth (and at least one detection):
+    ``sim`` (n, D, k) similarity of each unit's rank-r detection to its j-th ground truth
+    (-inf = no detection), ``g_pos`` (n, k) / ``d_pos`` (n, D) positions into the evaluated
+    ground truth / detections (-1 = none), ``units`` (n,) the units' (category, image) order,
+    ``counts`` (n,) detections per unit (descending)."""
+
+    sim: np.ndarray
+    g_pos: np.ndarray
+    d_pos: np.ndarray
+    units: np.ndarray
+    counts: np.ndarray
+
+
+@dataclass
 class Matching:
     """What :func:`evaluate` computed, for summaries and for per-object follow-ups (OKS's
-    per-keypoint errors replay the matching on ``sim``)."""
+    per-keypoint errors replay the matching on the blocks' similarities)."""
 
     precision: np.ndarray  # (T, R, C, A, M) as pycocotools' eval["precision"]
     recall: np.ndarray  # (T, C, A, M)
@@ -54,13 +69,11 @@ class Matching:
     area_labels: list[str]
     max_dets: list[int]
     category_ids: np.ndarray  # (C,)
-    # padded per-unit tables (units sorted by descending detection count)
-    sim: np.ndarray  # (U, Dm, Gm) similarity, -inf = padding
-    g_valid: np.ndarray  # (U, Gm)
-    g_ignore: np.ndarray  # (A, U, Gm)
-    g_map: np.ndarray  # (U, Gm) ground-truth row (-1 = padding)
-    d_map: np.ndarray  # (U, Dm) detection row (-1 = padding)
-    unit_rows: np.ndarray  # (U,) table row of each unit, units in (category, image) order
+    g_rows: np.ndarray  # (G,) ground-truth rows evaluated (positions index these)
+    d_rows: np.ndarray  # (D,) detection rows evaluated, in (category, image, rank) order
+    g_ignore: np.ndarray  # (A, G) ignored per area range
+    g_crowd: np.ndarray  # (G,)
+    blocks: list[Block]
 
 
 def evaluate(
@@ -115,83 +128,52 @@ def evaluate(
     capped = d_rank < max_det
     d_idx, d_unit, d_rank = d_idx[capped], d_unit[capped], d_rank[capped]
 
-    # padded tables over the units that hold anything; rows sorted by the unit's number of ground
-    # truth (ascending), then of detections (descending): a block of rows with k ground truth
-    # needs only k columns, and rank r only the block's rows that have r + 1 detections
-    units = np.unique(np.r_[g_unit, d_unit])
-    U = len(units)
-    d_count = np.bincount(np.searchsorted(units, d_unit), minlength=U)
-    g_count = np.bincount(np.searchsorted(units, g_unit), minlength=U)
-    perm = np.lexsort((-d_count, g_count))  # table row → index into units
-    row_of = np.empty(U, np.int64)
-    row_of[perm] = np.arange(U)
-    g_u = row_of[np.searchsorted(units, g_unit)]
-    d_u = row_of[np.searchsorted(units, d_unit)]
-    row_g, row_d = g_count[perm], d_count[perm]
-    Dm = int(d_rank.max()) + 1 if len(d_rank) else 0
-    Gm = int(g_rank.max()) + 1 if len(g_rank) else 0
+    # units holding both ground truth and detections, grouped in blocks by their number k of
+    # ground truth; within a block sorted by their number of detections (descending), so rank r
+    # only touches a prefix of the block
+    units, u_of_d = np.unique(d_unit, return_inverse=True)
+    d_count = np.bincount(u_of_d, minlength=len(units))
+    g_count = np.zeros(len(units), np.int64)
+    where_g = np.searchsorted(units, g_unit)
+    has_unit = where_g < len(units)
+    has_unit[has_unit] = units[where_g[has_unit]] == g_unit[has_unit]
+    np.add.at(g_count, where_g[has_unit], 1)
+    g_ign = g_ignore[g_idx][None] | (g_area[g_idx][None] < area_bounds[:, :1]) | (g_area[g_idx][None] > area_bounds[:, 1:])
+    d_out = (d_area[d_idx][None] < area_bounds[:, :1]) | (d_area[d_idx][None] > area_bounds[:, 1:])  # (A, n)
+    crowd = np.asarray(g_crowd, bool)[g_idx]
+    ids = np.asarray(g_id, np.int64)[g_idx]
+    g_first = np.searchsorted(g_unit, units)  # each unit's first ground truth (g sorted by unit)
+    d_first = np.searchsorted(d_unit, units)
+    m_flat = np.zeros((A, T, len(d_idx)), bool)  # pycocotools' dtm != 0
+    i_flat = np.zeros((A, T, len(d_idx)), bool)  # pycocotools' dtIg
+    thr = np.minimum(iou_thr, 1 - 1e-10)
+    blocks: list[Block] = []
+    for k in np.unique(g_count[g_count > 0]):
+        members = np.nonzero(g_count == k)[0]
+        members = members[np.argsort(-d_count[members], kind="stable")]
+        n, counts = len(members), d_count[members]
+        D = int(counts[0])
+        g_pos = g_first[members][:, None] + np.arange(k)  # (n, k): ground truth in input order
+        d_pos = np.where(np.arange(D) < counts[:, None], d_first[members][:, None] + np.arange(D), -1)  # (n, D)
+        rr, cc = np.nonzero(d_pos >= 0)
+        sim = np.full((n, D, k), -np.inf)
+        pair_g = g_pos[rr].reshape(-1)  # every (detection, ground truth) pair of each unit
+        pair_d = np.repeat(d_pos[rr, cc], k)
+        sim[rr, cc] = similarity(g_idx[pair_g], d_idx[pair_d]).reshape(-1, k)
+        ign = g_ign[:, g_pos].transpose(1, 0, 2)  # (n, A, k)
+        pick, pick_ignored = greedy(sim, ign, crowd[g_pos], thr, counts, reuse_crowd=True)  # (n, A, T, D)
+        col = pick[rr, :, :, cc]  # (nd, A, T): the ground truth each detection took
+        m = col >= 0
+        if (ids[g_pos] == 0).any():  # a match to ground truth id 0 counts as none
+            rows = np.broadcast_to(rr[:, None, None], col.shape)
+            m &= ids[g_pos[rows, np.where(m, col, 0)]] != 0
+        m_flat[:, :, d_pos[rr, cc]] = m.transpose(1, 2, 0)
+        i_flat[:, :, d_pos[rr, cc]] = pick_ignored[rr, :, :, cc].transpose(1, 2, 0)
+        blocks.append(Block(sim=sim, g_pos=g_pos, d_pos=d_pos, units=units[members], counts=counts))
+    i_flat |= ~m_flat & d_out[:, None, :]
+    g_ign_flat = g_ign  # (A, G)
 
-    g_valid = np.zeros((U, Gm), bool)
-    g_valid[g_u, g_rank] = True
-    g_crowd_t = np.zeros((U, Gm), bool)
-    g_crowd_t[g_u, g_rank] = g_crowd[g_idx]
-    g_id_t = np.zeros((U, Gm), np.int64)
-    g_id_t[g_u, g_rank] = g_id[g_idx]
-    g_area_t = np.zeros((U, Gm))
-    g_area_t[g_u, g_rank] = g_area[g_idx]
-    g_base = np.zeros((U, Gm), bool)
-    g_base[g_u, g_rank] = g_ignore[g_idx]
-    lo, hi = area_bounds[:, 0, None, None], area_bounds[:, 1, None, None]
-    g_ign = g_base[None] | (g_area_t[None] < lo) | (g_area_t[None] > hi)  # (A, U, Gm)
-    d_out_flat = (d_area[d_idx][None] < area_bounds[:, :1]) | (d_area[d_idx][None] > area_bounds[:, 1:])  # (A, n)
-
-    sim = np.full((U, Dm, Gm), -np.inf)  # -inf: padding, never matches
-    if len(g_idx) and len(d_idx):
-        pair_d, pair_g = _pairs(g_u, d_u)
-        sim[d_u[pair_d], d_rank[pair_d], g_rank[pair_g]] = similarity(g_idx[pair_g], d_idx[pair_d])
-
-    # greedy matching: all units × area ranges × thresholds at once, one detection rank at a time.
-    # A candidate's key orders it as pycocotools' loop does: non-ignored before ignored (2**62
-    # added), then by similarity (the bits of a float ≥ 0 order as the float does); ground truth
-    # columns are reversed so that argmax's first maximum is pycocotools' last one.
-    sim_bits = np.ascontiguousarray(np.where(np.isnan(sim), -np.inf, sim)[:, :, ::-1] + 0.0).view(np.int64)
-    pref = np.where(g_ign, np.int64(0), np.int64(1 << 62))[:, :, ::-1].transpose(1, 0, 2)[:, :, None, :]  # (U, A, 1, Gm)
-    pref = np.ascontiguousarray(pref)
-    crowd_r = np.ascontiguousarray(g_crowd_t[:, ::-1])[:, None, None, :]
-    id_r = g_id_t[:, ::-1]
-    thr_bits = np.ascontiguousarray(np.minimum(iou_thr, 1 - 1e-10)).view(np.int64)[None, None, :, None]
-    g_taken = np.zeros((U, A, T, Gm), bool)
-    matched = np.zeros((U, A, T, Dm), bool)  # pycocotools' dtm != 0
-    ignored = np.zeros((U, A, T, Dm), bool)
-    for k in np.unique(row_g[row_g > 0]):
-        start, stop = np.searchsorted(row_g, [k, k + 1])
-        cols = slice(Gm - k, Gm)  # the block's k ground truth (reversed) columns
-        descending = -row_d[start:stop]
-        for r in range(int(row_d[start])):
-            stop_r = start + int(np.searchsorted(descending, -r, side="left"))  # rows with count > r
-            rows = slice(start, stop_r)
-            bits = sim_bits[rows, r, cols][:, None, None, :]  # (n, 1, 1, k)
-            cand = (~g_taken[rows, :, :, cols] | crowd_r[rows, :, :, cols]) & (bits >= thr_bits)
-            key = np.where(cand, bits + pref[rows, :, :, cols], -1)
-            pick = key.argmax(-1)
-            best = np.take_along_axis(key, pick[..., None], -1)[..., 0]
-            hit = best >= 0
-            u_i, a_i, t_i = np.nonzero(hit)
-            u_i += start
-            p_i = pick[hit] + (Gm - k)
-            g_taken[u_i, a_i, t_i, p_i] = True
-            matched[u_i, a_i, t_i, r] = id_r[u_i, p_i] != 0
-            ignored[u_i, a_i, t_i, r] = best[hit] < (1 << 62)
-
-    # back to flat detections in pycocotools' order (category, image, rank)
-    if len(d_idx):
-        m_flat = matched[d_u, :, :, d_rank].transpose(1, 2, 0)  # (A, T, n)
-        i_flat = ignored[d_u, :, :, d_rank].transpose(1, 2, 0)
-    else:
-        m_flat = i_flat = np.zeros((A, T, 0), bool)
-    i_flat = i_flat | (~m_flat & d_out_flat[:, None, :])
-    g_ign_flat = g_ign[:, g_u, g_rank]  # (A, G)
-
+    d_most = int(d_rank.max()) + 1 if len(d_rank) else 0  # most detections a unit has
     precision = -np.ones((T, R, C, A, M))
     recall = -np.ones((T, C, A, M))
     d_cat = d_unit // I if I else d_unit
@@ -206,7 +188,7 @@ def evaluate(
         if not npig.any():
             continue
         for m, cap in enumerate(max_dets):
-            if m and max_dets[m - 1] >= Dm:  # no unit has more detections than the smaller cap: same numbers
+            if m and max_dets[m - 1] >= d_most:  # no unit has more detections than the smaller cap: same numbers
                 precision[:, :, c, :, m] = precision[:, :, c, :, m - 1]
                 recall[:, c, :, m] = recall[:, c, :, m - 1]
                 continue
@@ -230,13 +212,9 @@ def evaluate(
                     inds = np.searchsorted(rc[t], rec_thr, side="left")
                     precision[t, :, c, a, m] = np.where(inds < nd, pr_all[a, t, np.minimum(inds, nd - 1)], 0.0)
 
-    g_map = np.full((U, Gm), -1)
-    g_map[g_u, g_rank] = g_idx
-    d_map = np.full((U, Dm), -1)
-    d_map[d_u, d_rank] = d_idx
     return Matching(precision=precision, recall=recall, iou_thresholds=iou_thr, area_labels=area_labels,
-                    max_dets=max_dets, category_ids=category_ids, sim=sim, g_valid=g_valid, g_ignore=g_ign,
-                    g_map=g_map, d_map=d_map, unit_rows=row_of)
+                    max_dets=max_dets, category_ids=category_ids, g_rows=g_idx, d_rows=d_idx, g_ignore=g_ign,
+                    g_crowd=crowd, blocks=blocks)
 
 
 def _units(categories: np.ndarray, images: np.ndarray, category_ids: np.ndarray, image_ids: np.ndarray):
@@ -261,16 +239,45 @@ def _rank_within(sorted_groups: np.ndarray) -> np.ndarray:
     return np.arange(n) - np.repeat(starts, lengths)
 
 
-def _pairs(g_u: np.ndarray, d_u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every (detection, ground truth) pair sharing a table row: (positions in d, positions in g)."""
-    g_sort = np.argsort(g_u, kind="stable")
-    g_sorted = g_u[g_sort]
-    start = np.searchsorted(g_sorted, d_u, side="left")
-    counts = np.searchsorted(g_sorted, d_u, side="right") - start
-    pair_d = np.repeat(np.arange(len(d_u)), counts)
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    pair_g = g_sort[np.repeat(start, counts) + offsets]
-    return pair_d, pair_g
+def greedy(sim: np.ndarray, ign: np.ndarray, crowd: np.ndarray, thresholds: np.ndarray, counts: np.ndarray, *,
+           reuse_crowd: bool) -> tuple[np.ndarray, np.ndarray]:
+    """pycocotools' greedy matching in ``evaluateImg``, for n units at once.
+
+    ``sim`` (n, D, k): similarity of each unit's rank-r detection to its j-th ground truth (-inf:
+    none); ``ign`` (n, A, k) ground truth ignored per area range; ``crowd`` (n, k) crowd regions
+    (absorb several detections when ``reuse_crowd``); ``counts`` (n,) detections per unit,
+    descending. Returns (n, A, T, D) twice: the ground truth each detection took (-1: none), and
+    whether that ground truth is ignored.
+
+    A candidate's key orders it as pycocotools' loop does: non-ignored before ignored (2**62
+    added), then by similarity (the bits of a float ≥ 0 order as the float does); the columns are
+    reversed so that argmax's first maximum is pycocotools' last one.
+    """
+    n, D, k = sim.shape
+    A, T = ign.shape[1], len(thresholds)
+    bits = np.ascontiguousarray(np.where(np.isnan(sim), -np.inf, sim)[:, :, ::-1] + 0.0).view(np.int64)
+    pref = np.ascontiguousarray(np.where(ign, np.int64(0), np.int64(1 << 62))[:, :, None, ::-1])  # (n, A, 1, k)
+    reuse = np.ascontiguousarray(crowd[:, None, None, ::-1]) if reuse_crowd else None
+    thr_bits = np.ascontiguousarray(np.maximum(np.asarray(thresholds, np.float64), 0.0) + 0.0).view(np.int64)
+    thr_bits = thr_bits[None, None, :, None]
+    taken = np.zeros((n, A, T, k), bool)
+    pick = np.full((n, A, T, D), -1, np.int64)
+    pick_ignored = np.zeros((n, A, T, D), bool)
+    descending = -np.asarray(counts)
+    for r in range(D):
+        m = int(np.searchsorted(descending, -r, side="left"))  # units with more than r detections
+        b = bits[:m, r][:, None, None, :]
+        free = ~taken[:m] if reuse is None else ~taken[:m] | reuse[:m]
+        key = np.where(free & (b >= thr_bits), b + pref[:m], -1)
+        p = key.argmax(-1)
+        best = np.take_along_axis(key, p[..., None], -1)[..., 0]
+        hit = best >= 0
+        u, a, t = np.nonzero(hit)
+        q = p[hit]
+        taken[u, a, t, q] = True
+        pick[u, a, t, r] = k - 1 - q
+        pick_ignored[u, a, t, r] = best[hit] < (1 << 62)
+    return pick, pick_ignored
 
 
 def _last_argmax(values: np.ndarray) -> np.ndarray:

@@ -357,41 +357,28 @@ def _per_keypoint(result: OKSResult, gt: KeypointGT, dt: KeypointDT, sigmas: np.
     """
     names = gt.keypoint_names or [f"k{i}" for i in range(gt.num_joints)]
     a = match.area_labels.index("all") if "all" in match.area_labels else 0
-    # tables in (category, image) order, as pycocotools visits them
-    rows = match.unit_rows
-    oks, g_valid, ign = match.sim[rows], match.g_valid[rows], match.g_ignore[a][rows]
-    counted = g_valid & ~ign
-    n_counted = int(counted.sum())
-    if n_counted == 0 or oks.shape[1] == 0:
-        result.unmatched = n_counted
-        return
-    # replay the greedy match at threshold 0 for 'all' to find each person's detection
-    U, Dm, Gm = oks.shape
-    thr = 0.0
-    taken = np.zeros((U, Gm), bool)
-    owner = np.full((U, Gm), -1)
-    for r in range(Dm):
-        s = oks[:, r, :]
-        cand = g_valid & ~taken & (s >= thr)
-        cand0 = cand & ~ign
-        cand1 = cand & ign
-        has0 = cand0.any(-1)
-        has1 = cand1.any(-1) & ~has0
-        pick = np.where(has0, core._last_argmax(np.where(cand0, s, -np.inf)),
-                        core._last_argmax(np.where(cand1, s, -np.inf)))
-        hit = np.nonzero(has0 | has1)[0]
-        taken[hit, pick[hit]] = True
-        owner[hit, pick[hit]] = r
-    sel = counted & (owner >= 0)
-    result.matched = int(sel.sum())
+    ign = match.g_ignore[a]  # (G,) by position
+    n_counted = int(np.count_nonzero(~ign))
+    found = []  # (unit, ground-truth rank, g position, d position, oks) of each counted match
+    for block in match.blocks:
+        # replay the greedy match at threshold 0 for 'all' (crowd regions absorb nothing here)
+        pick = core.greedy(block.sim, ign[block.g_pos][:, None, :], match.g_crowd[block.g_pos], np.zeros(1),
+                           block.counts, reuse_crowd=False)[0][:, 0, 0, :]
+        rr, cc = np.nonzero(pick >= 0)
+        col = pick[rr, cc]
+        keep = ~ign[block.g_pos[rr, col]]
+        rr, cc, col = rr[keep], cc[keep], col[keep]
+        found.append(np.stack([block.units[rr], col, block.g_pos[rr, col], block.d_pos[rr, cc]]))
+        found.append(block.sim[rr, cc, col][None])
+    matches = np.concatenate(found[0::2], axis=1) if found else np.zeros((4, 0), np.int64)
+    values = np.concatenate(found[1::2], axis=1)[0] if found else np.zeros(0)
+    order = np.lexsort((matches[1], matches[0]))  # (category, image) order, then the person's rank
+    result.matched = int(matches.shape[1])
     result.unmatched = n_counted - result.matched
-    if not sel.any():
+    if result.matched == 0:
         return
-    gmap = match.g_map[rows]
-    dmap = match.d_map[rows]
-    uu, gg = np.nonzero(sel)
-    gi = gmap[uu, gg]
-    di = dmap[uu, owner[uu, gg]]
+    gi = match.g_rows[matches[2, order]]
+    di = match.d_rows[matches[3, order]]
     gk = gt.keypoints[gi]
     dk = dt.keypoints[di]
     vis = gk[..., 2] > 0
@@ -399,7 +386,7 @@ def _per_keypoint(result: OKSResult, gt: KeypointGT, dt: KeypointDT, sigmas: np.
     e = dist2 / ((sigmas * 2) ** 2) / (gt.areas[gi][:, None] + EPS) / 2
     sim = np.exp(-e)
     dist = np.sqrt(dist2)
-    result.mean_oks = float(oks[uu, owner[uu, gg], gg].mean())
+    result.mean_oks = float(values[order].mean())
     result.mean_pixel_error = float(dist[vis].mean()) if vis.any() else float("nan")
     per = {}
     for j, name in enumerate(names):

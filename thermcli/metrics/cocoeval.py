@@ -21,10 +21,11 @@ Every rule of the reference is reproduced on purpose, quirks included:
   is made monotone and read at the 101 recall points 0:0.01:1;
 - a stat is the mean over the entries that are not −1 (−1 when there are none).
 
-Where the reference loops over images, detections and ground truth in Python, this module pads
-every (category, image) unit to the same number of objects and processes all units, thresholds
-and area ranges at once, one detection rank at a time (units sorted by their number of
-detections, so rank r only touches the units that have r + 1 detections).
+Where the reference loops over images, detections and ground truth in Python, this module
+processes all (category, image) units, thresholds and area ranges at once, one detection rank at
+a time: units are grouped in blocks by their number of ground truth (no padding to the most
+crowded image) and sorted within a block by their number of detections, so rank r only touches
+the units that have r + 1 detections.
 """
 
 from __future__ import annotations
@@ -278,14 +279,6 @@ def greedy(sim: np.ndarray, ign: np.ndarray, crowd: np.ndarray, thresholds: np.n
         pick[u, a, t, r] = k - 1 - q
         pick_ignored[u, a, t, r] = best[hit] < (1 << 62)
     return pick, pick_ignored
-
-
-def _last_argmax(values: np.ndarray) -> np.ndarray:
-    """argmax along the last axis, ties resolved to the LAST index (pycocotools' ``<`` test)."""
-    g = values.shape[-1]
-    if g == 0:
-        return np.zeros(values.shape[:-1], np.int64)
-    return g - 1 - np.argmax(values[..., ::-1], axis=-1)
 
 
 def mean_valid(s: np.ndarray) -> float:

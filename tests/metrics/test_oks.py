@@ -258,7 +258,9 @@ def test_crops_map_back_to_frames_and_group_by_frame():
     crop_kp[:, 0, :, :2] = apply_affine(frame_kp[:, 0, :, :2], affine)
     crops = Dataset(frames=np.zeros((4, 64, 48), np.float32), meta=Meta(unit="celsius"),
                     columns={"crop_affine": affine, "pair_row": np.array([0, 0, 1, 2])})
-    back, _, ids = O.crops_to_frames(crops, crop_kp, None)
+    from thermcli.stages.evaluate_coco import crops_to_frames
+
+    back, _, ids = crops_to_frames(crops, crop_kp, None)
     assert np.allclose(back, frame_kp, atol=1e-9)
     gt = O.gt_from_arrays(back, np.tile([[[0.0, 0.0, 80.0, 60.0]]], (4, 1, 1)), image_ids=ids)
     assert gt.all_image_ids.tolist() == [0, 1, 2] and gt.image_ids.tolist() == [0, 0, 1, 2]

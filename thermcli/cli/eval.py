@@ -14,11 +14,11 @@ def eval_(
     ctx: typer.Context,
     source: Annotated[Optional[Path], typer.Argument(help="A model (.pt checkpoint, .skops ensemble) or a predictions dataset from `thermcli predict`.", show_default=False)] = None,
     data: Annotated[Optional[Path], typer.Argument(help="Ground-truth dataset (labels, keypoints, ...).", show_default=False)] = None,
-    gt: Annotated[Optional[Path], typer.Option("--gt", help="--metric oks: ground truth as COCO keypoints JSON or a thermcli dataset (instead of DATA).", show_default=False)] = None,
-    pred: Annotated[Optional[Path], typer.Option("--pred", help="--metric oks: predictions as a COCO results JSON or a predictions dataset (instead of SOURCE).", show_default=False)] = None,
-    area_ranges: Annotated[Optional[str], typer.Option("--area-ranges", help="--metric oks: custom COCO area ranges LABEL=LO:HI px², e.g. medium=0:400,large=400:1e10 (80×60 frames: everyone is below COCO's 32²).")] = None,
+    gt: Annotated[Optional[Path], typer.Option("--gt", help="--metric oks/bbox: ground truth as a COCO JSON (keypoints or boxes) or a thermcli dataset (instead of DATA).", show_default=False)] = None,
+    pred: Annotated[Optional[Path], typer.Option("--pred", help="--metric oks/bbox: predictions as a COCO results JSON or a predictions dataset (instead of SOURCE).", show_default=False)] = None,
+    area_ranges: Annotated[Optional[str], typer.Option("--area-ranges", help="--metric oks/bbox: custom COCO area ranges LABEL=LO:HI px², e.g. medium=0:400,large=400:1e10 (80×60 frames: everyone is below COCO's 32²).")] = None,
     sigmas: Annotated[Optional[str], typer.Option("--sigmas", help="--metric oks: per-keypoint OKS sigmas, comma list (default: the dataset's, else COCO's 17).")] = None,
-    metric: Annotated[str, typer.Option("--metric", "-m", help="Comma list: accuracy, balanced_accuracy, precision, recall, f1, confusion, roc_auc, classification (all of those), cost, oks, icc, ...")] = "classification",
+    metric: Annotated[str, typer.Option("--metric", "-m", help="Comma list: accuracy, balanced_accuracy, precision, recall, f1, confusion, roc_auc, classification (all of those), cost, oks, bbox, icc, ...")] = "classification",
     fail_under: Annotated[Optional[str], typer.Option("--fail-under", help="Gates METRIC=VALUE[,...], e.g. f1=0.9 (macro), recall.EXH=0.8: exit 3 when one fails.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", help="Also write the metrics as JSON to this file.")] = None,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="--metric cost: timed runs (median reported).")] = 20,
@@ -28,12 +28,16 @@ def eval_(
     json_out: JsonOut = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing --output.")] = False,
 ) -> None:
-    """Evaluate: classification metrics identical to scikit-learn's, COCO keypoint OKS identical to
-    pycocotools', model cost, and quality gates.
+    """Evaluate: classification metrics identical to scikit-learn's, COCO keypoint OKS and box AP
+    identical to pycocotools', model cost, and quality gates.
 
     --metric oks: AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl, per-keypoint OKS and pixel
     error, of a keypoint model run on DATA (person crops mapped back to the frame), a predictions
     dataset, or a COCO results JSON (--pred) against a dataset or COCO JSON (--gt).
+
+    --metric bbox: AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl and per-class
+    rows (gate one with e.g. --fail-under AP50.person=0.8), of a detection model, a predictions
+    dataset (boxes, scores, box_classes) or a COCO results JSON, against a dataset or COCO JSON.
 
     Example: thermcli eval runs/breathing/best.pt test.h5 --metric classification --fail-under balanced_accuracy=0.9 --output metrics.json
     """
@@ -67,7 +71,7 @@ def eval_(
     if json_out:
         typer.echo(text)
     elif not state.quiet:
-        from thermcli.metrics import families
+        from thermcli.stages.evaluate import families
 
         console = Console()
         for family, result in report["metrics"].items():

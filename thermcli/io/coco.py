@@ -9,11 +9,16 @@ box, zero keypoints and annotation id −1. Segmentations are not carried.
 Image paths are resolved under the dataset root (the JSON's folder, or ``image_root``); a
 ``file_name`` that escapes it (``../x.jpg``, an absolute path) is refused: a label file must not
 make thermcli read arbitrary files.
+
+The same parser feeds COCO evaluation (``thermcli eval --metric oks|bbox --gt GT.json --pred
+RES.json``): :func:`read_json` reads a file once (orjson) and hashes the bytes it read (so
+provenance needs no second read), :func:`eval_ground_truth` / :func:`eval_results` turn the
+documents into flat arrays, checked as pycocotools' ``COCO``/``COCO.loadRes`` check them.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,10 +80,7 @@ def read_coco(path: str | os.PathLike, *, image_root: str | os.PathLike | None =
     where = str(path)
     if not path.is_file():
         raise DataError("no such file", path=where)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"not readable COCO JSON ({' '.join(str(exc).split())[:100]})", path=where) from None
+    doc = read_json(path, "COCO JSON").value
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
         raise DataError("not a COCO file: no 'images' list", path=where)
     root = Path(image_root) if image_root is not None else path.parent
@@ -240,3 +242,262 @@ def build_coco(
                 ann["num_keypoints"] = int((kp[:, 2] > 0).sum())
             annotations.append(ann)
     return {"info": info, "images": images, "annotations": annotations, "categories": categories}
+
+
+# ---- one read of a JSON file; COCO documents for evaluation --------------------------------
+
+
+@dataclass
+class JsonFile:
+    """A JSON document read once: its value and the SHA-256 of the bytes that were parsed."""
+
+    path: Path
+    value: Any
+    sha256: str
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON") -> JsonFile:
+    """Read and parse ``path`` once (orjson), hashing the same bytes for provenance.
+
+    Raises :class:`DataError` naming the file when it is missing or not JSON.
+    """
+    import orjson
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"no such {what} file", path=str(path)) from None
+    except IsADirectoryError:
+        raise DataError(f"{what} is a folder, not a JSON file", path=str(path)) from None
+    except OSError as exc:
+        raise DataError(f"{what} is not readable ({exc.strerror or exc})", path=str(path)) from None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise DataError(f"{what} is not readable JSON ({' '.join(str(exc).split())[:80]})", path=str(path)) from None
+    return JsonFile(path, value, hashlib.sha256(raw).hexdigest())
+
+
+@dataclass
+class CocoAnnotations:
+    """Ground-truth objects as flat arrays, one row each (pycocotools' ``COCO`` index, flattened).
+
+    ``boxes`` (G, 4) xywh; ``areas`` (G,) px² (COCO: the segment's area); ``image_ids`` /
+    ``category_ids`` / ``ids`` (G,); ``iscrowd`` (G,) bool; for keypoints also ``keypoints``
+    (G, K, 3) x, y, visibility and ``num_keypoints`` (G,). ``all_image_ids``: every image of the
+    set, sorted (images without objects still count: their detections are false positives);
+    ``all_category_ids``: the categories evaluated, sorted; ``category_order``: category ids in
+    the file's order (a dataset's class index ``c`` is ``category_order[c]``).
+    """
+
+    boxes: np.ndarray
+    areas: np.ndarray
+    image_ids: np.ndarray
+    category_ids: np.ndarray
+    ids: np.ndarray
+    iscrowd: np.ndarray
+    all_image_ids: np.ndarray
+    all_category_ids: np.ndarray
+    keypoints: np.ndarray | None = None
+    num_keypoints: np.ndarray | None = None
+    keypoint_names: list[str] | None = None
+    category_names: dict[int, str] | None = None
+    category_order: np.ndarray | None = None
+
+    @property
+    def num_joints(self) -> int:
+        return 0 if self.keypoints is None else int(self.keypoints.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class CocoResults:
+    """Detections (a COCO results list) as flat arrays: ``scores``, ``areas``, ``image_ids``,
+    ``category_ids`` (D,), ``boxes`` (D, 4) xywh for box results, ``keypoints`` (D, K, 3) for
+    keypoint results. Ids are 1..D in input order, as ``COCO.loadRes`` assigns them."""
+
+    scores: np.ndarray
+    areas: np.ndarray
+    image_ids: np.ndarray
+    category_ids: np.ndarray
+    keypoints: np.ndarray | None = None
+    boxes: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+def _column(items: list, key: str, dtype, what: str, where: str, default: Any = None) -> np.ndarray:
+    """``[item[key] for item in items]`` as an array; a missing key or a bad value → DataError."""
+    try:
+        if default is None:
+            values = [item[key] for item in items]
+        else:
+            values = [item.get(key, default) for item in items]
+        return np.array(values, dtype=dtype).reshape(len(items))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        for i, item in enumerate(items):
+            value = item.get(key, default) if isinstance(item, dict) else None
+            try:
+                if value is None:
+                    raise TypeError
+                np.array(value, dtype=dtype).reshape(())
+            except (TypeError, ValueError):
+                shown = "missing" if value is None else repr(value)[:40]
+                raise DataError(f"{what} {i}: {key!r} is {shown}", path=where) from None
+        raise DataError(f"{what}: bad {key!r} values", path=where) from None
+
+
+def _flat_rows(items: list, key: str, width: int | None, what: str, where: str) -> np.ndarray:
+    """``[item[key] for item in items]``, each a flat list of ``width`` numbers → (n, width)."""
+    n = len(items)
+    try:
+        lengths = np.fromiter((len(item[key]) for item in items), np.int64, n)
+    except (KeyError, TypeError):
+        bad = next(i for i, item in enumerate(items) if not isinstance(item, dict) or not isinstance(item.get(key), list))
+        raise DataError(f"{what} {bad} has no {key!r} list", path=where) from None
+    if width is None:
+        width = int(lengths[0]) if n else 0
+    wrong = np.nonzero(lengths != width)[0]
+    if wrong.size:
+        i = int(wrong[0])
+        if key == "keypoints" and width % 3 == 0:
+            raise DataError(f"{what} {i} has {int(lengths[i]) // 3} keypoints; the ground truth has {width // 3}",
+                            path=where)
+        raise DataError(f"{what} {i} has {int(lengths[i])} {key} values, expected {width}", path=where)
+    from itertools import chain
+
+    try:
+        return np.fromiter(chain.from_iterable(item[key] for item in items), np.float64, n * width).reshape(n, width)
+    except (TypeError, ValueError):
+        raise DataError(f"{what}: {key!r} holds a value that is not a number", path=where) from None
+
+
+def eval_ground_truth(doc: Any, *, where: str = "ground truth", kind: str = "bbox") -> CocoAnnotations:
+    """A COCO ground-truth document (images, annotations, categories) → :class:`CocoAnnotations`.
+
+    ``kind``: ``"bbox"`` (every annotation needs a ``bbox``) or ``"keypoints"`` (every annotation
+    needs ``keypoints``; a missing ``bbox`` is [0, 0, 0, 0], a missing ``num_keypoints`` the count
+    of visible keypoints). A missing ``area`` is the box's (pycocotools would fail). Annotations of
+    images or categories the file does not list are left out, as pycocotools leaves them out.
+    """
+    if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list) or not isinstance(doc.get("images"), list):
+        raise DataError("not a COCO ground-truth file (needs 'images' and 'annotations' lists)", path=where)
+    images = doc["images"]
+    if not all(isinstance(img, dict) for img in images):
+        raise DataError("an 'images' entry is not an object", path=where)
+    all_image_ids = np.unique(_column(images, "id", np.int64, "image", where))
+    categories = [c for c in doc.get("categories") or [] if isinstance(c, dict)]
+    category_order = _column(categories, "id", np.int64, "category", where) if categories else np.array([1], np.int64)
+    names = {int(c["id"]): str(c.get("name", c["id"])) for c in categories}
+    keypoint_names = None
+    for cat in categories:
+        if cat.get("keypoints"):
+            keypoint_names = [str(k) for k in cat["keypoints"]]
+            break
+    anns = doc["annotations"]
+    if not all(isinstance(a, dict) for a in anns):
+        raise DataError("an 'annotations' entry is not an object", path=where)
+    n = len(anns)
+    ids = _column(anns, "id", np.int64, "annotation", where, default=-1)
+    missing = ids == -1
+    if missing.any():  # thermcli's lenience: ids by position where the file has none
+        ids = np.where(missing, np.arange(1, n + 1), ids)
+    if n and np.unique(ids).size != n:
+        values, counts = np.unique(ids, return_counts=True)
+        raise DataError(f"annotation id {int(values[counts > 1][0])} appears twice", path=where)
+    keypoints = num_keypoints = None
+    if kind == "keypoints":
+        width = 3 * len(keypoint_names) if keypoint_names else None
+        flat = _flat_rows(anns, "keypoints", width, "annotation", where)
+        if flat.shape[1] % 3:
+            raise DataError(f"keypoints length {flat.shape[1]} is not a multiple of 3", path=where)
+        k = flat.shape[1] // 3 if n else (len(keypoint_names) if keypoint_names else 17)
+        keypoints = flat.reshape(n, k, 3)
+        visible = np.count_nonzero(keypoints[..., 2] > 0, axis=1)
+        num_keypoints = np.array([a.get("num_keypoints", v) for a, v in zip(anns, visible.tolist())], np.int64)
+        has_box = np.fromiter(("bbox" in a for a in anns), bool, n)
+        boxes = np.zeros((n, 4))
+        if has_box.any():
+            boxed = [a for a in anns if "bbox" in a]
+            boxes[has_box] = _flat_rows(boxed, "bbox", 4, "annotation", where)
+    elif kind == "bbox":
+        boxes = _flat_rows(anns, "bbox", 4, "annotation", where)
+    else:
+        raise ValueError(f"kind {kind!r}")
+    box_areas = boxes[:, 2] * boxes[:, 3]
+    areas = np.array([a.get("area", b) for a, b in zip(anns, box_areas.tolist())], np.float64) if n else np.zeros(0)
+    return CocoAnnotations(
+        boxes=boxes,
+        areas=areas,
+        image_ids=_column(anns, "image_id", np.int64, "annotation", where),
+        category_ids=_column(anns, "category_id", np.int64, "annotation", where, default=1),
+        ids=ids,
+        iscrowd=_column(anns, "iscrowd", np.int64, "annotation", where, default=0).astype(bool),
+        all_image_ids=all_image_ids,
+        all_category_ids=np.unique(category_order),
+        keypoints=keypoints,
+        num_keypoints=num_keypoints,
+        keypoint_names=keypoint_names,
+        category_names=names,
+        category_order=category_order,
+    )
+
+
+def eval_results(results: Any, gt: CocoAnnotations, *, where: str = "predictions", kind: str = "bbox") -> CocoResults:
+    """A COCO results list (image_id, category_id, score, bbox | keypoints) → :class:`CocoResults`.
+
+    Checked as ``COCO.loadRes`` checks it: every image id must be in the ground truth. Box
+    results: area = w·h. Keypoint results: when the first result has a ``bbox``, every area is its
+    box's area, else the extent of the keypoints (``COCO.loadRes``'s rule).
+    """
+    if not isinstance(results, list):
+        raise DataError("not a COCO results file (expected a JSON list of detections)", path=where)
+    if not all(isinstance(r, dict) for r in results):
+        raise DataError("a result is not an object", path=where)
+    n = len(results)
+    image_ids = _column(results, "image_id", np.int64, "result", where)
+    unknown = np.setdiff1d(image_ids, gt.all_image_ids)
+    if unknown.size:
+        shown = ", ".join(str(int(v)) for v in unknown[:5])
+        raise DataError(
+            f"predictions for {unknown.size} image id(s) not in the ground truth ({shown}{', …' if unknown.size > 5 else ''})",
+            path=where,
+        )
+    keypoints = boxes = None
+    if kind == "keypoints":
+        k = gt.num_joints
+        flat = _flat_rows(results, "keypoints", 3 * k, "result", where)
+        keypoints = flat.reshape(n, k, 3)
+        if n and isinstance(results[0].get("bbox"), list) and len(results[0]["bbox"]) > 0:
+            try:  # COCO.loadRes: the first result decides; then area = box area for all
+                b = _flat_rows(results, "bbox", 4, "result", where)
+            except DataError:
+                raise DataError("the first result has a bbox, so every result needs one", path=where) from None
+            areas = b[:, 2] * b[:, 3]
+        else:
+            areas = keypoint_extent_area(keypoints)
+    elif kind == "bbox":
+        boxes = _flat_rows(results, "bbox", 4, "result", where)
+        areas = boxes[:, 2] * boxes[:, 3]
+    else:
+        raise ValueError(f"kind {kind!r}")
+    return CocoResults(
+        scores=_column(results, "score", np.float64, "result", where, default=1.0),
+        areas=areas,
+        image_ids=image_ids,
+        category_ids=_column(results, "category_id", np.int64, "result", where, default=1),
+        keypoints=keypoints,
+        boxes=boxes,
+    )
+
+
+def keypoint_extent_area(keypoints: np.ndarray) -> np.ndarray:
+    """Area of the box spanned by all K keypoints (visible or not), as ``COCO.loadRes`` computes it."""
+    if keypoints.shape[0] == 0:
+        return np.zeros(0)
+    x, y = keypoints[..., 0], keypoints[..., 1]
+    return (x.max(axis=1) - x.min(axis=1)) * (y.max(axis=1) - y.min(axis=1))

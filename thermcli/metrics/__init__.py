@@ -8,8 +8,9 @@ A family is a module in this package that defines::
     def evaluate(context, metrics: list[str]) -> dict:   # context: thermcli.stages.evaluate.EvalContext
     def render(result: dict) -> list[rich tables]        # optional: the terminal view
 
-Modules are discovered on first use (``classification``, ``cost`` here; ``oks`` and ``icc`` come
-from the keypoint and ROI work), so adding a file adds a family.
+Modules are discovered on first use (``classification``, ``cost``, ``icc``), so adding a file adds
+a family. The COCO families (``oks``, ``bbox``) are wired in ``thermcli.stages.evaluate_coco``:
+their numeric cores (``oks``, ``bbox``, ``cocoeval``) here know nothing of the CLI's context.
 """
 
 from __future__ import annotations

@@ -2,8 +2,11 @@
 
 SOURCE is a model (``.pt`` checkpoint, ``.skops`` ensemble) — run on DATA first — or a predictions
 dataset written by ``thermcli predict`` (no model needed). DATA holds the ground truth. Metrics are
-grouped in families (``thermcli.metrics``): each requested name is routed to its family's
-``evaluate(context, names)``; ``--fail-under KEY=VALUE`` gates on the results (exit 3).
+grouped in families (``thermcli.metrics``, plus the COCO families ``oks`` and ``bbox`` of
+:mod:`thermcli.stages.evaluate_coco`): each requested name is routed to its family's
+``evaluate(context, names)``; ``--fail-under KEY=VALUE`` gates on the results (exit 3). JSON
+inputs are read once (:meth:`EvalContext.read_json`): the provenance takes their digest from the
+bytes that were parsed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,16 @@ class EvalContext:
     device_name: str = "auto"
     batch_size: int = 64
     options: dict[str, Any] = field(default_factory=dict)
+    json_files: dict[Path, Any] = field(default_factory=dict)
+
+    def read_json(self, path: Path, what: str):
+        """``path`` read and parsed once (:func:`thermcli.io.coco.read_json`), cached by path."""
+        from thermcli.io.coco import read_json
+
+        key = Path(path).resolve()
+        if key not in self.json_files:
+            self.json_files[key] = read_json(path, what)
+        return self.json_files[key]
 
     @cached_property
     def is_model(self) -> bool:
@@ -148,11 +161,27 @@ def parse_gates(text: str | None) -> list[tuple[str, float]]:
     return gates
 
 
+def families() -> dict[str, Any]:
+    """Metric families by name: the modules of ``thermcli.metrics`` and the COCO families."""
+    from thermcli.metrics import families as metric_families
+    from thermcli.stages.evaluate_coco import FAMILIES
+
+    return {**metric_families(), **FAMILIES}
+
+
+def metric_index() -> dict[str, str]:
+    """metric name → family name (a family's own name selects all its metrics)."""
+    index: dict[str, str] = {}
+    for family, module in families().items():
+        index[family] = family
+        for name in getattr(module, "METRICS", ()):
+            index.setdefault(name, family)
+    return index
+
+
 def resolve_metrics(names: list[str]) -> dict[str, list[str]]:
     """Requested metric names grouped by family; unknown names suggest close ones."""
     import difflib
-
-    from thermcli.metrics import metric_index
 
     index = metric_index()
     grouped: dict[str, list[str]] = {}
@@ -166,8 +195,6 @@ def resolve_metrics(names: list[str]) -> dict[str, list[str]]:
 
 
 def gate_lookup(results: dict[str, Any], key: str) -> float | None:
-    from thermcli.metrics import families
-
     for family, result in results.items():
         module = families()[family]
         getter = getattr(module, "gate_value", None)
@@ -183,15 +210,15 @@ def gate_lookup(results: dict[str, Any], key: str) -> float | None:
 def run_eval(source: Path, data: Path | None, *, metrics: list[str], fail_under: str | None, device: str,
              batch_size: int, options: dict[str, Any]) -> dict[str, Any]:
     """Metrics by family, the gates' outcomes; raises GateFailed (exit 3) after computing all."""
-    from thermcli.io import make_provenance
-
     gates = parse_gates(fail_under)
     grouped = resolve_metrics(metrics)
+    if options.get("sigmas") and "oks" not in grouped:
+        raise UsageError("--sigmas applies to --metric oks only", param="--sigmas")
+    if options.get("area_ranges") and not {"oks", "bbox"} & set(grouped):
+        raise UsageError("--area-ranges applies to --metric oks or bbox only", param="--area-ranges")
     if not source.exists():
         raise DataError("no such file or folder", path=str(source))
     context = EvalContext(source=source, data=data, device_name=device, batch_size=batch_size, options=options)
-    from thermcli.metrics import families
-
     results = {family: families()[family].evaluate(context, names) for family, names in grouped.items()}
     outcomes = []
     for key, threshold in gates:
@@ -201,8 +228,29 @@ def run_eval(source: Path, data: Path | None, *, metrics: list[str], fail_under:
         outcomes.append({"metric": key, "value": value, "threshold": threshold, "passed": value >= threshold})
     inputs = [source] + ([data] if data else [])
     report = {"source": str(source), "data": str(data) if data else None, "metrics": results, "gates": outcomes,
-              "provenance": make_provenance("thermcli eval", options, inputs=inputs)}
+              "provenance": _provenance(options, inputs, context)}
     return report
+
+
+def _provenance(options: dict[str, Any], inputs: list[Path], context: EvalContext) -> dict[str, Any]:
+    """``make_provenance`` of the inputs, except that a JSON file the metrics already read is not
+    read again: its record takes the digest of the parsed bytes and its own ``provenance`` key."""
+    from thermcli.io import make_provenance
+
+    prov = make_provenance("thermcli eval", options, inputs=[])
+    records = []
+    for item in inputs:
+        cached = context.json_files.get(Path(item).resolve())
+        if cached is None:
+            records.extend(make_provenance("thermcli eval", {}, inputs=[item])["inputs"])
+            continue
+        record: dict[str, Any] = {"path": str(Path(item).resolve()), "sha256": cached.sha256}
+        parent = cached.value.get("provenance") if isinstance(cached.value, dict) else None
+        if parent:
+            record["provenance"] = parent
+        records.append(record)
+    prov["inputs"] = records
+    return prov
 
 
 def failed_gates(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -66,6 +66,7 @@ class HDF5Reader:
         except OSError as exc:
             raise DataError(f"cannot open HDF5 file ({_short(exc)}); truncated or corrupted?", path=where) from None
         try:
+            refuse_outside_references(self._file, where)
             self._open(where)
         except BaseException:
             self._file.close()
@@ -174,6 +175,59 @@ class HDF5Reader:
     def read_all(self) -> Dataset:
         _check_fits_in_memory(self.n, self.frame_shape, self.frame_dtype, str(self.path))
         return self.read(0, self.n)
+
+
+def refuse_outside_references(file: Any, where: str) -> None:
+    """Refuse an HDF5 file that makes the library read anything but itself.
+
+    Three HDF5 features point outside the file: *external links* (a name in a group that opens an
+    object of another file), *external storage* (a dataset whose bytes lie in other files, read
+    as raw bytes: a crafted dataset over ``/etc/passwd`` would otherwise come back as pixels) and
+    *virtual datasets* (a dataset mapped onto datasets of other files). thermcli never writes
+    any of them, so every one found is refused by name before a single value is read. User-
+    defined link classes are refused too. Every object reachable by hard links is checked
+    (``visititems`` visits each object once, cycles included, and follows no soft or external
+    link; soft links can only name objects it reaches, or nothing).
+    """
+    import h5py
+
+    problems: list[str] = []
+
+    def check_links(group: Any, prefix: str) -> None:
+        for raw in _link_names(group):
+            info = group.id.links.get_info(raw)
+            name = prefix + raw.decode("utf-8", "replace")
+            if info.type == h5py.h5l.TYPE_EXTERNAL:
+                problems.append(f"{name} is an external link to another file")
+            elif info.type not in (h5py.h5l.TYPE_HARD, h5py.h5l.TYPE_SOFT):
+                problems.append(f"{name} is a user-defined link")
+
+    def check(name: str, obj: Any) -> None:
+        if problems:
+            return
+        if isinstance(obj, h5py.Group):
+            check_links(obj, f"/{name}/")
+        elif isinstance(obj, h5py.Dataset):
+            if obj.external:
+                problems.append(f"dataset /{name} keeps its data in external files (external storage)")
+            elif obj.is_virtual:
+                problems.append(f"dataset /{name} is a virtual dataset (its data lies in other files)")
+
+    check_links(file, "/")
+    if not problems:
+        file.visititems(check)
+    if problems:
+        raise DataError(f"refused: {problems[0]}; thermcli reads only self-contained HDF5 files", path=where)
+
+
+def _link_names(group: Any) -> list[bytes]:
+    names: list[bytes] = []
+
+    def collect(name: bytes) -> None:
+        names.append(name)
+
+    group.id.links.iterate(collect)
+    return names
 
 
 def _check_fits_in_memory(n: int, frame_shape: tuple[int, ...], dtype: np.dtype, where: str) -> None:

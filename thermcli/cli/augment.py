@@ -103,7 +103,7 @@ def augment(
         from thermcli.errors import DataError
 
         raise DataError("no such file or folder", path=str(replay))
-    check_output(out, force=force)
+    check_output(out, force=force, inputs=[src, replay])
     rows = run_augment(
         src,
         out,

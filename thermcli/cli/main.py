@@ -67,6 +67,9 @@ class ThermcliGroup(TyperGroup):
         if any(a in ("-v", "--verbose") for a in args[: _first_command_index(args, self)]):
             state.verbose = True
         prog = prog_name or "thermcli"
+        from thermcli.io.atomic import guard_inputs
+
+        guard_inputs(True)  # no output of this command may replace one of its inputs
         try:
             rv = super().main(args=args, prog_name=prog, complete_var=complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else 0
@@ -100,6 +103,8 @@ class ThermcliGroup(TyperGroup):
             hint = "" if state.verbose else " (run with --verbose for the traceback)"
             _emit_error(prog, f"{type(exc).__name__}: {exc}{hint}")
             code = 1
+        finally:
+            guard_inputs(False)
         if standalone_mode:
             sys.exit(code)
         return code

@@ -14,16 +14,61 @@ from pathlib import Path
 from typing import Iterator
 
 from thermcli import interrupt
-from thermcli.errors import DataError, OutputExistsError
+from thermcli.errors import DataError, OutputExistsError, UsageError
 
 TMP_MARK = ".tmp-"
 
+# The inputs of the command being run (resolved), which no output may replace, even with
+# --force. Filled by check_output(inputs=...) and, while a command runs (``guard_inputs``), by
+# every dataset opened for reading; checked again when an output is committed.
+_INPUTS: dict[Path, str] = {}
+_GUARDING = False
 
-def check_output(path: str | os.PathLike, *, force: bool, param: str = "OUT") -> Path:
-    """Refuse an existing output without ``force``; check that its folder is writable.
+
+def guard_inputs(active: bool) -> None:
+    """Start (or end) recording the inputs of one command; either way, forget earlier ones."""
+    global _GUARDING
+    _GUARDING = active
+    _INPUTS.clear()
+
+
+def _resolved(path: str | os.PathLike) -> Path:
+    return Path(os.path.abspath(path)).resolve(strict=False)
+
+
+def register_input(path: str | os.PathLike) -> None:
+    """Record ``path`` as an input of the running command (only while ``guard_inputs`` is on)."""
+    if _GUARDING:
+        _INPUTS.setdefault(_resolved(path), str(path))
+
+
+def check_not_input(path: str | os.PathLike, inputs=(), *, param: str = "OUT") -> None:
+    """Refuse an output that is one of the inputs (the same file or folder, through symlinks
+    too) or a folder holding one: replacing it would destroy the input, so ``--force`` does not
+    allow it. A usage error (exit 2) naming the option."""
+    target = _resolved(path)
+    known = dict(_INPUTS)
+    for given in inputs:
+        if given is not None:
+            known.setdefault(_resolved(given), str(given))
+    for resolved, shown in known.items():
+        if target == resolved:
+            raise UsageError(f"{path} is the input {shown}; write the output elsewhere (--force never replaces an input)", param=param)
+        if target in resolved.parents:
+            raise UsageError(f"{path} holds the input {shown}; write the output elsewhere (--force never replaces an input)", param=param)
+
+
+def check_output(path: str | os.PathLike, *, force: bool, param: str = "OUT", inputs=()) -> Path:
+    """Refuse an output that is an input (even with ``force``: see :func:`check_not_input`),
+    or an existing output without ``force``; check that its folder is writable. ``inputs``
+    (paths, None ignored) are recorded as the command's inputs too.
 
     Called before any work starts, so bad usage costs nothing and writes nothing.
     """
+    for given in inputs:
+        if given is not None:
+            register_input(given)
+    check_not_input(path, inputs, param=param)
     out = Path(path)
     if out.exists() and not force:
         raise OutputExistsError(f"output {out} exists; pass --force to overwrite it", param=param)
@@ -84,6 +129,7 @@ def atomic_path(final: str | os.PathLike, *, force: bool = False, directory: boo
     ``final`` is replaced only with ``force`` (checked again here, after the work).
     """
     final = Path(final)
+    check_not_input(final)
     _sweep_stale(final)
     tmp = _tmp_name(final)
     _remove(tmp)
@@ -92,6 +138,7 @@ def atomic_path(final: str | os.PathLike, *, force: bool = False, directory: boo
     try:
         yield tmp
         interrupt.check()  # a stop requested mid-way never commits, even if the signal was swallowed
+        check_not_input(final)  # an input opened during the work (a --val, a model) counts too
         if final.exists():
             if not force:
                 raise OutputExistsError(f"output {final} exists; pass --force to overwrite it", param="OUT")

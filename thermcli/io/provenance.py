@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import thermcli
+from thermcli import interrupt
 
 _HASH_CHUNK = 1 << 20
 
@@ -95,6 +96,7 @@ def _sha256_file(path: Path) -> str:
     view = memoryview(buffer)
     with open(path, "rb", buffering=0) as fh:
         while size := fh.readinto(buffer):
+            interrupt.check()  # a stop, or a cancelled background hash (stages.blocks.Background)
             digest.update(view[:size])
     return digest.hexdigest()
 

@@ -13,7 +13,7 @@ import traceback
 from typing import Annotated, Any, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 import thermcli
 from thermcli.cli import state
@@ -110,6 +110,16 @@ class ThermcliGroup(TyperGroup):
         return code
 
 
+class ThermcliCommand(TyperCommand):
+    """Every subcommand: its numbers are checked once, here, before its body runs."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        from thermcli.cli.options import check_numbers
+
+        check_numbers(ctx)
+        return super().invoke(ctx)
+
+
 def _first_command_index(args: list[str], group: TyperGroup) -> int:
     for i, arg in enumerate(args):
         if arg in group.commands:
@@ -151,7 +161,7 @@ def _register() -> None:
     for name, target in COMMANDS.items():
         module_name, function_name = target.split(":")
         function = getattr(importlib.import_module(module_name), function_name)
-        app.command(name)(function)
+        app.command(name, cls=ThermcliCommand)(function)
 
 
 _register()

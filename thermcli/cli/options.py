@@ -17,7 +17,7 @@ import typer
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of every random step (recorded in the output).")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
-Workers = Annotated[int, typer.Option("--workers", min=1, help="Parallel worker processes.")]
+Workers = Annotated[int, typer.Option("--workers", min=1, callback=lambda value: check_workers(value), help="Parallel worker processes (at most twice the CPU cores).")]
 Shard = Annotated[
     Optional[str],
     typer.Option("--shard", help="Process only slice K of N (0-based, e.g. 0/4); join with `thermcli merge`."),
@@ -95,8 +95,10 @@ def parse_duration(text: str, option: str) -> float:
     match = re.fullmatch(rf"\s*({_NUMBER})\s*(ms|s|min|)\s*", text)
     if not match:
         raise typer.BadParameter(f"{text!r}: expected a duration such as 60ms or 0.5s", param_hint=option)
-    value = float(match.group(1))
-    return value * {"ms": 1e-3, "s": 1.0, "": 1.0, "min": 60.0}[match.group(2)]
+    value = float(match.group(1)) * {"ms": 1e-3, "s": 1.0, "": 1.0, "min": 60.0}[match.group(2)]
+    if not math.isfinite(value) or abs(value) > 1e9:  # "1e400" parses as inf
+        raise typer.BadParameter(f"{text!r} is not a usable duration", param_hint=option)
+    return value
 
 
 def parse_shard(text: str | None, option: str = "--shard") -> tuple[int, int] | None:
@@ -242,3 +244,37 @@ MapWeight = Annotated[float, typer.Option("--map-weight", min=0.0, help="--task 
 ColorJitter = Annotated[bool, typer.Option("--color-jitter/--no-color-jitter", help="--task keypoints on RGB, with --augment: also random brightness, contrast, saturation, channel order and grey.")]
 Adapter = Annotated[bool, typer.Option("--adapter/--no-adapter", help="--task keypoints: a learned 1×1 projection from the student's latent to the teacher's also when their widths agree.")]
 LatentNorm = Annotated[str, typer.Option("--latent-norm", help="--task keypoints: none (L1 on raw latents) or channel (L1 on latents standardised by the teacher's per-channel mean/std).")]
+
+
+# ---- numbers of every command (issue 23) -----------------------------------------------------
+# Checked once for every command (thermcli.cli.main.ThermcliCommand), after parsing and before
+# the command's body: a non-finite number (inf, nan) or an absurd magnitude in any float option
+# is a usage error naming the option, never a spin inside OpenCV or an error blamed on a file.
+
+ABSURD_MAGNITUDE = 1e12
+
+
+def check_numbers(ctx: typer.Context) -> None:
+    """Refuse ``inf``/``nan`` and magnitudes above :data:`ABSURD_MAGNITUDE` in every float
+    parameter of ``ctx``'s command (lists and tuples of floats too): exit 2 naming the option."""
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        values = value if isinstance(value, (list, tuple)) else (value,)
+        for number in values:
+            if not isinstance(number, float):
+                continue
+            hint = param.opts[0] if getattr(param, "opts", None) else (param.name or "").upper()
+            if not math.isfinite(number):
+                raise typer.BadParameter(f"{number!r} is not a finite number", ctx=ctx, param_hint=hint)
+            if abs(number) > ABSURD_MAGNITUDE:
+                raise typer.BadParameter(f"{number:g} is absurdly large (|value| ≤ {ABSURD_MAGNITUDE:g})", ctx=ctx, param_hint=hint)
+
+
+def check_workers(value: int) -> int:
+    """``--workers`` callback: 1 ≤ N ≤ :func:`max_workers`."""
+    from thermcli.stages.blocks import max_workers
+
+    limit = max_workers()
+    if value is not None and not 1 <= value <= limit:
+        raise typer.BadParameter(f"{value} is outside 1..{limit} (twice the usable CPU cores, at least 4)")
+    return value

@@ -284,6 +284,16 @@ def prestart_workers(argv: list[str]) -> bool:
     return True
 
 
+def max_workers() -> int:
+    """The most ``--workers`` a command accepts: twice the CPU cores this process may use, at
+    least 4 (more processes than that only queue for the same cores and memory)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(4, 2 * cores)
+
+
 def _workers_request(argv: list[str]) -> tuple[str, int] | None:
     """``(command, workers)`` when ``argv`` runs a block command with ``--workers`` above 1.
     Global options are flags, so the command is the first word that is not an option; ``--help``
@@ -302,7 +312,7 @@ def _workers_request(argv: list[str]) -> tuple[str, int] | None:
             if not value.isdigit():
                 return None
             workers = int(value)
-    return (argv[index], workers) if workers > 1 else None
+    return (argv[index], workers) if 1 < workers <= max_workers() else None  # typer refuses others
 
 
 def discard_prestarted() -> None:

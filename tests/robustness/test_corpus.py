@@ -87,5 +87,22 @@ def test_eval_on_multilabel_data_is_a_clean_error(cli, tmp_path):
     ds.labels = np.array([[0, 1]] * 6, np.uint8)
     write_dataset(tmp_path / "au.h5", ds)
     preds = make_dataset(n=6, h=16, w=20)
+    preds.meta.attrs["predictions"] = {"task": "classify", "model": "m.pt"}
     write_dataset(tmp_path / "pred.h5", preds)
     assert_clean_error(cli("eval", tmp_path / "pred.h5", tmp_path / "au.h5"), 1, "multi-label")
+
+
+def test_eval_refuses_a_source_that_is_not_predictions(cli, tmp_path):
+    """``eval data.h5 data.h5`` scored the ground truth as its own predictions (accuracy 1.0,
+    exit 0): a --fail-under gate passed on nothing."""
+    from tests.conftest import assert_clean_error
+
+    data = tmp_path / "data.h5"
+    write_dataset(data, make_dataset(n=6, h=16, w=20))
+    for argv in ([data, data], [data, data, "--fail-under", "accuracy=0.9"], [data, data, "--output", tmp_path / "m.json"]):
+        assert_clean_error(cli("eval", *argv), 1, "data.h5", "predictions dataset")
+    assert not (tmp_path / "m.json").exists()
+    preds = make_dataset(n=6, h=16, w=20)
+    preds.meta.attrs["predictions"] = {"task": "classify", "model": "m.pt"}
+    write_dataset(tmp_path / "pred.h5", preds)
+    assert cli("eval", tmp_path / "pred.h5", data).exit_code == 0

@@ -62,7 +62,7 @@ class ThermcliGroup(TyperGroup):
         return list(self.commands)  # registration order, not alphabetical
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra: Any):
-        args = list(sys.argv[1:] if args is None else args)
+        args = _globals_first(list(sys.argv[1:] if args is None else args), self)
         state.reset()
         if any(a in ("-v", "--verbose") for a in args[: _first_command_index(args, self)]):
             state.verbose = True
@@ -118,6 +118,24 @@ class ThermcliCommand(TyperCommand):
 
         check_numbers(ctx)
         return super().invoke(ctx)
+
+
+GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet")
+
+
+def _globals_first(args: list[str], group: TyperGroup) -> list[str]:
+    """Move the global flags (--verbose, --quiet) given after the subcommand in front of it:
+    users put flags at the end (``thermcli eval ... --verbose``). Nothing after ``--`` moves."""
+    index = _first_command_index(args, group)
+    if index >= len(args):
+        return args
+    tail = args[index + 1 :]
+    end = tail.index("--") if "--" in tail else len(tail)
+    moved = [a for a in tail[:end] if a in GLOBAL_FLAGS]
+    if not moved:
+        return args
+    kept = [a for a in tail[:end] if a not in GLOBAL_FLAGS] + tail[end:]
+    return args[:index] + moved + [args[index]] + kept
 
 
 def _first_command_index(args: list[str], group: TyperGroup) -> int:

@@ -167,3 +167,54 @@ def write_bytes_atomic(final: str | os.PathLike, data: bytes, *, force: bool = T
 
 def write_text_atomic(final: str | os.PathLike, text: str, *, force: bool = True) -> None:
     write_bytes_atomic(final, text.encode("utf-8"), force=force)
+
+
+# ---- disk full ---------------------------------------------------------------------------------
+# A full filesystem is a one-line error naming the output, with nothing left behind. Writers
+# check the free space before each write whose size they know (HDF5's library, once a write
+# failed, could crash the interpreter when the file was closed: exit 139), and turn an ENOSPC
+# that still happens into the same error.
+
+SPACE_MARGIN = 256 << 10  # bytes kept free beyond each write: HDF5 metadata, PNG headers
+
+
+def free_bytes(path: str | os.PathLike) -> int | None:
+    """Bytes an unprivileged writer may still use on the filesystem holding ``path`` (its
+    nearest existing ancestor), or None where that cannot be told."""
+    probe = Path(os.path.abspath(path))
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        stat = os.statvfs(probe)
+    except (OSError, AttributeError):
+        return None
+    return stat.f_bavail * stat.f_frsize
+
+
+def no_space_error(final: str | os.PathLike, need: int | None = None, free: int | None = None) -> DataError:
+    detail = ""
+    if need is not None and free is not None:
+        detail = f" ({need / 2**20:.1f} MiB to write, {free / 2**20:.1f} MiB free)"
+    import re
+
+    # name the output, not the hidden temporary folder it is being built in
+    shown = Path(*[re.sub(rf"^\.(.+){re.escape(TMP_MARK)}\d+$", r"\1", part) for part in Path(final).parts])
+    return DataError(f"no space left on device{detail}; nothing was written", path=str(shown))
+
+
+def check_space(where: str | os.PathLike, need: int, final: str | os.PathLike) -> None:
+    """Raise :func:`no_space_error` naming ``final`` unless ``need`` bytes (plus a margin) fit on
+    the filesystem of ``where``."""
+    free = free_bytes(where)
+    if free is not None and need + SPACE_MARGIN + need // 50 > free:
+        raise no_space_error(final, need, free)
+
+
+def is_no_space(exc: BaseException) -> bool:
+    """An ENOSPC (or a quota) however the library reports it (OSError, h5py's RuntimeError)."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "errno = 28" in text or "Disk quota exceeded" in text

@@ -89,8 +89,25 @@ def _write_png(path: Path, image: np.ndarray) -> None:
     cv2 = _cv2()
     if image.ndim == 3 and image.shape[2] == 3:
         image = image[:, :, ::-1]  # RGB → BGR for OpenCV
-    if not cv2.imwrite(str(path), np.ascontiguousarray(image)):
-        raise DataError("cannot write image", path=str(path))
+    # encoded here, written by Python: a full disk is an OSError to report (libpng wrote its
+    # own "Write Error" line to stderr and OpenCV only returned False)
+    ok, encoded = cv2.imencode(path.suffix or ".png", np.ascontiguousarray(image))
+    if not ok:
+        raise DataError("cannot encode image", path=str(path))
+    write_image_bytes(path, encoded)
+
+
+def write_image_bytes(path: Path, encoded) -> None:
+    """Write an encoded image; a full disk is a one-line error naming the output."""
+    from thermcli.io.atomic import is_no_space, no_space_error
+
+    try:
+        with open(path, "wb") as fh:
+            fh.write(memoryview(encoded).cast("B"))
+    except OSError as exc:
+        if is_no_space(exc):
+            raise no_space_error(path) from None
+        raise DataError(f"cannot write image ({exc.strerror or exc})", path=str(path)) from None
 
 
 def _read_image(path: Path) -> np.ndarray:

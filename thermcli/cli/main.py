@@ -97,6 +97,17 @@ class ThermcliGroup(TyperGroup):
         except MemoryError:
             _emit_error(prog, "out of memory; try a smaller --batch-size")
             code = 1
+        except OSError as exc:  # a full disk met by a writer that did not check: still named
+            from thermcli.io.atomic import current_output, is_no_space, no_space_error
+
+            if state.verbose:
+                traceback.print_exc()
+            if is_no_space(exc):
+                _emit_error(prog, no_space_error(current_output() or exc.filename or "output").one_line())
+            else:
+                hint = "" if state.verbose else " (run with --verbose for the traceback)"
+                _emit_error(prog, f"{type(exc).__name__}: {exc}{hint}")
+            code = 1
         except Exception as exc:  # a bug or an unexpected environment: still one line
             if state.verbose:
                 traceback.print_exc()

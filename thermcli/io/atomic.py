@@ -25,11 +25,20 @@ _INPUTS: dict[Path, str] = {}
 _GUARDING = False
 
 
+_OUTPUT: list[str] = []  # the first output the running command started writing (for messages)
+
+
 def guard_inputs(active: bool) -> None:
     """Start (or end) recording the inputs of one command; either way, forget earlier ones."""
     global _GUARDING
     _GUARDING = active
     _INPUTS.clear()
+    _OUTPUT.clear()
+
+
+def current_output() -> str | None:
+    """The output the running command writes (its first atomic_path), or None."""
+    return _OUTPUT[0] if _OUTPUT else None
 
 
 def _resolved(path: str | os.PathLike) -> Path:
@@ -130,6 +139,8 @@ def atomic_path(final: str | os.PathLike, *, force: bool = False, directory: boo
     """
     final = Path(final)
     check_not_input(final)
+    if not _OUTPUT:
+        _OUTPUT.append(str(final))
     _sweep_stale(final)
     tmp = _tmp_name(final)
     _remove(tmp)

@@ -70,6 +70,7 @@ class ThermcliGroup(TyperGroup):
         from thermcli.io.atomic import guard_inputs
 
         guard_inputs(True)  # no output of this command may replace one of its inputs
+        _quiet_opencv(state.verbose)
         try:
             rv = super().main(args=args, prog_name=prog, complete_var=complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else 0
@@ -132,6 +133,19 @@ class ThermcliCommand(TyperCommand):
 
 
 GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet")
+
+
+def _quiet_opencv(verbose: bool) -> None:
+    """OpenCV's own "[ WARN ]" lines (an unreadable image, a video frame not written) preceded
+    the one-line error; thermcli reports those failures itself. --verbose lets them through."""
+    import os
+
+    level = "INFO" if verbose else "SILENT"
+    os.environ["OPENCV_LOG_LEVEL"] = level  # read when cv2 is first imported
+    cv2 = sys.modules.get("cv2")
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_INFO if verbose else logging.LOG_LEVEL_SILENT)
 
 
 def _globals_first(args: list[str], group: TyperGroup) -> list[str]:

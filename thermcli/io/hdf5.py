@@ -23,6 +23,7 @@ import thermcli
 from thermcli import interrupt
 from thermcli.errors import DataError
 from thermcli.io.atomic import atomic_path, check_space, is_no_space, no_space_error
+from thermcli.io.provenance import provenance_problem
 from thermcli.io.schema import (
     KNOWN_VERSIONS,
     PER_FRAME_FIELDS,
@@ -91,8 +92,11 @@ class HDF5Reader:
         try:
             meta_json = json.loads(_attr_str(attrs.get("meta")) or "{}")
             meta_json["provenance"] = json.loads(_attr_str(attrs.get("provenance")) or "{}")
+            problem = provenance_problem(meta_json["provenance"])
+            if problem is not None:
+                raise ValueError(f"the provenance attribute is malformed: {problem}")
             self.meta = Meta.from_json(meta_json)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, AttributeError) as exc:
             raise DataError(f"unreadable metadata: {_short(exc)}", path=where) from None
         validate_meta(self.meta, where=where)
         if "frames" not in self._file:

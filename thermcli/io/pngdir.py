@@ -31,6 +31,7 @@ import numpy as np
 from thermcli import interrupt
 from thermcli.errors import DataError
 from thermcli.io.atomic import atomic_path
+from thermcli.io.provenance import provenance_problem
 from thermcli.io.schema import (
     KNOWN_VERSIONS,
     PER_FRAME_FIELDS,
@@ -165,6 +166,9 @@ class PNGFolderReader:
         if version not in KNOWN_VERSIONS:
             raise DataError(f"schema version {version} is not known to this thermcli", path=where)
         try:
+            problem = provenance_problem((doc.get("meta") or {}).get("provenance"))
+            if problem is not None:
+                raise ValueError(f"the provenance record is malformed: {problem}")
             self.meta = Meta.from_json(doc["meta"])
             self.n = int(doc["n"])
             self.frame_shape = tuple(int(s) for s in doc["frame_shape"])
@@ -173,6 +177,11 @@ class PNGFolderReader:
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"malformed {SIDECAR}: {' '.join(str(exc).split())[:120]}", path=where) from None
         validate_meta(self.meta, where=where)
+        encoding, expected = doc.get("encoding"), ENCODINGS[self.meta.unit]
+        if encoding is not None and encoding != expected:
+            # read anyway, the pixels would be decoded with the wrong scale
+            raise DataError(f"{SIDECAR} declares the frame encoding {encoding!r}; thermcli reads {self.meta.unit} "
+                            f"frames only as {expected!r}", path=where)
         if self.n <= 0:
             raise DataError("has no frames (empty dataset)", path=where)
         unknown = set(self._fields) - set(PER_FRAME_FIELDS) - {"rgb"}

@@ -30,6 +30,9 @@ DATASET_CASES = [
     "external_link",
     "virtual_dataset",
     "external_link_in_group",
+    "malformed_provenance",
+    "nan_timestamp",
+    "unknown_encoding",
 ]
 CHECKPOINT_CASES = ["missing_pt", "zero_byte_pt", "corrupted_pt", "foreign_pt", "pickled_code_pt"]
 COCO_CASES = ["coco_path_escape", "coco_absolute_path", "coco_not_json"]
@@ -95,6 +98,22 @@ def build(case: str, root: Path) -> Path:
         return _raw(root / "mismatch.h5", (4, 8, 8), labels=np.zeros(3, np.int64))
     if case in ("external_storage", "external_link", "virtual_dataset", "external_link_in_group"):
         return _outside(case, root)
+    if case == "malformed_provenance":
+        write_dataset(root / "prov.h5", good)
+        with h5py.File(root / "prov.h5", "a") as fh:
+            fh.attrs["provenance"] = '{"inputs": 5}'
+        return root / "prov.h5"
+    if case == "nan_timestamp":
+        write_dataset(root / "nan_ts.h5", good)
+        with h5py.File(root / "nan_ts.h5", "a") as fh:
+            fh["timestamp"][2] = np.nan
+        return root / "nan_ts.h5"
+    if case == "unknown_encoding":
+        write_dataset(root / "png_enc", good)
+        doc = json.loads((root / "png_enc" / "thermcli.json").read_text())
+        doc["encoding"] = {"type": "millikelvin", "bits": 16}
+        (root / "png_enc" / "thermcli.json").write_text(json.dumps(doc))
+        return root / "png_enc"
     if case == "empty_folder":
         (root / "empty_dir").mkdir()
         (root / "empty_dir" / "README.txt").write_text("no images here")

@@ -81,3 +81,20 @@ def test_unreadable_image_is_one_line_without_opencv_warnings(tmp_path, content)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 1 and len(lines) == 1, done.stderr
     assert "WARN" not in done.stderr and "IR_0001.png" in lines[0]
+
+
+def test_yolo_class_id_beyond_the_class_list(cli, tmp_path):
+    import cv2
+
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    images.mkdir()
+    labels.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(images / f"f{i}.png"), np.full((12, 16), 40 * i, np.uint8))
+    (labels / "classes.txt").write_text("dog\nperson\n")
+    (labels / "f0.txt").write_text("1 0.5 0.5 0.2 0.2\n")
+    (labels / "f1.txt").write_text("0 0.5 0.5 0.2 0.2\n5 0.4 0.4 0.1 0.1\n")
+    assert_clean_error(cli("import", images, tmp_path / "x.h5", "--yolo", labels), 1, "f1.txt", "line 2", "class id 5")
+    assert not (tmp_path / "x.h5").exists()
+    (labels / "f1.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    assert cli("import", images, tmp_path / "x.h5", "--yolo", labels).exit_code == 0

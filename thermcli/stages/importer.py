@@ -611,7 +611,8 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
 
                     try:
                         yolo_cache[source_path] = read_yolo_boxes(
-                            Path(options.yolo) / (source_path.stem + ".txt"), width=size[1], height=size[0]
+                            Path(options.yolo) / (source_path.stem + ".txt"), width=size[1], height=size[0],
+                            num_classes=len(meta.box_class_names) if meta.box_class_names else None,
                         )
                     except DataError as exc:
                         raise _Skip(Path(exc.path or source_path), exc.message) from None

@@ -98,3 +98,34 @@ def test_yolo_class_id_beyond_the_class_list(cli, tmp_path):
     assert not (tmp_path / "x.h5").exists()
     (labels / "f1.txt").write_text("0 0.5 0.5 0.2 0.2\n")
     assert cli("import", images, tmp_path / "x.h5", "--yolo", labels).exit_code == 0
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from thermcli.cli.main import app
+
+    root = tmp_path_factory.mktemp("boundary-model")
+    write_dataset(root / "train.h5", make_dataset(n=12, h=16, w=20))
+    result = CliRunner().invoke(app, ["train", str(root / "train.h5"), "--task", "classify", "--arch", "small_cnn", "--width", "4",
+                                      "--epochs", "1", "--batch-size", "8", "--out", str(root / "run")])
+    assert result.exit_code == 0, result.output
+    return root / "train.h5", root / "run" / "best.pt"
+
+
+@pytest.mark.parametrize("change", [{"width": -4}, {"num_classes": 10**9}, {"dropout": float("nan")}],
+                         ids=["negative-width", "absurd-classes", "nan-dropout"])
+def test_checkpoint_with_an_impossible_config(cli, tmp_path, trained, change):
+    import torch
+
+    data, best = trained
+    payload = torch.load(best, weights_only=True)
+    config = json.loads(payload["config"])
+    config["model_kwargs"].update(change)
+    payload["config"] = json.dumps(config)
+    torch.save(payload, tmp_path / "bad.pt")
+    key = next(iter(change))
+    assert_clean_error(cli("predict", tmp_path / "bad.pt", data, tmp_path / "p.h5"), 1, "bad.pt", key)
+    assert_clean_error(cli("eval", tmp_path / "bad.pt", data), 1, "bad.pt", key)
+    assert not (tmp_path / "p.h5").exists()

@@ -193,8 +193,8 @@ def main(argv=None) -> dict[str, float]:
         runs = (("oks", "gt", "keypoint GT"), ("bbox", "det_gt", "box GT"), ("bbox", "gt", "keypoint GT"))
         for metric, gt_key, label in runs:
             iou_type = "keypoints" if metric == "oks" else "bbox"
-            fast, fast_stats = best(lambda: faster_end_to_end(paths[gt_key], paths[metric], iou_type), args.repeats)
-            ours, ours_stats = best(lambda: cli_end_to_end(paths[gt_key], paths[metric], metric), args.repeats)
+            fast, fast_stats = best(lambda g=gt_key, m=metric, t=iou_type: faster_end_to_end(paths[g], paths[m], t), args.repeats)
+            ours, ours_stats = best(lambda g=gt_key, m=metric: cli_end_to_end(paths[g], paths[m], m), args.repeats)
             diff = float(np.max(np.abs(ours_stats - fast_stats)))
             assert np.array_equal(ours_stats, fast_stats) or diff <= 1e-12, (metric, ours_stats, fast_stats)
             print(f"    --metric {metric:4s} ({label:11s})  faster-coco-eval {fast:6.3f} s   thermcli CLI {ours:6.3f} s"

@@ -12,9 +12,11 @@ an output behind. A second signal raises at once, for the impatient.
 from __future__ import annotations
 
 import signal
+import threading
 from typing import Any
 
 _requested = False
+_cancelled: set[int] = set()  # idents of helper threads told to stop (see ``cancel_thread``)
 
 
 def request(signum: int | None = None, frame: Any = None) -> None:
@@ -29,9 +31,22 @@ def requested() -> bool:
 
 
 def check() -> None:
-    """Raise KeyboardInterrupt when a stop was requested (call between units of work)."""
-    if _requested:
+    """Raise KeyboardInterrupt when a stop was requested (call between units of work), or when
+    the calling helper thread was cancelled (``cancel_thread``)."""
+    if _requested or (_cancelled and threading.get_ident() in _cancelled):
         raise KeyboardInterrupt
+
+
+def cancel_thread(ident: int | None) -> None:
+    """Make ``check()`` raise in the thread ``ident`` (a helper whose result is no longer wanted:
+    its command failed), so it can be joined at once instead of left running into the
+    interpreter's shutdown."""
+    if ident is not None:
+        _cancelled.add(ident)
+
+
+def forget_thread(ident: int | None) -> None:
+    _cancelled.discard(ident)
 
 
 def install() -> None:

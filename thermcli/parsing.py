@@ -77,8 +77,10 @@ def parse_duration(text: str, option: str) -> float:
     match = re.fullmatch(rf"\s*({_NUMBER})\s*(ms|s|min|)\s*", text)
     if not match:
         raise UsageError(f"{text!r}: expected a duration such as 60ms or 0.5s", param=option)
-    value = float(match.group(1))
-    return value * {"ms": 1e-3, "s": 1.0, "": 1.0, "min": 60.0}[match.group(2)]
+    value = float(match.group(1)) * {"ms": 1e-3, "s": 1.0, "": 1.0, "min": 60.0}[match.group(2)]
+    if not math.isfinite(value) or abs(value) > 1e9:  # "1e400" parses as inf
+        raise UsageError(f"{text!r} is not a usable duration", param=option)
+    return value
 
 
 def parse_shard(text: str | None, option: str = "--shard") -> tuple[int, int] | None:

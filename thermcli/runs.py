@@ -204,7 +204,7 @@ def run_lock(path: str | Path) -> Iterator[Path]:
                 raise DataError(f"run folder {final} is being written by process {pid} (lock {lock}); "
                                 "wait for it, or stop it", path=str(final)) from None
             if pid == os.getpid():
-                raise DataError(f"run folder {final} is already open in this process", path=str(final))
+                raise DataError(f"run folder {final} is already open in this process", path=str(final)) from None
             # stale: its process is gone (killed); its half-built staging folder goes too
             if pid is not None:
                 _remove(final.with_name(f".{final.name}{STAGING_MARK}{pid}"))

@@ -70,27 +70,36 @@ def report(out: Path) -> dict:
         doc = load(out, run)
         rows = per_segment(doc)
         segments = segments or sorted(rows)
-        errors = np.array([rows[s]["abs_error_bpm"] if rows[s].get("abs_error_bpm") is not None else math.nan for s in segments])
+        segments_here = [s for s in segments if s in rows]  # a run may have rated fewer segments
+        errors = np.array([rows[s]["abs_error_bpm"] if rows[s].get("abs_error_bpm") is not None else math.nan
+                           for s in segments_here], dtype=np.float64)
+        rated = np.isfinite(errors)
         overall = next(r for r in doc["respiration"] if r["recording"] == "ALL")
-        consistent = np.array([s in agree for s in segments])
+        consistent = np.array([s in agree for s in segments_here], dtype=bool)
+        without_02 = rated & (np.array(segments_here) != "02") if segments_here else rated
         results["runs"][run] = {
             "label": label,
-            "rate_mae_bpm": float(np.nanmean(errors)),
-            "segments_rated": int(np.isfinite(errors).sum()),
-            "rate_mae_bpm_without_02": float(np.nanmean(np.delete(errors, segments.index("02")))) if "02" in segments else None,
-            "rate_mae_bpm_channels_agree": float(np.nanmean(errors[consistent])) if consistent.any() else None,
+            "rate_mae_bpm": float(errors[rated].mean()) if rated.any() else None,
+            "segments_rated": int(rated.sum()),
+            # segment 02's spirometer disagrees with itself (README); without it, where it is present
+            "rate_mae_bpm_without_02": float(errors[without_02].mean()) if "02" in segments_here and without_02.any() else None,
+            "rate_mae_bpm_channels_agree": float(errors[consistent & rated].mean()) if (consistent & rated).any() else None,
             "phase_method": overall.get("phase_method"),
             "phase_balanced_accuracy": overall.get("phase_balanced_accuracy"),
             "segments": {s: {"thermal_bpm": rows[s]["rate_bpm"], "spirometer_bpm": rows[s].get("reference_bpm"),
                              "abs_error_bpm": rows[s].get("abs_error_bpm"),
                              "quality": rows[s]["quality"], "phase_balanced_accuracy": rows[s].get("phase_balanced_accuracy")}
-                         for s in segments},
+                         for s in segments_here},
         }
     return results
 
 
 def _fmt(value, digits: int = 1) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _check(check: dict, segment: str, key: str):
+    return check.get(segment, {}).get(key)
 
 
 def print_tables(results: dict) -> None:
@@ -101,20 +110,20 @@ def print_tables(results: dict) -> None:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for s, row in default["segments"].items():
         print(f"| {s} | {_fmt(row['spirometer_bpm'])} | {_fmt(row['thermal_bpm'])} | {_fmt(row['abs_error_bpm'], 2)} | "
-              f"{_fmt(row['quality'], 2)} | {_fmt(check[s]['volume_bpm'])} | {_fmt(check[s]['flow_volume_r'], 2)} |")
+              f"{_fmt(row['quality'], 2)} | {_fmt(_check(check, s, 'volume_bpm'))} | {_fmt(_check(check, s, 'flow_volume_r'), 2)} |")
     print()
     names = [n for n in runs if n != DEFAULT_RUN]
     print("| segment | spirometer (bpm) | " + " | ".join(f"{n} (bpm)" for n in names) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in names) + " |")
     for s, row in default["segments"].items():
-        cells = [_fmt(runs[n]['segments'][s]['thermal_bpm']) for n in names]
+        cells = [_fmt(runs[n]['segments'].get(s, {}).get('thermal_bpm')) for n in names]
         print(f"| {s} | {_fmt(row['spirometer_bpm'])} | " + " | ".join(cells) + " |")
     print()
     print("| configuration | segments rated | rate MAE (bpm) | without segment 02 | segments whose flow agrees with volume | phase rule | phase balanced accuracy |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for run in runs.values():
-        print(f"| {run['label']} | {run['segments_rated']} | {run['rate_mae_bpm']:.2f} | {run['rate_mae_bpm_without_02']:.2f} | "
-              f"{_fmt(run['rate_mae_bpm_channels_agree'], 2)} | {run['phase_method']} | {run['phase_balanced_accuracy']:.3f} |")
+        print(f"| {run['label']} | {run['segments_rated']} | {_fmt(run['rate_mae_bpm'], 2)} | {_fmt(run['rate_mae_bpm_without_02'], 2)} | "
+              f"{_fmt(run['rate_mae_bpm_channels_agree'], 2)} | {run['phase_method']} | {_fmt(run['phase_balanced_accuracy'], 3)} |")
 
 
 def phase_lag(out: Path, lags=range(0, 8)) -> dict[int, float]:
@@ -138,12 +147,16 @@ def phase_lag(out: Path, lags=range(0, 8)) -> dict[int, float]:
             predicted.append(p[lag:])
         t, p = np.concatenate(truth), np.concatenate(predicted)
         ok = (t >= 0) & (p >= 0)
-        scores[lag] = float(np.mean([np.mean(p[ok][t[ok] == c] == c) for c in (0, 1)]))
+        if all((t[ok] == c).any() for c in (0, 1)):
+            scores[lag] = float(np.mean([np.mean(p[ok][t[ok] == c] == c) for c in (0, 1)]))
     return scores
 
 
-def phase_on_segments(out: Path, run: str, segments: list[str]) -> float:
-    """Pooled balanced accuracy of a run's phase on some segments (labels ≥ 0 only)."""
+def phase_on_segments(out: Path, run: str, segments: list[str]) -> float | None:
+    """Pooled balanced accuracy of a run's phase on some segments (labels ≥ 0 only); None when
+    the run is absent or those segments hold no frame of both classes."""
+    if not (out / run / "series.h5").is_file():
+        return None
     import h5py
 
     with h5py.File(out / run / "series.h5") as fh:
@@ -153,6 +166,8 @@ def phase_on_segments(out: Path, run: str, segments: list[str]) -> float:
         labels = fh["labels"][...]
     keep = np.isin(recording, segments) & (labels >= 0) & (phase >= 0)
     t, p = labels[keep], phase[keep]
+    if not all((t == c).any() for c in (0, 1)):
+        return None
     return float(np.mean([np.mean(p[t == c] == c) for c in (0, 1)]))
 
 
@@ -192,8 +207,8 @@ def figure(out: Path, path: Path, segments: list[str]) -> None:
         twin.plot(t, signal, color="tab:red", lw=1.2, label="band-passed 0.1–1.5 Hz")
         twin.plot(t[thermal_breaths], signal[thermal_breaths], "^", color="k", ms=6, label="breaths counted")
         twin.set_yticks([])
-        top.set_title(f"segment {segment}: thermal {row['rate_bpm']:.1f} bpm (quality {row['quality']:.2f}) "
-                      f"vs spirometer flow {row['reference_bpm']:.1f} bpm", fontsize=10)
+        top.set_title(f"segment {segment}: thermal {_fmt(row['rate_bpm'])} bpm (quality {_fmt(row['quality'], 2)}) "
+                      f"vs spirometer flow {_fmt(row.get('reference_bpm'))} bpm", fontsize=10)
         handles = top.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
         labels = top.get_legend_handles_labels()[1] + twin.get_legend_handles_labels()[1]
         top.legend(handles, labels, fontsize=7, loc="upper right", ncol=3)
@@ -219,25 +234,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out", type=Path)
     parser.add_argument("--figure", type=Path)
-    parser.add_argument("--segment", default="01,02", help="segment(s) in the figure, comma separated")
+    parser.add_argument("--segment", default=None, help="segment(s) in the figure, comma separated (default: the first two)")
     # the breathing-phase example's test segments (thermcli split --by sequence --fractions
     # 0.6,0.2,0.2 --seed 0 on the same 10 segments), for a side-by-side with the trained classifier
-    parser.add_argument("--test-segments", default="04,06")
+    parser.add_argument("--test-segments", default="04,06", help="(those present are used)")
     args = parser.parse_args()
     results = report(args.out)
+    if DEFAULT_RUN not in results["runs"]:
+        raise SystemExit(f"respiration_report.py: {args.out / DEFAULT_RUN / 'summary.json'} is missing: run respiration.sh first")
+    present = list(results["runs"][DEFAULT_RUN]["segments"])
     results["phase_balanced_accuracy_by_lag"] = phase_lag(args.out)
     print_tables(results)
-    test = [t.strip() for t in args.test_segments.split(",") if t.strip()]
+    test = [t.strip() for t in args.test_segments.split(",") if t.strip() and t.strip() in present]
     results["phase_balanced_accuracy_test_segments"] = {
         "segments": test, **{run: phase_on_segments(args.out, run, test) for run in (DEFAULT_RUN, "auto-slope")}}
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nphase balanced accuracy on segments {', '.join(test)}: level "
-          f"{results['phase_balanced_accuracy_test_segments'][DEFAULT_RUN]:.3f}, slope "
-          f"{results['phase_balanced_accuracy_test_segments']['auto-slope']:.3f}")
+    print(f"\nphase balanced accuracy on segments {', '.join(test) or '(none of them present)'}: level "
+          f"{_fmt(results['phase_balanced_accuracy_test_segments'][DEFAULT_RUN], 3)}, slope "
+          f"{_fmt(results['phase_balanced_accuracy_test_segments']['auto-slope'], 3)}")
     print("\nlevel phase, thermal advanced by L frames: " +
           ", ".join(f"L={lag} {ba:.3f}" for lag, ba in results["phase_balanced_accuracy_by_lag"].items()))
     if args.figure:
-        figure(args.out, args.figure, [s.strip() for s in args.segment.split(",") if s.strip()])
+        wanted = [s.strip() for s in args.segment.split(",") if s.strip()] if args.segment else present[:2]
+        unknown = [s for s in wanted if s not in present]
+        if unknown:
+            raise SystemExit(f"respiration_report.py: --segment {','.join(unknown)}: not among the segments ({', '.join(present)})")
+        figure(args.out, args.figure, wanted)
         print(f"\nfigure: {args.figure}")
 
 

@@ -26,6 +26,13 @@ DATASET_CASES = [
     "absurd_shape",
     "mismatched_labels",
     "empty_folder",
+    "external_storage",
+    "external_link",
+    "virtual_dataset",
+    "external_link_in_group",
+    "malformed_provenance",
+    "nan_timestamp",
+    "unknown_encoding",
 ]
 CHECKPOINT_CASES = ["missing_pt", "zero_byte_pt", "corrupted_pt", "foreign_pt", "pickled_code_pt"]
 COCO_CASES = ["coco_path_escape", "coco_absolute_path", "coco_not_json"]
@@ -89,6 +96,24 @@ def build(case: str, root: Path) -> Path:
         return _raw(root / "absurd.h5", (10**9, 60, 80), fill=None)
     if case == "mismatched_labels":
         return _raw(root / "mismatch.h5", (4, 8, 8), labels=np.zeros(3, np.int64))
+    if case in ("external_storage", "external_link", "virtual_dataset", "external_link_in_group"):
+        return _outside(case, root)
+    if case == "malformed_provenance":
+        write_dataset(root / "prov.h5", good)
+        with h5py.File(root / "prov.h5", "a") as fh:
+            fh.attrs["provenance"] = '{"inputs": 5}'
+        return root / "prov.h5"
+    if case == "nan_timestamp":
+        write_dataset(root / "nan_ts.h5", good)
+        with h5py.File(root / "nan_ts.h5", "a") as fh:
+            fh["timestamp"][2] = np.nan
+        return root / "nan_ts.h5"
+    if case == "unknown_encoding":
+        write_dataset(root / "png_enc", good)
+        doc = json.loads((root / "png_enc" / "thermcli.json").read_text())
+        doc["encoding"] = {"type": "millikelvin", "bits": 16}
+        (root / "png_enc" / "thermcli.json").write_text(json.dumps(doc))
+        return root / "png_enc"
     if case == "empty_folder":
         (root / "empty_dir").mkdir()
         (root / "empty_dir" / "README.txt").write_text("no images here")
@@ -144,3 +169,45 @@ def build(case: str, root: Path) -> Path:
         (root / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
         return root / "clip.mp4"
     raise KeyError(case)
+
+
+def secret_file(root: Path) -> Path:
+    """A file outside the dataset that a crafted HDF5 file points at (stands in for /etc/passwd)."""
+    secret = root / "secret.txt"
+    secret.write_bytes(b"root:x:0:0:root:/root:/bin/bash\n" * 40)
+    return secret
+
+
+def _outside(case: str, root: Path) -> Path:
+    """A thermcli-looking dataset whose frames (or a column) live outside the file."""
+    shape = (3, 8, 8)
+    path = root / f"{case}.h5"
+    if case == "external_storage":
+        secret = secret_file(root)
+        with h5py.File(path, "w") as fh:
+            _attrs(fh, unit="intensity")  # uint8 frames: without the check, the secret reads as pixels
+            fh.create_dataset("frames", shape=shape, dtype="uint8", external=[(str(secret), 0, 3 * 8 * 8)])
+        return path
+    other = root / "other.h5"
+    with h5py.File(other, "w") as fh:
+        fh["frames"] = np.full(shape, 25.0, np.float32)
+        fh["x"] = np.zeros(3, np.float32)
+    with h5py.File(path, "w") as fh:
+        _attrs(fh)
+        if case == "external_link":
+            fh["frames"] = h5py.ExternalLink(str(other), "/frames")
+        elif case == "virtual_dataset":
+            layout = h5py.VirtualLayout(shape=shape, dtype="float32")
+            layout[:] = h5py.VirtualSource(str(other), "frames", shape=shape)
+            fh.create_virtual_dataset("frames", layout)
+        else:
+            fh["frames"] = np.full(shape, 25.0, np.float32)
+            fh.create_group("columns")["x"] = h5py.ExternalLink(str(other), "/x")
+    return path
+
+
+def _attrs(fh, unit: str = "celsius") -> None:
+    fh.attrs["schema"] = "thermcli.dataset"
+    fh.attrs["schema_version"] = 1
+    fh.attrs["meta"] = json.dumps({"unit": unit, "modality": "thermal", "class_names": ["INH", "EXH"]})
+    fh.attrs["provenance"] = "{}"

@@ -45,7 +45,46 @@ COMMANDS: dict[str, tuple[list[str], Argv]] = {
     "roi": (DATASET_CASES, lambda bad, out, good: ["roi", str(bad), str(out / "r"), "--band", "30:37"]),
     "adapt-source": (DATASET_CASES, lambda bad, out, good: ["adapt", str(bad), str(good), "--out", str(out / "run")]),
     "adapt-target": (DATASET_CASES, lambda bad, out, good: ["adapt", str(good), str(bad), "--out", str(out / "run")]),
+    # the data side of the commands that also take a model (a small real one, see `model`)
+    "predict-data": (DATASET_CASES, lambda bad, out, good: ["predict", str(good.parent / "model.pt"), str(bad), str(out / "p.h5")]),
+    "eval-data": (DATASET_CASES, lambda bad, out, good: ["eval", str(good.parent / "model.pt"), str(bad), "--output", str(out / "m.json")]),
+    "eval-predictions": (DATASET_CASES, lambda bad, out, good: ["eval", str(bad), str(good)]),
+    "distill-train": (
+        DATASET_CASES,
+        lambda bad, out, good: ["distill", str(bad), "--task", "classify", "--teacher", str(good.parent / "model.pt"),
+                                "--student", "small_cnn", "--out", str(out / "run")],
+    ),
+    "annotate-video": (DATASET_CASES, lambda bad, out, good: ["annotate", str(bad), str(out / "v.mp4")]),
+    "annotate-folder": (DATASET_CASES, lambda bad, out, good: ["annotate", str(bad), str(out / "frames")]),
+    "export-png": (DATASET_CASES, lambda bad, out, good: ["export", str(bad), str(out / "x"), "--to", "png"]),
+    "threshold-workers": (DATASET_CASES, lambda bad, out, good: ["threshold", str(bad), str(out / "x.h5"), "--workers", "2"]),
+    "info-json": (DATASET_CASES, lambda bad, out, good: ["info", str(bad), "--json"]),
 }
+
+# Every registered command appears in the table (a new command fails here until it is added);
+# synth reads no input file: its bad usage is covered by test_numeric_options.
+COVERED = {name.split("-")[0] if name != "export-model" else name for name in COMMANDS} | {"synth"}
+
+
+def test_every_command_is_in_the_table():
+    from thermcli.cli.main import COMMANDS as REGISTERED
+
+    assert set(REGISTERED) <= COVERED, set(REGISTERED) - COVERED
+
+
+@pytest.fixture(scope="session")
+def model(tmp_path_factory):
+    """A tiny trained classifier (small_cnn, width 4, one epoch) for the data-side cases."""
+    from typer.testing import CliRunner
+
+    from thermcli.cli.main import app
+
+    root = tmp_path_factory.mktemp("corpus-model")
+    write_dataset(root / "train.h5", make_dataset(n=12, h=16, w=20))
+    result = CliRunner().invoke(app, ["train", str(root / "train.h5"), "--task", "classify", "--arch", "small_cnn",
+                                      "--width", "4", "--epochs", "1", "--batch-size", "8", "--out", str(root / "run")])
+    assert result.exit_code == 0, result.output
+    return root / "run" / "best.pt"
 
 CASES = [(command, case) for command, (cases, _) in COMMANDS.items() for case in cases]
 
@@ -55,7 +94,7 @@ def _snapshot(folder: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("command,case", CASES, ids=[f"{c}-{k}" for c, k in CASES])
-def test_broken_input(cli, tmp_path, command, case, monkeypatch):
+def test_broken_input(cli, tmp_path, command, case, monkeypatch, request):
     monkeypatch.chdir(tmp_path)  # a pickled payload would write PWNED here
     inputs = tmp_path / "inputs"
     out = tmp_path / "out"
@@ -63,6 +102,10 @@ def test_broken_input(cli, tmp_path, command, case, monkeypatch):
     bad = build(case, inputs)
     good = inputs / "good.h5"
     write_dataset(good, make_dataset(n=12, h=16, w=20))
+    if command in ("predict-data", "eval-data", "distill-train"):
+        import shutil
+
+        shutil.copy(request.getfixturevalue("model"), inputs / "model.pt")
     before = sha256(bad) if bad.exists() else None
     result = cli(*COMMANDS[command][1](bad, out, good))
     assert result.exit_code in (1, 2), (result.exit_code, result.stdout, result.stderr)
@@ -87,5 +130,22 @@ def test_eval_on_multilabel_data_is_a_clean_error(cli, tmp_path):
     ds.labels = np.array([[0, 1]] * 6, np.uint8)
     write_dataset(tmp_path / "au.h5", ds)
     preds = make_dataset(n=6, h=16, w=20)
+    preds.meta.attrs["predictions"] = {"task": "classify", "model": "m.pt"}
     write_dataset(tmp_path / "pred.h5", preds)
     assert_clean_error(cli("eval", tmp_path / "pred.h5", tmp_path / "au.h5"), 1, "multi-label")
+
+
+def test_eval_refuses_a_source_that_is_not_predictions(cli, tmp_path):
+    """``eval data.h5 data.h5`` scored the ground truth as its own predictions (accuracy 1.0,
+    exit 0): a --fail-under gate passed on nothing."""
+    from tests.conftest import assert_clean_error
+
+    data = tmp_path / "data.h5"
+    write_dataset(data, make_dataset(n=6, h=16, w=20))
+    for argv in ([data, data], [data, data, "--fail-under", "accuracy=0.9"], [data, data, "--output", tmp_path / "m.json"]):
+        assert_clean_error(cli("eval", *argv), 1, "data.h5", "predictions dataset")
+    assert not (tmp_path / "m.json").exists()
+    preds = make_dataset(n=6, h=16, w=20)
+    preds.meta.attrs["predictions"] = {"task": "classify", "model": "m.pt"}
+    write_dataset(tmp_path / "pred.h5", preds)
+    assert cli("eval", tmp_path / "pred.h5", data).exit_code == 0

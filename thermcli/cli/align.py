@@ -119,9 +119,10 @@ def align(
         for path, name in zip(streams, ("THERMAL", "RGB")):
             if not path.exists():
                 raise UsageError(f"{path} does not exist", param=name)
-    check_output(out, force=force)
+    align_inputs = [*paths[:-1], calib, points, transform, initial]
+    check_output(out, force=force, inputs=align_inputs)
     if save_transform is not None:
-        check_output(save_transform, force=force, param="--save-transform")
+        check_output(save_transform, force=force, param="--save-transform", inputs=[*align_inputs, out])
 
     from thermcli.stages import align as stage
 

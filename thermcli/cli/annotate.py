@@ -39,7 +39,7 @@ def annotate(
     from thermcli.stages.annotate import AnnotateConfig, annotate as run, output_kind
 
     output_kind(out)
-    check_output(out, force=force)
+    check_output(out, force=force, inputs=[data, model, pred])
     config = AnnotateConfig(
         palette=palette, window=parse_interval(window, "--window") if window else None, scale=scale,
         colorbar=colorbar, show_gt=gt, columns=columns, fps=fps, min_confidence=min_confidence,

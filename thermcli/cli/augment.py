@@ -79,22 +79,33 @@ def augment(
             raise UsageError(f"must be ≥ 0, got {value:g}", param=name)
     if noise is not None and noise < 0:
         raise UsageError(f"must be ≥ 0, got {noise:g}", param="--noise")
+    # Geometry beyond these sends OpenCV's border extrapolation into loops that run for minutes
+    # (a shift of 1e9 frame widths) or forever (inf): absurd values are usage errors.
+    spans = {name: parse_span(text, name, minimum=low) for name, text, low in (
+        ("--scale", scale, 1e-3), ("--gain", gain, 0), ("--contrast", contrast, 0),
+        ("--blur-sigma", blur_sigma, 1e-3), ("--lowres-factor", lowres_factor, 1))}
+    for name, value, limit in (("--rotate", rotate, 180.0), ("--translate", translate, 1.0),
+                               ("--scale", spans["--scale"][1], 10.0), ("--blur-sigma", spans["--blur-sigma"][1], 50.0),
+                               ("--lowres-factor", spans["--lowres-factor"][1], 64.0), ("--gain", spans["--gain"][1], 1e3),
+                               ("--contrast", spans["--contrast"][1], 1e3)):
+        if value > limit:
+            raise UsageError(f"must be ≤ {limit:g}, got {value:g}", param=name)
     settings = AugmentSettings(
         rotate=rotate,
-        scale=parse_span(scale, "--scale", minimum=1e-3),
+        scale=spans["--scale"],
         translate=translate,
         flip=check_fraction(flip, "--flip"),
         crop=check_fraction(crop, "--crop", allow_zero=False),
         offset=offset,
-        gain=parse_span(gain, "--gain", minimum=0),
+        gain=spans["--gain"],
         brightness=brightness,
-        contrast=parse_span(contrast, "--contrast", minimum=0),
+        contrast=spans["--contrast"],
         noise=noise,
         fpn=fpn,
         blur=check_fraction(blur, "--blur"),
-        blur_sigma=parse_span(blur_sigma, "--blur-sigma", minimum=1e-3),
+        blur_sigma=spans["--blur-sigma"],
         lowres=check_fraction(lowres, "--lowres"),
-        lowres_factor=parse_span(lowres_factor, "--lowres-factor", minimum=1),
+        lowres_factor=spans["--lowres-factor"],
         invert=check_fraction(invert, "--invert"),
         border=border,
     )
@@ -103,7 +114,7 @@ def augment(
         from thermcli.errors import DataError
 
         raise DataError("no such file or folder", path=str(replay))
-    check_output(out, force=force)
+    check_output(out, force=force, inputs=[src, replay])
     rows = run_augment(
         src,
         out,

@@ -50,7 +50,7 @@ def eval_(
     from thermcli.stages.evaluate import gate_error, failed_gates, jsonable, run_eval
 
     if output is not None:
-        check_output(output, force=force, param="--output")
+        check_output(output, force=force, param="--output", inputs=[source, data, gt, pred])
     if pred is not None and source is not None:
         raise typer.BadParameter("give SOURCE or --pred, not both", param_hint="--pred")
     if gt is not None and data is not None:

@@ -47,7 +47,7 @@ def export(
         from thermcli.ops.palette import palette_lut
 
         palette_lut(palette)
-    check_output(out, force=force)
+    check_output(out, force=force, inputs=[path])
     provenance = make_provenance(f"thermcli export --to {to}", resolved_options(ctx), inputs=[path])
     report = run_export(path, out, to=to, palette=palette, window=window_range, provenance=provenance, force=force, batch_size=batch_size)
     if json_out:

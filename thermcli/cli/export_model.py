@@ -46,7 +46,7 @@ def export_model(
 
     if out.suffix.lower() != ".onnx":
         raise UsageError(f"{out} must end in .onnx", param="OUT")
-    check_output(out, force=force)
+    check_output(out, force=force, inputs=[model])
     report = export_onnx(model, out, input_shape=_parse_shape(input_shape), opset=opset, tolerance=tolerance, force=force)
     if json_out:
         typer.echo(json.dumps(report, indent=2))

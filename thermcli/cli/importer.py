@@ -132,8 +132,8 @@ def import_(
         sequence_column=sequence_column,
         batch_size=batch_size,
     )
-    check_output(out, force=force)
     inputs = [*sources, *options.labels, *options.signals] + ([yolo] if yolo else []) + ([overrides] if overrides else [])
+    check_output(out, force=force, inputs=[*inputs, image_root])
     provenance = make_provenance("thermcli import", resolved_options(ctx), inputs=inputs)
     report = run_import(list(sources), out, options=options, provenance=provenance, force=force)
     for message in report.warnings:

@@ -13,7 +13,7 @@ import traceback
 from typing import Annotated, Any, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 import thermcli
 from thermcli.cli import state
@@ -62,11 +62,15 @@ class ThermcliGroup(TyperGroup):
         return list(self.commands)  # registration order, not alphabetical
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra: Any):
-        args = list(sys.argv[1:] if args is None else args)
+        args = _globals_first(list(sys.argv[1:] if args is None else args), self)
         state.reset()
         if any(a in ("-v", "--verbose") for a in args[: _first_command_index(args, self)]):
             state.verbose = True
         prog = prog_name or "thermcli"
+        from thermcli.io.atomic import guard_inputs
+
+        guard_inputs(True)  # no output of this command may replace one of its inputs
+        _quiet_opencv(state.verbose)
         try:
             rv = super().main(args=args, prog_name=prog, complete_var=complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else 0
@@ -94,15 +98,69 @@ class ThermcliGroup(TyperGroup):
         except MemoryError:
             _emit_error(prog, "out of memory; try a smaller --batch-size")
             code = 1
+        except OSError as exc:  # a full disk met by a writer that did not check: still named
+            from thermcli.io.atomic import current_output, is_no_space, no_space_error
+
+            if state.verbose:
+                traceback.print_exc()
+            if is_no_space(exc):
+                _emit_error(prog, no_space_error(current_output() or exc.filename or "output").one_line())
+            else:
+                hint = "" if state.verbose else " (run with --verbose for the traceback)"
+                _emit_error(prog, f"{type(exc).__name__}: {exc}{hint}")
+            code = 1
         except Exception as exc:  # a bug or an unexpected environment: still one line
             if state.verbose:
                 traceback.print_exc()
             hint = "" if state.verbose else " (run with --verbose for the traceback)"
             _emit_error(prog, f"{type(exc).__name__}: {exc}{hint}")
             code = 1
+        finally:
+            guard_inputs(False)
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+class ThermcliCommand(TyperCommand):
+    """Every subcommand: its numbers are checked once, here, before its body runs."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        from thermcli.cli.options import check_numbers
+
+        check_numbers(ctx)
+        return super().invoke(ctx)
+
+
+GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet")
+
+
+def _quiet_opencv(verbose: bool) -> None:
+    """OpenCV's own "[ WARN ]" lines (an unreadable image, a video frame not written) preceded
+    the one-line error; thermcli reports those failures itself. --verbose lets them through."""
+    import os
+
+    level = "INFO" if verbose else "SILENT"
+    os.environ["OPENCV_LOG_LEVEL"] = level  # read when cv2 is first imported
+    cv2 = sys.modules.get("cv2")
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_INFO if verbose else logging.LOG_LEVEL_SILENT)
+
+
+def _globals_first(args: list[str], group: TyperGroup) -> list[str]:
+    """Move the global flags (--verbose, --quiet) given after the subcommand in front of it:
+    users put flags at the end (``thermcli eval ... --verbose``). Nothing after ``--`` moves."""
+    index = _first_command_index(args, group)
+    if index >= len(args):
+        return args
+    tail = args[index + 1 :]
+    end = tail.index("--") if "--" in tail else len(tail)
+    moved = [a for a in tail[:end] if a in GLOBAL_FLAGS]
+    if not moved:
+        return args
+    kept = [a for a in tail[:end] if a not in GLOBAL_FLAGS] + tail[end:]
+    return args[:index] + moved + [args[index]] + kept
 
 
 def _first_command_index(args: list[str], group: TyperGroup) -> int:
@@ -146,7 +204,7 @@ def _register() -> None:
     for name, target in COMMANDS.items():
         module_name, function_name = target.split(":")
         function = getattr(importlib.import_module(module_name), function_name)
-        app.command(name)(function)
+        app.command(name, cls=ThermcliCommand)(function)
 
 
 _register()

@@ -34,6 +34,6 @@ def merge(
     if len(paths) < 2:
         raise UsageError("give at least one part and the output: PARTS... OUT", param="PATHS")
     *parts, out = paths
-    check_output(out, force=force)
+    check_output(out, force=force, inputs=parts)
     rows = run_merge(parts, out, options=resolved_options(ctx), batch_size=batch_size, force=force)
     say(f"wrote {rows} rows to {out}")

@@ -7,6 +7,7 @@ names the option and the exit code is 2.
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional, TypeVar
 
@@ -22,7 +23,7 @@ T = TypeVar("T")
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of every random step (recorded in the output).")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
-Workers = Annotated[int, typer.Option("--workers", min=1, help="Parallel worker processes.")]
+Workers = Annotated[int, typer.Option("--workers", min=1, callback=lambda value: check_workers(value), help="Parallel worker processes (at most twice the CPU cores).")]
 Shard = Annotated[
     Optional[str],
     typer.Option("--shard", help="Process only slice K of N (0-based, e.g. 0/4); join with `thermcli merge`."),
@@ -103,3 +104,37 @@ MapWeight = Annotated[float, typer.Option("--map-weight", min=0.0, help="--task 
 ColorJitter = Annotated[bool, typer.Option("--color-jitter/--no-color-jitter", help="--task keypoints on RGB, with --augment: also random brightness, contrast, saturation, channel order and grey.")]
 Adapter = Annotated[bool, typer.Option("--adapter/--no-adapter", help="--task keypoints: a learned 1×1 projection from the student's latent to the teacher's also when their widths agree.")]
 LatentNorm = Annotated[str, typer.Option("--latent-norm", help="--task keypoints: none (L1 on raw latents) or channel (L1 on latents standardised by the teacher's per-channel mean/std).")]
+
+
+# ---- numbers of every command (issue 23) -----------------------------------------------------
+# Checked once for every command (thermcli.cli.main.ThermcliCommand), after parsing and before
+# the command's body: a non-finite number (inf, nan) or an absurd magnitude in any float option
+# is a usage error naming the option, never a spin inside OpenCV or an error blamed on a file.
+
+ABSURD_MAGNITUDE = 1e12
+
+
+def check_numbers(ctx: typer.Context) -> None:
+    """Refuse ``inf``/``nan`` and magnitudes above :data:`ABSURD_MAGNITUDE` in every float
+    parameter of ``ctx``'s command (lists and tuples of floats too): exit 2 naming the option."""
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        values = value if isinstance(value, (list, tuple)) else (value,)
+        for number in values:
+            if not isinstance(number, float):
+                continue
+            hint = param.opts[0] if getattr(param, "opts", None) else (param.name or "").upper()
+            if not math.isfinite(number):
+                raise typer.BadParameter(f"{number!r} is not a finite number", ctx=ctx, param_hint=hint)
+            if abs(number) > ABSURD_MAGNITUDE:
+                raise typer.BadParameter(f"{number:g} is absurdly large (|value| ≤ {ABSURD_MAGNITUDE:g})", ctx=ctx, param_hint=hint)
+
+
+def check_workers(value: int) -> int:
+    """``--workers`` callback: 1 ≤ N ≤ :func:`max_workers`."""
+    from thermcli.stages.blocks import max_workers
+
+    limit = max_workers()
+    if value is not None and not 1 <= value <= limit:
+        raise typer.BadParameter(f"{value} is outside 1..{limit} (twice the usable CPU cores, at least 4)")
+    return value

@@ -31,6 +31,6 @@ def predict(
     from thermcli.progress import say
     from thermcli.stages.predict import run_predict
 
-    check_output(out, force=force)
+    check_output(out, force=force, inputs=[model, data])
     summary = run_predict(model, data, out, device=device, batch_size=batch_size, force=force, options=resolved_options(ctx))
     say(f"wrote {out}: {summary['frames']} {summary['task']} predictions")

@@ -64,7 +64,7 @@ def roi(
     from thermcli.progress import say, warn
     from thermcli.stages import roi as stage
 
-    check_output(out, force=force)
+    check_output(out, force=force, inputs=[source, regions, model])
     region_list = list(stage.load_regions(regions)) if regions is not None else []
     region_list += [stage.parse_anchor(text) for text in anchor or []]
     band_spec = None

@@ -45,7 +45,7 @@ def split(
         raise typer.BadParameter(f"{fmt!r}: expected h5 or png", param_hint="--format")
     if out.suffix:
         raise typer.BadParameter(f"{out}: OUT is a folder (no suffix)", param_hint="OUT")
-    check_output(out, force=force)
+    check_output(out, force=force, inputs=[data])
     listing = lambda text: [g.strip() for g in text.split(",") if g.strip()] if text else []  # noqa: E731
     summary = run_split(data, out, by=by, fractions=values, seed=seed, val_groups=listing(val_groups),
                         test_groups=listing(test_groups), batch_size=batch_size, force=force,

@@ -92,7 +92,7 @@ def threshold(
         offset=offset,
         band=band_interval,
     )
-    check_output(out, force=force)
+    check_output(out, force=force, inputs=[src])
     rows = run_threshold(
         src, out, cfg, options=resolved_options(ctx), batch_size=batch_size, workers=workers, shard=shard_kn, force=force,
         keep_original=keep_original,

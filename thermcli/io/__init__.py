@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Union
 
 from thermcli.errors import DataError
-from thermcli.io.atomic import atomic_path, check_output, write_text_atomic
+from thermcli.io.atomic import atomic_path, check_output, register_input, write_text_atomic
 from thermcli.io.hdf5 import HDF5Reader, HDF5Writer
 from thermcli.io.pngdir import PNGFolderReader, PNGFolderWriter
 from thermcli.io.provenance import make_provenance, read_provenance
@@ -41,6 +41,7 @@ def is_hdf5_path(path: str | os.PathLike) -> bool:
 def open_dataset(path: str | os.PathLike) -> Reader:
     """Open a dataset for streamed reading (HDF5 file or PNG folder)."""
     path = Path(path)
+    register_input(path)  # no output of this command may replace it (io.atomic)
     if not path.exists():
         raise DataError("no such file or folder", path=str(path))
     if path.is_dir():

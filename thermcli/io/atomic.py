@@ -14,16 +14,70 @@ from pathlib import Path
 from typing import Iterator
 
 from thermcli import interrupt
-from thermcli.errors import DataError, OutputExistsError
+from thermcli.errors import DataError, OutputExistsError, UsageError
 
 TMP_MARK = ".tmp-"
 
+# The inputs of the command being run (resolved), which no output may replace, even with
+# --force. Filled by check_output(inputs=...) and, while a command runs (``guard_inputs``), by
+# every dataset opened for reading; checked again when an output is committed.
+_INPUTS: dict[Path, str] = {}
+_GUARDING = False
 
-def check_output(path: str | os.PathLike, *, force: bool, param: str = "OUT") -> Path:
-    """Refuse an existing output without ``force``; check that its folder is writable.
+
+_OUTPUT: list[str] = []  # the first output the running command started writing (for messages)
+
+
+def guard_inputs(active: bool) -> None:
+    """Start (or end) recording the inputs of one command; either way, forget earlier ones."""
+    global _GUARDING
+    _GUARDING = active
+    _INPUTS.clear()
+    _OUTPUT.clear()
+
+
+def current_output() -> str | None:
+    """The output the running command writes (its first atomic_path), or None."""
+    return _OUTPUT[0] if _OUTPUT else None
+
+
+def _resolved(path: str | os.PathLike) -> Path:
+    return Path(os.path.abspath(path)).resolve(strict=False)
+
+
+def register_input(path: str | os.PathLike) -> None:
+    """Record ``path`` as an input of the running command (only while ``guard_inputs`` is on)."""
+    if _GUARDING:
+        _INPUTS.setdefault(_resolved(path), str(path))
+
+
+def check_not_input(path: str | os.PathLike, inputs=(), *, param: str = "OUT") -> None:
+    """Refuse an output that is one of the inputs (the same file or folder, through symlinks
+    too) or a folder holding one: replacing it would destroy the input, so ``--force`` does not
+    allow it. A usage error (exit 2) naming the option."""
+    target = _resolved(path)
+    known = dict(_INPUTS)
+    for given in inputs:
+        if given is not None:
+            known.setdefault(_resolved(given), str(given))
+    for resolved, shown in known.items():
+        if target == resolved:
+            raise UsageError(f"{path} is the input {shown}; write the output elsewhere (--force never replaces an input)", param=param)
+        if target in resolved.parents:
+            raise UsageError(f"{path} holds the input {shown}; write the output elsewhere (--force never replaces an input)", param=param)
+
+
+def check_output(path: str | os.PathLike, *, force: bool, param: str = "OUT", inputs=()) -> Path:
+    """Refuse an output that is an input (even with ``force``: see :func:`check_not_input`),
+    or an existing output without ``force``; check that its folder is writable. ``inputs``
+    (paths, None ignored) are recorded as the command's inputs too.
 
     Called before any work starts, so bad usage costs nothing and writes nothing.
     """
+    for given in inputs:
+        if given is not None:
+            register_input(given)
+    check_not_input(path, inputs, param=param)
     out = Path(path)
     if out.exists() and not force:
         raise OutputExistsError(f"output {out} exists; pass --force to overwrite it", param=param)
@@ -84,6 +138,9 @@ def atomic_path(final: str | os.PathLike, *, force: bool = False, directory: boo
     ``final`` is replaced only with ``force`` (checked again here, after the work).
     """
     final = Path(final)
+    check_not_input(final)
+    if not _OUTPUT:
+        _OUTPUT.append(str(final))
     _sweep_stale(final)
     tmp = _tmp_name(final)
     _remove(tmp)
@@ -92,6 +149,7 @@ def atomic_path(final: str | os.PathLike, *, force: bool = False, directory: boo
     try:
         yield tmp
         interrupt.check()  # a stop requested mid-way never commits, even if the signal was swallowed
+        check_not_input(final)  # an input opened during the work (a --val, a model) counts too
         if final.exists():
             if not force:
                 raise OutputExistsError(f"output {final} exists; pass --force to overwrite it", param="OUT")
@@ -120,3 +178,54 @@ def write_bytes_atomic(final: str | os.PathLike, data: bytes, *, force: bool = T
 
 def write_text_atomic(final: str | os.PathLike, text: str, *, force: bool = True) -> None:
     write_bytes_atomic(final, text.encode("utf-8"), force=force)
+
+
+# ---- disk full ---------------------------------------------------------------------------------
+# A full filesystem is a one-line error naming the output, with nothing left behind. Writers
+# check the free space before each write whose size they know (HDF5's library, once a write
+# failed, could crash the interpreter when the file was closed: exit 139), and turn an ENOSPC
+# that still happens into the same error.
+
+SPACE_MARGIN = 256 << 10  # bytes kept free beyond each write: HDF5 metadata, PNG headers
+
+
+def free_bytes(path: str | os.PathLike) -> int | None:
+    """Bytes an unprivileged writer may still use on the filesystem holding ``path`` (its
+    nearest existing ancestor), or None where that cannot be told."""
+    probe = Path(os.path.abspath(path))
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        stat = os.statvfs(probe)
+    except (OSError, AttributeError):
+        return None
+    return stat.f_bavail * stat.f_frsize
+
+
+def no_space_error(final: str | os.PathLike, need: int | None = None, free: int | None = None) -> DataError:
+    detail = ""
+    if need is not None and free is not None:
+        detail = f" ({need / 2**20:.1f} MiB to write, {free / 2**20:.1f} MiB free)"
+    import re
+
+    # name the output, not the hidden temporary folder it is being built in
+    shown = Path(*[re.sub(rf"^\.(.+){re.escape(TMP_MARK)}\d+$", r"\1", part) for part in Path(final).parts])
+    return DataError(f"no space left on device{detail}; nothing was written", path=str(shown))
+
+
+def check_space(where: str | os.PathLike, need: int, final: str | os.PathLike) -> None:
+    """Raise :func:`no_space_error` naming ``final`` unless ``need`` bytes (plus a margin) fit on
+    the filesystem of ``where``."""
+    free = free_bytes(where)
+    if free is not None and need + SPACE_MARGIN + need // 50 > free:
+        raise no_space_error(final, need, free)
+
+
+def is_no_space(exc: BaseException) -> bool:
+    """An ENOSPC (or a quota) however the library reports it (OSError, h5py's RuntimeError)."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "errno = 28" in text or "Disk quota exceeded" in text

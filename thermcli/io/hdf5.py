@@ -22,7 +22,8 @@ import numpy as np
 import thermcli
 from thermcli import interrupt
 from thermcli.errors import DataError
-from thermcli.io.atomic import atomic_path
+from thermcli.io.atomic import atomic_path, check_space, is_no_space, no_space_error
+from thermcli.io.provenance import provenance_problem
 from thermcli.io.schema import (
     KNOWN_VERSIONS,
     PER_FRAME_FIELDS,
@@ -66,6 +67,7 @@ class HDF5Reader:
         except OSError as exc:
             raise DataError(f"cannot open HDF5 file ({_short(exc)}); truncated or corrupted?", path=where) from None
         try:
+            refuse_outside_references(self._file, where)
             self._open(where)
         except BaseException:
             self._file.close()
@@ -90,8 +92,11 @@ class HDF5Reader:
         try:
             meta_json = json.loads(_attr_str(attrs.get("meta")) or "{}")
             meta_json["provenance"] = json.loads(_attr_str(attrs.get("provenance")) or "{}")
+            problem = provenance_problem(meta_json["provenance"])
+            if problem is not None:
+                raise ValueError(f"the provenance attribute is malformed: {problem}")
             self.meta = Meta.from_json(meta_json)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, AttributeError) as exc:
             raise DataError(f"unreadable metadata: {_short(exc)}", path=where) from None
         validate_meta(self.meta, where=where)
         if "frames" not in self._file:
@@ -176,6 +181,59 @@ class HDF5Reader:
         return self.read(0, self.n)
 
 
+def refuse_outside_references(file: Any, where: str) -> None:
+    """Refuse an HDF5 file that makes the library read anything but itself.
+
+    Three HDF5 features point outside the file: *external links* (a name in a group that opens an
+    object of another file), *external storage* (a dataset whose bytes lie in other files, read
+    as raw bytes: a crafted dataset over ``/etc/passwd`` would otherwise come back as pixels) and
+    *virtual datasets* (a dataset mapped onto datasets of other files). thermcli never writes
+    any of them, so every one found is refused by name before a single value is read. User-
+    defined link classes are refused too. Every object reachable by hard links is checked
+    (``visititems`` visits each object once, cycles included, and follows no soft or external
+    link; soft links can only name objects it reaches, or nothing).
+    """
+    import h5py
+
+    problems: list[str] = []
+
+    def check_links(group: Any, prefix: str) -> None:
+        for raw in _link_names(group):
+            info = group.id.links.get_info(raw)
+            name = prefix + raw.decode("utf-8", "replace")
+            if info.type == h5py.h5l.TYPE_EXTERNAL:
+                problems.append(f"{name} is an external link to another file")
+            elif info.type not in (h5py.h5l.TYPE_HARD, h5py.h5l.TYPE_SOFT):
+                problems.append(f"{name} is a user-defined link")
+
+    def check(name: str, obj: Any) -> None:
+        if problems:
+            return
+        if isinstance(obj, h5py.Group):
+            check_links(obj, f"/{name}/")
+        elif isinstance(obj, h5py.Dataset):
+            if obj.external:
+                problems.append(f"dataset /{name} keeps its data in external files (external storage)")
+            elif obj.is_virtual:
+                problems.append(f"dataset /{name} is a virtual dataset (its data lies in other files)")
+
+    check_links(file, "/")
+    if not problems:
+        file.visititems(check)
+    if problems:
+        raise DataError(f"refused: {problems[0]}; thermcli reads only self-contained HDF5 files", path=where)
+
+
+def _link_names(group: Any) -> list[bytes]:
+    names: list[bytes] = []
+
+    def collect(name: bytes) -> None:
+        names.append(name)
+
+    group.id.links.iterate(collect)
+    return names
+
+
 def _check_fits_in_memory(n: int, frame_shape: tuple[int, ...], dtype: np.dtype, where: str) -> None:
     need = n * int(np.prod(frame_shape)) * np.dtype(dtype).itemsize
     try:
@@ -208,7 +266,9 @@ class HDF5Writer:
         self._ctx = atomic_path(self.path, force=force)
         try:
             self._tmp = self._ctx.__enter__()
-            self._file = h5py.File(self._tmp, "w")
+            # no chunk cache: every write goes to the file at once, so nothing dirty waits for
+            # a close that a full disk would fail (see abort)
+            self._file = h5py.File(self._tmp, "w", rdcc_nbytes=0)
         except OSError as exc:
             self._ctx.__exit__(type(exc), exc, exc.__traceback__)
             raise DataError(f"cannot create output ({_short(exc)})", path=str(self.path)) from None
@@ -237,6 +297,7 @@ class HDF5Writer:
         dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
         dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)  # every row is written before close
         dtype = np.dtype(dtype)
+        check_space(self._tmp, total * int(np.prod(row_shape)) * dtype.itemsize, self.path)
         space = h5py.h5s.create_simple((total, *row_shape))
         dsid = h5py.h5d.create(self._file.id, b"frames", h5py.h5t.py_create(dtype), space, dcpl=dcpl)
         offset = dsid.get_offset()
@@ -303,24 +364,47 @@ class HDF5Writer:
         m = len(batch)
         if self._reserved is not None and self.n + m > self._reserved:
             raise DataError(f"more rows than the {self._reserved} reserved", path=str(self.path))
+        need = sum(values.nbytes if values.dtype != object else 64 * len(values)
+                   for name, values in arrays.items() if not (name == "frames" and self._reserved is not None))
+        check_space(self._tmp, need, self.path)  # before HDF5 meets a full disk (see io.atomic)
+        full = False
+        try:
+            self._write_batch(arrays, m, frames_written)
+        except (OSError, RuntimeError) as exc:
+            if not is_no_space(exc):
+                raise
+            full = True
+        if full:  # out of the except block: no traceback holds HDF5 objects while the file goes
+            self.abort()
+            raise no_space_error(self.path)
+        self.n += m
+
+    def _dataset(self, name: str):
+        """The open dataset ``name``, kept open until close: a handle dropped after each batch
+        made HDF5 flush its chunk cache right there, where a full disk could not be handled."""
+        handles = self.__dict__.setdefault("_handles", {})
+        if name not in handles:
+            handles[name] = self._file[name]
+        return handles[name]
+
+    def _write_batch(self, arrays: dict[str, np.ndarray], m: int, frames_written: bool) -> None:
         for name, values in arrays.items():
             if name == "frames" and self._reserved is not None:
                 if not frames_written:
                     if (tuple(values.shape[1:]), values.dtype) != self._reserved_layout:
                         raise DataError(f"frames rows of shape {values.shape[1:]} {values.dtype}, reserved "
                                         f"{self._reserved_layout[0]} {self._reserved_layout[1]}", path=str(self.path))
-                    self._file[name][self.n : self.n + m] = values
+                    self._dataset(name)[self.n : self.n + m] = values
                 continue
             row_shape, _ = self._layout[name]
             if tuple(values.shape[1:]) != row_shape:
                 raise DataError(f"{name} rows of shape {values.shape[1:]} after rows of shape {row_shape}", path=str(self.path))
-            ds = self._file[name]
+            ds = self._dataset(name)
             ds.resize(self.n + m, axis=0)
             if name in STRING_FIELDS:
                 ds[self.n : self.n + m] = [str(v) for v in values]
             else:
                 ds[self.n : self.n + m] = values
-        self.n += m
 
     def close(self) -> None:
         if self._closed:
@@ -330,6 +414,7 @@ class HDF5Writer:
                 raise DataError("no frames to write", path=str(self.path))
             if self._reserved is not None and self.n != self._reserved:
                 raise DataError(f"{self.n} rows written of the {self._reserved} reserved", path=str(self.path))
+            check_space(self._tmp, 0, self.path)  # room for the metadata written at close
             attrs = self._file.attrs
             attrs["schema"] = SCHEMA_NAME
             attrs["schema_version"] = SCHEMA_VERSION
@@ -340,10 +425,22 @@ class HDF5Writer:
             provenance = meta_json.pop("provenance")
             attrs["meta"] = json.dumps(meta_json)
             attrs["provenance"] = json.dumps(provenance)
+            self._file.flush()
+            self.__dict__.pop("_handles", None)
             self._file.close()
+        except (OSError, RuntimeError) as exc:
+            if not is_no_space(exc):
+                self.abort(type(exc), exc, exc.__traceback__)
+                raise
+            full = True
         except BaseException as exc:
             self.abort(type(exc), exc, exc.__traceback__)
             raise
+        else:
+            full = False
+        if full:
+            self.abort()
+            raise no_space_error(self.path)
         self._closed = True
         self._ctx.__exit__(None, None, None)
 
@@ -351,7 +448,16 @@ class HDF5Writer:
         if self._closed:
             return
         self._closed = True
+        # The file is discarded: free its blocks first, so that the metadata HDF5 still flushes
+        # at close lands in a sparse file and succeeds even on a full disk. A close that fails
+        # leaves the file open in the HDF5 library, whose exit-time flush then crashed the
+        # interpreter (exit 139) after the error message.
         try:
+            os.truncate(self._tmp, 0)
+        except OSError:
+            pass
+        try:
+            self.__dict__.pop("_handles", None)
             self._file.close()
         except Exception:
             pass

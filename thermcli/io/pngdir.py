@@ -32,6 +32,7 @@ from thermcli import interrupt
 from thermcli.errors import DataError
 from thermcli.io.atomic import atomic_path
 from thermcli.io.images import read_image
+from thermcli.io.provenance import provenance_problem
 from thermcli.io.schema import (
     KNOWN_VERSIONS,
     PER_FRAME_FIELDS,
@@ -89,8 +90,25 @@ def _write_png(path: Path, image: np.ndarray) -> None:
     cv2 = _cv2()
     if image.ndim == 3 and image.shape[2] == 3:
         image = image[:, :, ::-1]  # RGB → BGR for OpenCV
-    if not cv2.imwrite(str(path), np.ascontiguousarray(image)):
-        raise DataError("cannot write image", path=str(path))
+    # encoded here, written by Python: a full disk is an OSError to report (libpng wrote its
+    # own "Write Error" line to stderr and OpenCV only returned False)
+    ok, encoded = cv2.imencode(path.suffix or ".png", np.ascontiguousarray(image))
+    if not ok:
+        raise DataError("cannot encode image", path=str(path))
+    write_image_bytes(path, encoded)
+
+
+def write_image_bytes(path: Path, encoded) -> None:
+    """Write an encoded image; a full disk is a one-line error naming the output."""
+    from thermcli.io.atomic import is_no_space, no_space_error
+
+    try:
+        with open(path, "wb") as fh:
+            fh.write(memoryview(encoded).cast("B"))
+    except OSError as exc:
+        if is_no_space(exc):
+            raise no_space_error(path) from None
+        raise DataError(f"cannot write image ({exc.strerror or exc})", path=str(path)) from None
 
 
 def _encode_array(values: np.ndarray) -> dict[str, Any]:
@@ -136,6 +154,9 @@ class PNGFolderReader:
         if version not in KNOWN_VERSIONS:
             raise DataError(f"schema version {version} is not known to this thermcli", path=where)
         try:
+            problem = provenance_problem((doc.get("meta") or {}).get("provenance"))
+            if problem is not None:
+                raise ValueError(f"the provenance record is malformed: {problem}")
             self.meta = Meta.from_json(doc["meta"])
             self.n = int(doc["n"])
             self.frame_shape = tuple(int(s) for s in doc["frame_shape"])
@@ -144,6 +165,11 @@ class PNGFolderReader:
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"malformed {SIDECAR}: {' '.join(str(exc).split())[:120]}", path=where) from None
         validate_meta(self.meta, where=where)
+        encoding, expected = doc.get("encoding"), ENCODINGS[self.meta.unit]
+        if encoding is not None and encoding != expected:
+            # read anyway, the pixels would be decoded with the wrong scale
+            raise DataError(f"{SIDECAR} declares the frame encoding {encoding!r}; thermcli reads {self.meta.unit} "
+                            f"frames only as {expected!r}", path=where)
         if self.n <= 0:
             raise DataError("has no frames (empty dataset)", path=where)
         unknown = set(self._fields) - set(PER_FRAME_FIELDS) - {"rgb"}

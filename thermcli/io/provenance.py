@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 import thermcli
 from thermcli.io.jsonable import jsonable
+from thermcli import interrupt
 
 _HASH_CHUNK = 1 << 20
 
@@ -96,6 +97,7 @@ def _sha256_file(path: Path) -> str:
     view = memoryview(buffer)
     with open(path, "rb", buffering=0) as fh:
         while size := fh.readinto(buffer):
+            interrupt.check()  # a stop, or a cancelled background hash (stages.blocks.Background)
             digest.update(view[:size])
     return digest.hexdigest()
 
@@ -128,7 +130,8 @@ def read_provenance(path: str | os.PathLike) -> dict[str, Any] | None:
 
             with h5py.File(path, "r") as fh:
                 text = fh.attrs.get("provenance")
-                return json.loads(text) if text else None
+                prov = json.loads(text) if text else None
+                return None if provenance_problem(prov) else prov  # never copy a malformed record
         if suffix == ".json":
             data = json.loads(path.read_text())
             return data.get("provenance") if isinstance(data, dict) else None
@@ -171,6 +174,34 @@ def make_provenance(
     if notes:
         prov["notes"] = jsonable(notes)
     return prov
+
+
+def provenance_problem(prov: Any, depth: int = 0) -> str | None:
+    """What is wrong with a provenance record read from a file, or None when it has the shape
+    thermcli writes: an object whose ``inputs`` (if any) is a list of objects, each with a string
+    ``path`` and a nested provenance record (or null). A malformed record was copied into every
+    derived output, and ``info`` then failed on all of them."""
+    if prov is None or prov == {}:
+        return None
+    if not isinstance(prov, dict):
+        return f"provenance is a JSON {type(prov).__name__}, not an object"
+    if depth > 64:
+        return "provenance nests deeper than 64 levels"
+    for key in ("command", "created"):
+        if key in prov and not isinstance(prov[key], (str, type(None))):
+            return f"provenance field {key!r} is not a string"
+    inputs = prov.get("inputs", [])
+    if not isinstance(inputs, list):
+        return "provenance field 'inputs' is not a list"
+    for i, record in enumerate(inputs):
+        if not isinstance(record, dict):
+            return f"provenance inputs[{i}] is not an object"
+        if not isinstance(record.get("path", ""), str) or not isinstance(record.get("sha256", ""), (str, type(None))):
+            return f"provenance inputs[{i}] has a non-string path or sha256"
+        inner = provenance_problem(record.get("provenance"), depth + 1)
+        if inner is not None:
+            return f"{inner} (in inputs[{i}])"
+    return None
 
 
 def lineage(prov: dict[str, Any] | None, depth: int = 0) -> list[tuple[int, str]]:

@@ -245,6 +245,9 @@ def validate(ds: Dataset, *, where: str = "dataset", check_values: bool = True, 
         if want is not None and values.dtype != want:
             raise DataError(f"{name} must be {want}, got {values.dtype}", path=where)
     for name, values in ds.columns.items():
+        if not isinstance(name, str) or not name.strip() or "/" in name or name in (".", ".."):
+            # HDF5 would store "a/b" as a group a holding b: a dataset nothing can read back
+            raise DataError(f"column name {name!r} is not usable (empty, '/', '.' or '..')", path=where)
         if len(values) != n:
             raise DataError(f"column {name} has {len(values)} rows but there are {n} frames", path=where)
     if ds.rgb is not None and (ds.rgb.ndim != 4 or ds.rgb.shape[3] != 3):

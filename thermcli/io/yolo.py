@@ -17,10 +17,12 @@ import numpy as np
 from thermcli.errors import DataError
 
 
-def read_yolo_boxes(path: str | os.PathLike, *, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+def read_yolo_boxes(path: str | os.PathLike, *, width: int, height: int,
+                    num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(boxes (P, 4) float32 x, y, w, h pixels, classes (P,) int32)`` of one label file.
 
-    A missing file means "no boxes" (YOLO's convention for background images).
+    A missing file means "no boxes" (YOLO's convention for background images). With
+    ``num_classes`` (the length of the class list), a class id beyond it is an error.
     """
     path = Path(path)
     if not path.is_file():
@@ -39,6 +41,9 @@ def read_yolo_boxes(path: str | os.PathLike, *, width: int, height: int) -> tupl
             raise DataError(f"line {line_no}: not numbers: {line.strip()!r}", path=str(path)) from None
         if cls < 0 or not all(np.isfinite([cx, cy, w, h])) or w < 0 or h < 0:
             raise DataError(f"line {line_no}: invalid box {line.strip()!r}", path=str(path))
+        if num_classes is not None and cls >= num_classes:
+            raise DataError(f"line {line_no}: class id {cls} is beyond the {num_classes} classes of the class list "
+                            f"(ids 0..{num_classes - 1})", path=str(path))
         x = (cx - w / 2.0) * width
         y = (cy - h / 2.0) * height
         boxes.append((x, y, w * width, h * height))

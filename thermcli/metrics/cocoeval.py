@@ -121,7 +121,6 @@ def evaluate(
     # ground truth grouped by unit, in input order (as pycocotools' per-image lists)
     order = np.argsort(g_unit, kind="stable")
     g_idx, g_unit = g_idx[order], g_unit[order]
-    g_rank = _rank_within(g_unit)
     # detections: per unit by descending score (stable), capped at max_det
     order = np.lexsort((np.arange(len(d_idx)), -d_score[d_idx], d_unit))
     d_idx, d_unit = d_idx[order], d_unit[order]

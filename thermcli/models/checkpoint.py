@@ -39,9 +39,12 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu", expec
     where = str(path)
     if expect_task is not None and config.get("task") not in (None, expect_task):
         raise DataError(f"checkpoint is a {config.get('task')} model, not {expect_task}", path=where)
+    problem = model_kwargs_problem(config.get("model_kwargs", {}))
+    if problem is not None:
+        raise DataError(f"impossible model config: {problem}", path=where)
     try:
         model = create_model(config["arch"], **config.get("model_kwargs", {}))
-    except (TypeError, ValueError, ThermcliError) as exc:  # kwargs of another architecture, unknown name
+    except (TypeError, ValueError, RuntimeError, ThermcliError) as exc:  # kwargs of another architecture, unknown name
         reason = exc.one_line() if isinstance(exc, ThermcliError) else " ".join(str(exc).split())[:160]
         raise DataError(f"cannot rebuild architecture {config['arch']!r} from this checkpoint ({reason})", path=where) from None
     try:
@@ -50,6 +53,33 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu", expec
         first = " ".join(str(exc).split())[:160]
         raise DataError(f"weights do not fit architecture {config['arch']!r} ({first})", path=where) from None
     return model, config, payload.get("extra", {})
+
+
+MAX_MODEL_SIZE = 1 << 20  # no width, channel or class count of a model thermcli builds comes near
+_SIZE_KEY = __import__("re").compile(r"width|chans|channels|classes|size|depth|frames|heads|dim|keypoints|num_|stride")
+
+
+def model_kwargs_problem(kwargs: Any) -> str | None:
+    """What makes a checkpoint's recorded model arguments impossible (a negative width, a NaN
+    rate, an absurd size), or None. Checked before anything is built: a negative width made
+    torch fail with "Trying to create tensor with negative dimension"."""
+    import math
+
+    if not isinstance(kwargs, dict):
+        return f"model_kwargs is a {type(kwargs).__name__}, not an object"
+    for key, value in kwargs.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for item in values:
+            if isinstance(item, bool) or not isinstance(item, (int, float)):
+                continue
+            if isinstance(item, float) and not math.isfinite(item):
+                return f"{key} = {item!r} is not finite"
+            if isinstance(item, int) and _SIZE_KEY.search(key):  # a count of something: widths, classes, ...
+                if item < 0:
+                    return f"{key} = {item} is negative"
+                if item > MAX_MODEL_SIZE:
+                    return f"{key} = {item} is absurdly large"
+    return None
 
 
 def describe_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -154,26 +154,54 @@ def _write(out: Path, kind: str, images: list[np.ndarray], config: AnnotateConfi
     import cv2
 
     from thermcli.io import atomic_path
+    from thermcli.io.atomic import check_space, is_no_space, no_space_error
+    from thermcli.io.pngdir import write_image_bytes
     from thermcli.ops import draw as D
 
     if kind == "folder":
         with atomic_path(out, force=force, directory=True) as tmp:
             for n, image in enumerate(images):
-                cv2.imwrite(str(tmp / f"{n:06d}.png"), image[..., ::-1])
+                ok, data = cv2.imencode(".png", image[..., ::-1])
+                if not ok:
+                    raise DataError("cannot encode image", path=str(out))
+                write_image_bytes(tmp / f"{n:06d}.png", data)
         return
     if kind == "sheet":
         sheet = D.contact_sheet(images, columns=config.columns)
         ok, data = cv2.imencode(".png", sheet[..., ::-1])
+        if not ok:
+            raise DataError("cannot encode image", path=str(out))
         with atomic_path(out, force=force) as tmp:
-            Path(tmp).write_bytes(data.tobytes())
+            write_image_bytes(Path(tmp), data)
         return
     h, w = images[0].shape[:2]
     with atomic_path(out, force=force) as tmp:
         target = Path(str(tmp) + ".mp4")  # OpenCV picks the container from the suffix
-        writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), float(config.fps), (w, h))
-        if not writer.isOpened():
-            raise DataError("OpenCV cannot write MP4 here (no mp4v encoder)", path=str(out))
-        for image in images:
-            writer.write(image[..., ::-1])
-        writer.release()
-        target.replace(tmp)
+        try:
+            writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), float(config.fps), (w, h))
+            if not writer.isOpened():
+                raise DataError("OpenCV cannot write MP4 here (no mp4v encoder)", path=str(out))
+            try:
+                # OpenCV's writer only logs a warning when a frame cannot be written: each frame
+                # is checked against the free space, and the finished file is read back
+                for image in images:
+                    check_space(target, image.nbytes, out)
+                    writer.write(image[..., ::-1])
+            finally:
+                writer.release()
+            check_space(target, 0, out)
+            written = cv2.VideoCapture(str(target))
+            try:
+                count = int(written.get(cv2.CAP_PROP_FRAME_COUNT)) if written.isOpened() else 0
+            finally:
+                written.release()
+            if count != len(images):
+                raise DataError(f"the video writer wrote {count} of {len(images)} frames (disk full?); nothing was written",
+                                path=str(out))
+            target.replace(tmp)
+        except OSError as exc:
+            if is_no_space(exc):
+                raise no_space_error(out) from None
+            raise
+        finally:
+            target.unlink(missing_ok=True)

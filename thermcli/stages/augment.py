@@ -206,21 +206,21 @@ def run_augment(
             attrs["shard"] = {"index": shard[0], "count": shard[1], "start": start, "stop": stop, "rows": total}
         inputs = [src] if replay is None else [src, replay]
         meta = reader.meta.copy(attrs=attrs)
-    provenance = Background(make_provenance, "thermcli augment", options, inputs=inputs, seed=seed)
-    work = []
-    for lo, hi in blocks(start, stop, batch_size):
-        if recorded is None:
-            work.append(((lo, hi), (lo, hi), ("sample", config, meta, (seed, copies, keep_original))))
-        else:
-            block_cols = {k: v[lo:hi] for k, v in recorded.items()}
-            rows = block_cols["aug_source_row"]
-            first, last = int(rows.min()), int(rows.max()) + 1
-            work.append(((first, last), (lo, hi), ("replay", config, meta, (first, block_cols))))
-    per_row = 1 if recorded is not None else copies + int(keep_original)  # output rows per block row
-    with create_writer(out, meta, force=force) as writer:
-        write_blocks(src, _augment_block, work, writer, workers=workers, rows_out=lambda lo, hi: (hi - lo) * per_row)
-        writer.meta.provenance = provenance.result()
-        return writer.n
+    with Background(make_provenance, "thermcli augment", options, inputs=inputs, seed=seed) as provenance:
+        work = []
+        for lo, hi in blocks(start, stop, batch_size):
+            if recorded is None:
+                work.append(((lo, hi), (lo, hi), ("sample", config, meta, (seed, copies, keep_original))))
+            else:
+                block_cols = {k: v[lo:hi] for k, v in recorded.items()}
+                rows = block_cols["aug_source_row"]
+                first, last = int(rows.min()), int(rows.max()) + 1
+                work.append(((first, last), (lo, hi), ("replay", config, meta, (first, block_cols))))
+        per_row = 1 if recorded is not None else copies + int(keep_original)  # output rows per block row
+        with create_writer(out, meta, force=force) as writer:
+            write_blocks(src, _augment_block, work, writer, workers=workers, rows_out=lambda lo, hi: (hi - lo) * per_row)
+            writer.meta.provenance = provenance.result()
+            return writer.n
 
 
 __all__ = ["AugmentConfig", "AugmentParams", "AugmentSettings", "augment_batch", "plan_rows", "read_replay", "run_augment"]

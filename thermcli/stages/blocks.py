@@ -183,7 +183,46 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
 
 
-def _worker_init() -> None:
+def die_with_parent(parent: int) -> None:
+    """Make this (worker) process die when ``parent`` does, whatever kills it (SIGKILL too).
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, then a check that the parent did not die
+    before the call (then the signal would never come). Elsewhere: a daemon thread polls the
+    parent's pid once a second. Without this, a SIGKILLed command left its workers running,
+    holding its input and its hidden temporary output."""
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - every Linux libc has prctl
+            _watch_parent(parent)
+    else:  # pragma: no cover - exercised on macOS/Windows only
+        _watch_parent(parent)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="thermcli-parent-watch").start()
+
+
+def _worker_init(parent: int | None = None) -> None:
+    if parent is not None:
+        die_with_parent(parent)
     keep_freed_memory()
     # one process per core already: keep OpenCV/NumPy from oversubscribing the cores
     import cv2
@@ -245,6 +284,16 @@ def prestart_workers(argv: list[str]) -> bool:
     return True
 
 
+def max_workers() -> int:
+    """The most ``--workers`` a command accepts: twice the CPU cores this process may use, at
+    least 4 (more processes than that only queue for the same cores and memory)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(4, 2 * cores)
+
+
 def _workers_request(argv: list[str]) -> tuple[str, int] | None:
     """``(command, workers)`` when ``argv`` runs a block command with ``--workers`` above 1.
     Global options are flags, so the command is the first word that is not an option; ``--help``
@@ -263,7 +312,7 @@ def _workers_request(argv: list[str]) -> tuple[str, int] | None:
             if not value.isdigit():
                 return None
             workers = int(value)
-    return (argv[index], workers) if workers > 1 else None
+    return (argv[index], workers) if 1 < workers <= max_workers() else None  # typer refuses others
 
 
 def discard_prestarted() -> None:
@@ -289,7 +338,7 @@ def _new_pool(workers: int, module: str):
     # ProcessPoolExecutor, not Pool: a worker that dies (killed, out of memory) fails the
     # command instead of leaving it waiting forever for that block.
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),))
     for _ in range(workers):  # each submit while no worker is idle spawns one more
         pool.submit(_warm_up, module)
     return pool
@@ -435,10 +484,14 @@ def _shared_map(items: list[tuple], children: int, path_text: str, pool) -> Iter
 
 
 class Background:
-    """Run ``function(*args, **kwargs)`` in a daemon thread; ``result()`` waits for it.
+    """Run ``function(*args, **kwargs)`` in a helper thread; ``result()`` waits for it.
 
     Used for the provenance record: hashing a large input (SHA-256 releases the GIL) overlaps
-    with the processing instead of delaying it, and an interrupted command does not wait for it.
+    with the processing instead of delaying it. Use it as a context manager: leaving the block
+    by an exception (bad data, Ctrl-C, SIGTERM) cancels the thread (its ``interrupt.check()``
+    calls raise) and joins it, so no helper thread is ever left running into the interpreter's
+    shutdown, where one holding h5py's lock deadlocked the exit after an error (a command that
+    printed its error and never returned).
     """
 
     def __init__(self, function: Callable, *args: Any, **kwargs: Any):
@@ -453,8 +506,29 @@ class Background:
             except BaseException as exc:  # handed to the caller in result()
                 self._error = exc
 
-        self._thread = threading.Thread(target=target, daemon=True)
+        # daemon only as a last resort: every exit path of a `with` block joins it first
+        self._thread = threading.Thread(target=target, daemon=True, name="thermcli-background")
         self._thread.start()
+
+    def __enter__(self) -> "Background":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.cancel()
+        else:
+            self._thread.join()
+
+    def cancel(self) -> None:
+        """Stop the thread at its next ``interrupt.check()`` and wait for it."""
+        from thermcli import interrupt
+
+        ident = self._thread.ident
+        interrupt.cancel_thread(ident)
+        try:
+            self._thread.join()
+        finally:
+            interrupt.forget_thread(ident)
 
     def result(self) -> Any:
         self._thread.join()

@@ -74,7 +74,13 @@ class EvalContext:
                                                   batch_size=max(self.batch_size, 256), provenance={})
         from thermcli.io import read_dataset
 
-        return read_dataset(self.source)
+        predictions = read_dataset(self.source)
+        if not isinstance(predictions.meta.attrs.get("predictions"), dict):
+            # ground truth scored as its own predictions is a perfect score: a gate that passes
+            raise DataError("is neither a model (.pt/.pth checkpoint, .skops ensemble) nor a predictions dataset "
+                            "written by `thermcli predict` (no predictions record in its attributes)",
+                            path=str(self.source))
+        return predictions
 
     @cached_property
     def ground_truth(self):

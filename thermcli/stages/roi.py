@@ -271,6 +271,12 @@ def run_roi(
             keypoint_index = _keypoint_index(anchors, source_names, "the model" if keypoint_predictor is not None else where)
             if keypoint_predictor is None and "keypoints" not in reader.fields:
                 raise DataError("has no keypoints for --anchor; pass --model with a keypoint model", path=where)
+            slots_field = "keypoints" if keypoint_predictor is None else "boxes"
+            if config.person > 0 and slots_field in reader.fields:
+                people = getattr(reader.read(0, 1, check_values=False), slots_field).shape[1]
+                if config.person >= people:  # every region would be NaN in every frame
+                    raise UsageError(f"{config.person} is beyond the {people} person slot(s) per frame of {where} "
+                                     f"(--person counts from 0)", param="--person")
         _check_fixed_regions(config.regions, height, width, where, note)
         # everything that can fail on the input's metadata fails before the per-frame work
         times, recordings, subjects = _timeline(reader, config, where)

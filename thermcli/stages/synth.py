@@ -21,8 +21,8 @@ def run_synth(kind: str, out: Path, *, seed: int, scale: float, force: bool, opt
         close = difflib.get_close_matches(kind, list(available), n=2)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(available) or 'none'}"
         raise UsageError(f"unknown kind {kind!r}{hint}", param="KIND")
-    if scale <= 0:
-        raise UsageError("must be > 0", param="--scale")
+    if not 0 < scale <= 100:  # 100: 10,000 times the sample data's frames; beyond is absurd
+        raise UsageError(f"must be in (0, 100], got {scale:g}", param="--scale")
     artifacts = available[kind].generate(seed=seed, scale=scale)
     provenance = make_provenance(f"thermcli synth {kind}", options, seed=seed)
     datasets = {name: a for name, a in artifacts.items() if isinstance(a, Dataset)}

@@ -110,10 +110,10 @@ def run_threshold(
             meta.attrs["threshold"] = {**meta.attrs["threshold"], "keep_original": True}
         if shard is not None:
             meta.attrs["shard"] = {"index": shard[0], "count": shard[1], "start": start, "stop": stop, "rows": reader.n}
-    provenance = Background(make_provenance, "thermcli threshold", options, inputs=[src])
-    work = [(block, block, (cfg, meta, keep_original)) for block in blocks(start, stop, batch_size)]
-    copies = len(cfg.copy_levels) + int(keep_original)  # output rows per input row
-    with create_writer(out, meta, force=force) as writer:
-        write_blocks(src, _threshold_block, work, writer, workers=workers, rows_out=lambda lo, hi: (hi - lo) * copies)
-        writer.meta.provenance = provenance.result()
-        return writer.n
+    with Background(make_provenance, "thermcli threshold", options, inputs=[src]) as provenance:
+        work = [(block, block, (cfg, meta, keep_original)) for block in blocks(start, stop, batch_size)]
+        copies = len(cfg.copy_levels) + int(keep_original)  # output rows per input row
+        with create_writer(out, meta, force=force) as writer:
+            write_blocks(src, _threshold_block, work, writer, workers=workers, rows_out=lambda lo, hi: (hi - lo) * copies)
+            writer.meta.provenance = provenance.result()
+            return writer.n

@@ -64,7 +64,7 @@ def stream_import(plan: ImportPlan, out: Path, *, options: ImportOptions, report
                         raise _Skip(source_path, f"is {shape[1]}×{shape[0]}{'' if len(shape) == 2 else f'×{shape[2]}'}, "
                                     f"but the first frame is {frame_shape[1]}×{frame_shape[0]} (pass --pad to pad to the largest)")
                     if options.yolo is not None:
-                        yolo_cache[source_path] = _yolo_boxes(options, source_path, size)
+                        yolo_cache[source_path] = _yolo_boxes(options, source_path, size, plan.meta)
                 except _Skip as skip:
                     if not options.skip_bad:
                         raise DataError(skip.message, path=str(skip.path)) from None
@@ -107,11 +107,12 @@ def _pad(frame: np.ndarray, pad_shape: tuple[int, int] | None, path_hint: str) -
     return out_frame
 
 
-def _yolo_boxes(options: ImportOptions, source_path: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _yolo_boxes(options: ImportOptions, source_path: Path, size: tuple[int, int], meta) -> tuple[np.ndarray, np.ndarray]:
     from thermcli.io.yolo import read_yolo_boxes
 
     try:
-        return read_yolo_boxes(Path(options.yolo) / (source_path.stem + ".txt"), width=size[1], height=size[0])
+        return read_yolo_boxes(Path(options.yolo) / (source_path.stem + ".txt"), width=size[1], height=size[0],
+                               num_classes=len(meta.box_class_names) if meta.box_class_names else None)
     except DataError as exc:
         raise _Skip(Path(exc.path or source_path), exc.message) from None
 

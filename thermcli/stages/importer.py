@@ -5,6 +5,8 @@ The library API behind ``thermcli import``. Each SOURCE is one of:
 - a folder of images (PNG/JPEG/TIFF/BMP, 8- or 16-bit, grey or colour) or radiometric files;
 - one image or radiometric file (FLIR R-JPEG, InfiRay ``.irg``) — see ``thermcli.io.camera``;
 - a video (``.mp4``, ``.avi``, …), frame by frame with timestamps ``index / fps``;
+- a FLIR radiometric video (``.seq``, ``.csq``, ``.fff``) — °C with the records' own time
+  stamps, see ``thermcli.io.fff``;
 - a COCO JSON file (its images, with keypoints, boxes and ids — see ``thermcli.io.coco``).
 
 Frames are streamed into the writer in batches; only per-frame labels and signals (small) are
@@ -23,6 +25,7 @@ import numpy as np
 
 from thermcli.errors import DataError, UsageError
 from thermcli.io.camera import DEFAULT_PLAUSIBLE, radiometric_kind, read_radiometric
+from thermcli.io.fff import is_flir_video
 from thermcli.io.pngdir import IMAGE_SUFFIXES, decode_temperature
 from thermcli.io.schema import COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES, COCO_SIGMAS, Dataset, Meta
 from thermcli.io.video import VideoInfo, is_video, probe_video
@@ -43,6 +46,8 @@ class ImportOptions:
     fps: float | None = None
     emissivity: float | None = None
     ambient: float | None = None
+    distance: float | None = None  # m, FLIR .seq/.csq/.fff only
+    humidity: float | None = None  # %, FLIR .seq/.csq/.fff only
     overrides: Path | None = None
     plausible: tuple[float, float] = DEFAULT_PLAUSIBLE
     skip_bad: bool = False
@@ -79,15 +84,23 @@ class ImportReport:
 @dataclass
 class _Unit:
     source: Path
-    kind: str  # "images", "radiometric", "video", "coco"
+    kind: str  # "images", "radiometric", "video", "coco", "flir_video"
     files: list[Path]
     video: VideoInfo | None = None
     coco: Any = None
     source_index: int = 0  # which SOURCE argument it came from
+    recording: Any = None  # thermcli.io.fff.FlirRecording of a "flir_video" unit
 
     @property
     def n(self) -> int:
+        if self.recording is not None:
+            return self.recording.n
         return self.video.n_frames if self.video is not None else len(self.files)
+
+    @property
+    def is_stream(self) -> bool:
+        """One file holding many frames (its frames are not files of their own)."""
+        return self.kind in ("video", "flir_video")
 
 
 class _Skip(Exception):
@@ -114,10 +127,13 @@ def _expand(source: Path, options: ImportOptions, report: ImportReport) -> list[
         entries = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
         images = [p for p in entries if _is_image(p)]
         videos = [p for p in entries if is_video(p)]
+        recordings = [p for p in entries if is_flir_video(p)]
         if images:
             return [_image_unit(source, images)]
         if videos:
             return [u for v in videos if (u := _video_unit(v, options, report)) is not None]
+        if recordings:
+            return [u for r in recordings if (u := _flir_video_unit(r, options, report)) is not None]
         raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES + RADIOMETRIC_SUFFIXES)}) or videos in folder", path=where)
     suffix = source.suffix.lower()
     if suffix == ".json":
@@ -127,6 +143,9 @@ def _expand(source: Path, options: ImportOptions, report: ImportReport) -> list[
         if not coco.images:
             raise DataError("COCO file lists no images", path=where)
         return [_Unit(source, "coco", [im.path for im in coco.images], coco=coco)]
+    if is_flir_video(source):
+        unit = _flir_video_unit(source, options, report)
+        return [unit] if unit is not None else []
     if is_video(source):
         unit = _video_unit(source, options, report)
         return [unit] if unit is not None else []
@@ -153,6 +172,61 @@ def _video_unit(path: Path, options: ImportOptions, report: ImportReport) -> _Un
     if options.fps is not None:
         info = VideoInfo(info.path, info.n_frames, float(options.fps), info.height, info.width, info.grey)
     return _Unit(path, "video", [path], video=info)
+
+
+def _flir_video_unit(path: Path, options: ImportOptions, report: ImportReport) -> _Unit | None:
+    """A FLIR .seq/.csq/.fff file, indexed (record headers only)."""
+    from thermcli.io.fff import FlirRecording
+
+    try:
+        recording = FlirRecording(path)
+    except DataError as exc:
+        if not options.skip_bad:
+            raise
+        report.skipped.append({"path": str(path), "error": exc.message})
+        return None
+    return _Unit(path, "flir_video", [path], recording=recording)
+
+
+def _iter_flir_video(u: _Unit, selection: np.ndarray, options: ImportOptions, overrides: dict, report: ImportReport):
+    """(index, °C frame, extras) of the selected records; a bad frame is skipped with --skip-bad."""
+    from thermcli.io.fff import Overrides
+
+    per_file = overrides.get(u.source.name) or overrides.get(str(u.source)) or {}
+    values = Overrides(
+        emissivity=per_file.get("emissivity", options.emissivity),
+        ambient_c=per_file.get("ambient", options.ambient),
+        distance_m=options.distance,
+        humidity_pct=options.humidity,
+    )
+    for index in selection:
+        try:
+            frame = u.recording.frame(int(index), values, options.plausible)
+        except DataError as exc:
+            if not options.skip_bad:
+                raise
+            report.skipped.append({"path": f"{u.source} (frame {int(index)})", "error": exc.message})
+            continue
+        yield int(index), frame.celsius, {"timestamp": frame.timestamp}
+
+
+def _flir_video_attrs(units: list[_Unit], options: ImportOptions) -> dict[str, Any]:
+    """Camera (when every recording shares it) and one provenance entry per recording."""
+    from thermcli.io.fff import recording_attrs
+
+    recordings = [u for u in units if u.kind == "flir_video"]
+    if not recordings:
+        return {}
+    cameras = [u.recording.first.camera_attrs() for u in recordings]
+    attrs: dict[str, Any] = {"recordings": []}
+    if all(c == cameras[0] for c in cameras):
+        attrs["camera"] = cameras[0]
+    for u, camera in zip(recordings, cameras):
+        entry = recording_attrs(u.recording)
+        if "camera" not in attrs:
+            entry["camera"] = camera
+        attrs["recordings"].append(entry)
+    return attrs
 
 
 def _selection(n: int, options: ImportOptions) -> np.ndarray:
@@ -328,8 +402,8 @@ def _group_id(path: Path, regex: str | None, param: str) -> str | None:
 
 def _decide_unit(units: list[_Unit], options: ImportOptions) -> str:
     kinds = {u.kind for u in units}
-    if "radiometric" in kinds:
-        if kinds != {"radiometric"}:
+    if kinds & {"radiometric", "flir_video"}:
+        if not kinds <= {"radiometric", "flir_video"}:
             raise UsageError("mixes radiometric files with plain images or videos; import them separately", param="SOURCE")
         if options.unit not in ("auto", "celsius"):
             raise UsageError("radiometric files import as celsius", param="--unit")
@@ -385,6 +459,10 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
         raise UsageError("must be ≥ 1", param="--stride")
     if options.emissivity is not None and not 0 < options.emissivity <= 1:
         raise UsageError("must be in (0, 1]", param="--emissivity")
+    if options.distance is not None and not 0 <= options.distance < 1e5:
+        raise UsageError("must be ≥ 0 (metres)", param="--distance")
+    if options.humidity is not None and not 0 <= options.humidity <= 100:
+        raise UsageError("must be in [0, 100] (percent)", param="--humidity")
     if options.palette is not None:
         from thermcli.ops.palette import palette_lut
 
@@ -406,8 +484,11 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
     if options.yolo is not None:
         if not Path(options.yolo).is_dir():
             raise DataError("no such folder", path=str(options.yolo))
-        if any(u.kind in ("video", "coco") for u in units):
+        if any(u.kind in ("video", "coco", "flir_video") for u in units):
             raise UsageError("YOLO labels go with image folders (not videos or COCO files)", param="--yolo")
+    for value, param in ((options.distance, "--distance"), (options.humidity, "--humidity")):
+        if value is not None and any(u.kind != "flir_video" for u in units):
+            raise UsageError("applies to FLIR radiometric video (.seq, .csq, .fff) only", param=param)
     unit = _decide_unit(units, options)
     overrides = _overrides_table(options)
 
@@ -478,6 +559,7 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
             f"frames were converted from the {options.palette} palette to a relative 8-bit intensity, not °C: "
             "the camera's colour scale is not in the pixels"
         )
+    attrs.update(_flir_video_attrs(units, options))
     meta.attrs = attrs
     meta.provenance = provenance
 
@@ -512,6 +594,10 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
                     if not options.skip_bad:
                         raise
                     report.skipped.append({"path": str(u.source), "error": exc.message})
+                continue
+            if u.kind == "flir_video":
+                for index, frame, extras in _iter_flir_video(u, selection, options, overrides, report):
+                    yield ui, index, frame, extras
                 continue
             for index in selection:
                 path = u.files[index]
@@ -561,7 +647,7 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
     batch: list[tuple[int, int, np.ndarray, dict[str, Any], tuple[int, int]]] = []
     # timestamps for all frames or none: videos carry their rate, image sequences need --fps
     has_timestamp = options.fps is not None or all(
-        u.kind == "video" or (u.kind == "coco" and all("timestamp" in (im.extra or {}) for im in u.coco.images)) for u in units
+        u.is_stream or (u.kind == "coco" and all("timestamp" in (im.extra or {}) for im in u.coco.images)) for u in units
     )
 
     def flush() -> None:
@@ -596,7 +682,7 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
                         count = sum(1 for line in label.read_text(errors="replace").splitlines() if line.strip())
                         yolo_people = max(yolo_people, count)
         for ui, index, frame, extras in frames():
-            source_path = units[ui].files[index] if units[ui].kind != "video" else units[ui].source
+            source_path = units[ui].source if units[ui].is_stream else units[ui].files[index]
             size = (int(frame.shape[0]), int(frame.shape[1]))
             try:
                 frame = pad(frame, str(source_path))
@@ -636,6 +722,10 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
         if writer is not None:
             writer.abort()
         raise
+    finally:
+        for u in units:
+            if u.recording is not None:
+                u.recording.close()
     report.unit = unit
     report.frame_shape = frame_shape or ()
     report.columns = sorted(signal_names)
@@ -675,7 +765,7 @@ def _batch_dataset(batch, meta, units, options, labels_all, signal_tables, signa
             values = []
             for ui, index, *_ in batch:
                 u = units[ui]
-                path = u.source if u.kind == "video" else u.files[index]
+                path = u.source if u.is_stream else u.files[index]
                 values.append(_group_id(path, regex, f"--{field_name}-regex"))
         if values is not None:
             kwargs[field_name] = np.array(values, dtype=object)

@@ -50,7 +50,7 @@ _CAMERA_INFO_MIN = 0x3A0  # up to the time stamp (0x384 + 10 bytes)
 _MAX_ENTRIES = 4096
 _MAX_PADDING = 4096  # zero bytes allowed between records
 
-_JPEG_LS = b"\xff\xd8\xff\xf7"
+_SOI = b"\xff\xd8"
 _PNG = b"\x89PNG"
 _TIFF = (b"II*\x00", b"MM\x00*")
 
@@ -335,6 +335,22 @@ def index_records(path: str | os.PathLike) -> list[RecordEntry]:
     return entries
 
 
+def _jpeg_kind(body: bytes) -> str:
+    """"jpegls" when the JPEG stream's frame header is SOF55 (JPEG-LS), else "jpeg"; the
+    segments before it (APPn, e.g. CharLS's SPIFF header) are skipped."""
+    pos = 2
+    for _ in range(64):
+        if pos + 4 > len(body) or body[pos] != 0xFF:
+            break
+        marker = body[pos + 1]
+        if marker == 0xF7:
+            return "jpegls"
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return "jpeg"
+        pos += 2 + int.from_bytes(body[pos + 2 : pos + 4], "big")
+    return "jpeg"
+
+
 def decode_raw(data: bytes, *, endian: str, where: str, expected_length: int) -> np.ndarray:
     """A RawData record's bytes (header included) → (H, W) uint16 counts."""
     if len(data) < _RAW_HEADER:
@@ -355,7 +371,8 @@ def decode_raw(data: bytes, *, endian: str, where: str, expected_length: int) ->
             cause = "truncated file: " if short else ""
             raise DataError(f"{cause}cannot decode the {name} raw image ({type(exc).__name__}: {' '.join(str(exc).split())[:80]})", path=where) from None
 
-    if body[:4] == _JPEG_LS:
+    jpeg = _jpeg_kind(body) if body[:2] == _SOI else None
+    if jpeg == "jpegls":
         image = _decode(imagecodecs.jpegls_decode, "JPEG-LS")
     elif body[:4] == _PNG:
         image = _decode(imagecodecs.png_decode, "PNG")
@@ -363,8 +380,8 @@ def decode_raw(data: bytes, *, endian: str, where: str, expected_length: int) ->
             image = image.byteswap()  # FLIR stores PNG counts in the other byte order
     elif body[:4] in _TIFF:
         image = _decode(imagecodecs.tiff_decode, "TIFF")
-    elif body[:2] == b"\xff\xd8":
-        raise DataError("unsupported raw image compression (lossy JPEG); thermcli reads uncompressed, JPEG-LS, PNG and TIFF raw data", path=where)
+    elif jpeg is not None:
+        raise DataError("unsupported raw image compression (JPEG, not JPEG-LS); thermcli reads uncompressed, JPEG-LS, PNG and TIFF raw data", path=where)
     else:
         need = width * height * 2
         if len(body) < need:
@@ -378,9 +395,9 @@ def decode_raw(data: bytes, *, endian: str, where: str, expected_length: int) ->
         image = np.frombuffer(body, dtype=np.dtype(endian + "u2"), count=width * height).reshape(height, width)
     if image.ndim != 2 or image.shape != (height, width):
         raise DataError(f"raw image decodes to shape {image.shape}, the record says {height}×{width}", path=where)
-    if image.dtype != np.uint16:
+    if image.dtype.kind != "u" or image.dtype.itemsize != 2:
         raise DataError(f"raw image holds {image.dtype} values, not 16-bit counts", path=where)
-    return image.astype(np.uint16, copy=False)
+    return image.astype(np.uint16, copy=False)  # native byte order
 
 
 @dataclass

@@ -250,7 +250,7 @@ def celsius_table(params: ObjectParameters, planck: PlanckConstants) -> np.ndarr
 
 def raw_to_celsius(raw: np.ndarray, params: ObjectParameters, planck: PlanckConstants) -> np.ndarray:
     """Raw 16-bit counts → float32 °C with the given constants (flyr's arithmetic)."""
-    return celsius_table(params, planck)[raw]
+    return np.take(celsius_table(params, planck), raw)
 
 
 # ---- records --------------------------------------------------------------------------------------
@@ -417,6 +417,7 @@ class FlirRecording:
         self.where = str(self.path)
         self.entries = index_records(self.path)
         self._fh: BinaryIO | None = None
+        self._last_info: tuple[bytes, CameraInfo] | None = None
         self.first = self.camera_info(0)
 
     def __len__(self) -> int:
@@ -448,7 +449,17 @@ class FlirRecording:
     def camera_info(self, index: int) -> CameraInfo:
         entry = self.entries[index]
         data = _read_at(self._file(), entry.camera_offset, entry.camera_length)
-        return parse_camera_info(data, entry.endian, where=self._where(index))
+        # consecutive records usually differ only in their time stamp: parse that alone then
+        stamp = slice(0x384, 0x38E)
+        rest = data[: stamp.start] + data[stamp.stop :]
+        if self._last_info is not None and self._last_info[0] == rest and len(data) >= _CAMERA_INFO_MIN:
+            previous = self._last_info[1]
+            endian = entry.endian if struct.unpack_from(entry.endian + "H", data, 0)[0] == 2 else ("<" if entry.endian == ">" else ">")
+            seconds, millis, tz = struct.unpack_from(endian + "IIh", data, stamp.start)
+            return replace(previous, time_s=int(seconds), time_ms=int(millis & 0xFFFF), tz_minutes=int(tz))
+        info = parse_camera_info(data, entry.endian, where=self._where(index))
+        self._last_info = (rest, info)
+        return info
 
     def raw(self, index: int) -> np.ndarray:
         entry = self.entries[index]
@@ -463,7 +474,7 @@ class FlirRecording:
         params = overrides.apply(info.params)
         raw = self.raw(index)
         table = celsius_table(params, info.planck)
-        celsius = table[raw]
+        celsius = np.take(table, raw)
         if plausible is not None:
             _check_frame(celsius, raw, table, plausible, self._where(index))
         return Frame(index, celsius, info, params, self.timestamp(info))

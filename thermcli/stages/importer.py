@@ -31,6 +31,10 @@ from thermcli.io.schema import COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES, COCO_SIGMAS
 from thermcli.io.video import VideoInfo, is_video, probe_video
 
 RADIOMETRIC_SUFFIXES = (".irg",)
+# a batch is flushed at --batch-size frames or at this many bytes of frames, whichever comes
+# first: large frames (a 1024×768 °C video frame is 3 MB) keep memory flat, and batches under
+# glibc's 32 MB mmap threshold reuse their memory instead of faulting it in again every batch
+_BATCH_BYTES = 24 << 20
 UNIT_CHOICES = ("auto", "intensity", "counts", "celsius", "kelvin")
 
 
@@ -191,7 +195,9 @@ def _flir_video_unit(path: Path, options: ImportOptions, report: ImportReport) -
 def _iter_flir_video(u: _Unit, selection: np.ndarray, options: ImportOptions, overrides: dict, report: ImportReport):
     """(index, °C frame, extras) of the selected records; a bad frame is skipped with --skip-bad."""
     from thermcli.io.fff import Overrides
+    from thermcli.stages.blocks import keep_freed_memory
 
+    keep_freed_memory()  # frames and batches of a few MB each, reused rather than faulted in
     per_file = overrides.get(u.source.name) or overrides.get(str(u.source)) or {}
     values = Overrides(
         emissivity=per_file.get("emissivity", options.emissivity),
@@ -707,7 +713,7 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
                 report.skipped.append({"path": str(skip.path), "error": skip.message})
                 continue
             batch.append((ui, index, frame, extras, size))
-            if len(batch) >= options.batch_size:
+            if len(batch) >= options.batch_size or len(batch) * frame.nbytes >= _BATCH_BYTES:
                 flush()
         if writer is None and not batch:
             raise DataError("no frames to import" + (" (every file was skipped)" if report.skipped else ""), path=str(sources[0]))

@@ -418,7 +418,11 @@ class FlirRecording:
         self.entries = index_records(self.path)
         self._fh: BinaryIO | None = None
         self._last_info: tuple[bytes, CameraInfo] | None = None
-        self.first = self.camera_info(0)
+        try:
+            self.first = self.camera_info(0)
+        except BaseException:
+            self.close()
+            raise
 
     def __len__(self) -> int:
         return len(self.entries)

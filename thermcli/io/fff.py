@@ -373,6 +373,13 @@ def decode_raw(data: bytes, *, endian: str, where: str, expected_length: int) ->
 
     jpeg = _jpeg_kind(body) if body[:2] == _SOI else None
     if jpeg == "jpegls":
+        # the stream must end in its EOI marker (records pad it with a few bytes): CharLS can
+        # spend tens of seconds on a stream cut short before it reports the error
+        end = body.rfind(b"\xff\xd9", max(0, len(body) - 64))
+        if end < 0:
+            cause = "truncated file: " if short else ""
+            raise DataError(f"{cause}cannot decode the JPEG-LS raw image (no end-of-image marker)", path=where)
+        body = body[: end + 2]
         image = _decode(imagecodecs.jpegls_decode, "JPEG-LS")
     elif body[:4] == _PNG:
         image = _decode(imagecodecs.png_decode, "PNG")

@@ -158,6 +158,20 @@ def test_skip_bad_leaves_out_bad_frames_and_files(cli, tmp_path, parser_dir):
     np.testing.assert_array_equal(ds.timestamp, [0.0, 0.0])  # frames 0 and 2, same time stamp
 
 
+def test_stride_does_not_decode_the_records_it_skips(cli, tmp_path, parser_dir):
+    """Every odd record holds an undecodable image: --stride 2 and --frames 2:3 import cleanly."""
+    records, counts = _ax8_records(parser_dir)
+    good = fb.fff_record(records[0x20], fb.raw_record(counts, "jpegls"))
+    broken = fb.fff_record(records[0x20], fb.raw_record(counts, "none")[:32] + b"\xff\xd8\xff\xf7" + b"\x00" * 64)
+    seq = fb.write_seq(tmp_path / "mixed.seq", [good, broken] * 3)
+    for extra, n in ((("--stride", "2"), 3), (("--frames", "2:3"), 1)):
+        out = tmp_path / f"o{n}.h5"
+        result = cli("import", seq, out, *extra)
+        assert result.exit_code == 0, result.output
+        assert read_dataset(out).frames.shape == (n, 60, 80)
+    assert_clean_error(cli("import", seq, tmp_path / "all.h5"), 1, "mixed.seq (frame 1)", "JPEG-LS")
+
+
 def test_video_only_options_are_refused_elsewhere(cli, tmp_path, parser_dir, csq):
     assert_clean_error(cli("import", parser_dir / "FLIR_AX8.jpg", tmp_path / "o.h5", "--distance", "3"), 2, "--distance")
     assert_clean_error(cli("import", csq, tmp_path / "o.h5", "--humidity", "150"), 2, "--humidity")

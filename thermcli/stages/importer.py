@@ -216,7 +216,7 @@ def _iter_flir_video(u: _Unit, selection: np.ndarray, options: ImportOptions, ov
         yield int(index), frame.celsius, {"timestamp": frame.timestamp}
 
 
-def _flir_video_attrs(units: list[_Unit], options: ImportOptions) -> dict[str, Any]:
+def _flir_video_attrs(units: list[_Unit]) -> dict[str, Any]:
     """Camera (when every recording shares it) and one provenance entry per recording."""
     from thermcli.io.fff import recording_attrs
 
@@ -565,7 +565,7 @@ def run_import(sources: list[Path], out: Path, *, options: ImportOptions, proven
             f"frames were converted from the {options.palette} palette to a relative 8-bit intensity, not °C: "
             "the camera's colour scale is not in the pixels"
         )
-    attrs.update(_flir_video_attrs(units, options))
+    attrs.update(_flir_video_attrs(units))
     meta.attrs = attrs
     meta.provenance = provenance
 

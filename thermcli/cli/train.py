@@ -10,7 +10,7 @@ import typer
 from thermcli.cli.options import (
     Arch, Augment, BatchSize, Device, Epochs, ExcludeSubjects, FlipTest, Force, Frames, HeatmapLoss, InputSize, JsonOut,
     LearningRate, MapWeight, ColorJitter, Optimizer, Patience, Resume, RunOut, Scheduler, Seed, Side, Sigma, Subjects, Task,
-    TeacherWeights, ValPath, WeightDecay, Weights, resolved_options,
+    TeacherWeights, ValPath, WeightDecay, Weights, resolved_options, Stem, Grey,
 )
 
 
@@ -45,7 +45,9 @@ def train(
     ensemble_weights: Annotated[str, typer.Option("--ensemble-weights", help="With --head svm+rf: learn (on --val) or W_SVM,W_RF[,W_NET] (W_NET: the feature network's own softmax).")] = "learn",
     svm_c: Annotated[str, typer.Option("--svm-c", help="With --head svm+rf: the SVM's C, or auto (the best of 0.1, 1, 10 on --val; 1 without --val).")] = "auto",
     trees: Annotated[int, typer.Option("--trees", min=1, help="With --head svm+rf: random-forest trees.")] = 200,
-    input_size: InputSize = "256x192",
+    input_size: InputSize = None,
+    stem: Stem = "sum",
+    grey: Grey = False,
     sigma: Sigma = 2.0,
     loss: HeatmapLoss = "adaptive_wing",
     map_weight: MapWeight = 0.0,

@@ -30,8 +30,9 @@ def classifier_probabilities(source: Path, data_path: Path, *, device, batch_siz
     model, config, _ = load_checkpoint(source, expect_task="classify")
     norm = Normalization(**config["normalization"])
     data, _, ds = load_split(data_path, frames_k=int(config.get("frames", 1)), norm=norm, need_labels=False,
-                               centered=config.get("window") == "centered")
+                               centered=config.get("window") == "centered", grey=bool(config.get("grey", False)))
     check_frame_shape(config, data.frame_shape, data_path)
+    check_channels(config, data.channels, data_path)
     model.to(device)
     logits = predict_logits(model, data, device, batch_size=batch_size)
     if config.get("label_kind") == "multilabel":  # one sigmoid per label (e.g. `adapt` on multi-label data)
@@ -45,6 +46,15 @@ def check_frame_shape(config: dict[str, Any], shape: tuple[int, int], path: Path
     want = config.get("frame_shape")
     if want and tuple(want) != tuple(shape):
         raise DataError(f"frames are {shape[0]}×{shape[1]} but the model was trained on {want[0]}×{want[1]}", path=str(path))
+
+
+def check_channels(config: dict[str, Any], channels: int, path: Path) -> None:
+    """The model's input channels = frames × channels of one frame (1 grey, 3 RGB / pseudo-colour)."""
+    want = config.get("model_kwargs", {}).get("in_chans")
+    frames = int(config.get("frames", 1))
+    if want is not None and int(want) != frames * channels:
+        per_frame = int(want) // max(frames, 1)
+        raise DataError(f"frames have {channels} channel(s) but the model was trained on {per_frame}", path=str(path))
 
 
 def predict(source: Path, data_path: Path, *, device, batch_size: int, provenance: dict) -> "Dataset":  # noqa: F821

@@ -32,6 +32,9 @@ class ClassifyConfig:
     embed_dim: int = 128
     label_smoothing: float = 0.0
     model_kwargs: tuple = ()  # extra (key, value) pairs for create_model, e.g. (("norm", "group"),)
+    input_size: tuple | None = None  # (H, W): the model resizes its input (recorded: predict does the same)
+    stem: str = "sum"  # sum (first conv's RGB filters summed) | conv2x3 (BreathAI: two 3×3 convs → RGB stem)
+    grey: bool = False  # 3-channel frames → one grey channel
     # distillation (distill --task classify)
     teacher: str | None = None
     temperature: float = 4.0
@@ -168,6 +171,7 @@ class ClassifyTask:
             "task": "classify",
             "class_names": self.train.class_names,
             "frames": self.cfg.frames,
+            "grey": self.cfg.grey,  # predict converts 3-channel frames as training did
             "window": self.cfg.window,
             "frame_shape": list(self.train.frame_shape),
             "normalization": self.norm.to_json(),
@@ -241,19 +245,22 @@ def quick_metrics(y: np.ndarray, pred: np.ndarray, n_classes: int, *, prefix: st
     }
 
 
-def build_classifier(cfg: ClassifyConfig, n_classes: int):
+def build_classifier(cfg: ClassifyConfig, n_classes: int, channels: int = 1):
     """(model, model_kwargs, weights record): the registry's model, pretrained weights loaded."""
     from thermcli.models.classifier import load_pretrained
     from thermcli.models.registry import check_name, create_model
 
     check_name(cfg.arch)
-    kwargs = {"in_chans": cfg.frames, "num_classes": n_classes, "embed_dim": cfg.embed_dim, "dropout": cfg.dropout}
+    kwargs = {"in_chans": cfg.frames * channels, "num_classes": n_classes, "embed_dim": cfg.embed_dim,
+              "dropout": cfg.dropout}
     kwargs.update(dict(cfg.model_kwargs))
+    kwargs.update({"stem": cfg.stem} if cfg.stem != "sum" else {})  # issue 21: input front end
+    kwargs.update({"input_size": list(cfg.input_size)} if cfg.input_size else {})
     try:
         model = create_model(cfg.arch, **kwargs)
     except TypeError as exc:
         raise UsageError(f"{cfg.arch} does not take these options ({exc})", param="--arch") from None
-    record = load_pretrained(model, cfg.arch, cfg.weights, in_chans=cfg.frames)
+    record = load_pretrained(model, cfg.arch, cfg.weights, in_chans=cfg.frames * channels)
     return model, kwargs, record
 
 
@@ -299,7 +306,7 @@ def train_on(train, val, norm, run, *, cfg: ClassifyConfig, loop: LoopConfig, re
     n_classes = check_trainable(train)
     torch.manual_seed(loop.seed)  # the model's initial weights
     teacher = load_teacher(cfg.teacher, train, cfg.frames, cfg.window) if cfg.teacher else None
-    model, model_kwargs, weights_record = build_classifier(cfg, n_classes)
+    model, model_kwargs, weights_record = build_classifier(cfg, n_classes, channels=train.channels)
     if teacher is not None:
         teacher.to(resolve_device(loop.device))
     task = ClassifyTask(cfg, loop, train, val, n_classes, norm, teacher=teacher, provenance=provenance,
@@ -318,11 +325,11 @@ def run_train_classify(train_path: Path, val_path: Path | None, out: Path, *, cf
 
     _check_config(cfg)
     train, norm, _ = load_split(train_path, frames_k=cfg.frames, norm=_teacher_normalization(cfg), normalize=cfg.normalize,
-                              centered=cfg.window == "centered")
+                              centered=cfg.window == "centered", grey=cfg.grey)
     val = None
     if val_path is not None:
         val, _, _ = load_split(val_path, frames_k=cfg.frames, norm=norm, class_names=train.class_names,
-                               centered=cfg.window == "centered")
+                               centered=cfg.window == "centered", grey=cfg.grey)
     inputs = [train_path] + ([val_path] if val_path else []) + ([Path(cfg.teacher)] if cfg.teacher else [])
     command = "thermcli distill --task classify" if cfg.teacher else "thermcli train --task classify"
     provenance = make_provenance(command, options, inputs=inputs, seed=loop.seed)
@@ -359,7 +366,7 @@ def run_cv_loso(data_path: Path, out: Path, *, cfg: ClassifyConfig, loop: LoopCo
     from thermcli.stages.classify_data import prepare, read_frames_labels
 
     _check_config(cfg)
-    ds, frames = read_frames_labels(data_path)
+    ds, frames = read_frames_labels(data_path, grey=cfg.grey)
     if ds.subject is None:
         raise DataError("has no subject ids; --cv loso needs them", path=str(data_path))
     subjects = sorted(set(np.asarray(ds.subject).astype(str)))
@@ -424,6 +431,12 @@ def load_teacher(path: str, train, frames_k: int, window: str = "causal"):
     return teacher
 
 
+def _classify_input_size(params: dict[str, Any]):
+    from thermcli.models.classifier import parse_input_size
+
+    return parse_input_size(params.get("input_size"))
+
+
 def config_from_params(params: dict[str, Any], *, teacher: str | None = None) -> tuple[ClassifyConfig, LoopConfig]:
     """The frozen configs from the CLI's parameters (names as the options, dashes → underscores)."""
     model_kwargs = tuple((key, params[key]) for key in ("norm", "width") if params.get(key))
@@ -432,6 +445,7 @@ def config_from_params(params: dict[str, Any], *, teacher: str | None = None) ->
         window=params.get("window") or "causal",
         finetune=params["finetune"], balance=params["balance"], contrastive_weight=params["contrastive_weight"],
         margin=params["margin"], dropout=params["dropout"], model_kwargs=model_kwargs, teacher=teacher,
+        input_size=_classify_input_size(params), stem=params.get("stem") or "sum", grey=bool(params.get("grey")),
         temperature=params.get("temperature", 4.0), alpha=params.get("alpha", 0.5),
     )
     loop = LoopConfig(

@@ -219,8 +219,11 @@ def run_from_cli(params: dict[str, Any], *, options: dict[str, Any], quiet: bool
         raise UsageError(f"{params['side']!r}: choose frames or rgb", param="--side")
     if params.get("frames", 1) != 1:
         raise UsageError("--task keypoints uses one frame a sample", param="--frames")
+    for option, value, default in (("--stem", params.get("stem") or "sum", "sum"), ("--grey", bool(params.get("grey")), False)):
+        if value != default:  # classification input options
+            raise UsageError("is an option of --task classify", param=option)
     config = KeypointTrainConfig(
-        arch=arch, side=params["side"], input_size=parse_size(params["input_size"], "--input-size"),
+        arch=arch, side=params["side"], input_size=parse_size(params["input_size"] or "256x192", "--input-size"),
         sigma=params["sigma"], loss=params["loss"], epochs=params["epochs"], batch_size=params["batch_size"],
         lr=params["lr"], weight_decay=params["weight_decay"], patience=params["patience"] or 10**9,
         augment=params["augment"], flip_test=params["flip_test"], weights=params["weights"],

@@ -140,7 +140,7 @@ def resize_input(x, size):
 
 def conv2x3_stem(in_chans: int):
     """BreathAI's front end: two 3×3 convolutions in_chans → 3 → 3 (bias, 'same' padding, linear as
-    Keras' Conv2D default) before the ImageNet stem: 9·in_chans + 3 and 84 parameters (30 + 84 for
+    Keras' Conv2D default) before the ImageNet stem: 27·in_chans + 3 and 84 parameters (30 + 84 for
     grey input). Initialised as a pass-through (every output channel = the mean of the input
     channels), so at the start the ImageNet backbone sees the grey image on R, G and B."""
     torch, nn = _torch()

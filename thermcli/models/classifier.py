@@ -298,3 +298,24 @@ def _load_torchvision_state(model, arch: str, source: dict, in_chans: int, label
         raise DataError(f"weights do not fit {arch}: {len(missing)} backbone tensors missing (e.g. {missing[0]})", path=label)
     model.load_state_dict(usable, strict=False)
     return {"loaded_tensors": len(usable)}
+
+
+def load_backbone_pretrained(trunk, arch: str, weights: str, *, in_chans: int) -> dict[str, Any]:
+    """:func:`load_pretrained` for a registry classifier's ``.backbone`` used on its own (an
+    encoder's trunk, e.g. adapt's ``backbone_encoder``): same names, same sources, same record."""
+    _, nn = _torch()
+    holder = nn.Module()
+    holder.backbone = trunk
+    return load_pretrained(holder, arch, weights, in_chans=in_chans)
+
+
+def load_adapt_encoder_pretrained(model, model_kwargs: dict[str, Any], weights: str) -> dict[str, Any]:
+    """Pretrained weights (a torchvision name such as ``IMAGENET1K_V1``, or a file) into the trunk
+    of an ``adapt_classifier`` whose encoder is ``backbone_encoder`` (``adapt --weights``)."""
+    encoder_kwargs = model_kwargs.get("encoder_kwargs") or {}
+    if model_kwargs.get("encoder") != "backbone_encoder":
+        raise UsageError(f"pretrained weights need --encoder backbone_encoder (a registry backbone), not "
+                         f"{model_kwargs.get('encoder')!r}", param="--weights")
+    arch = encoder_kwargs.get("backbone", "small_cnn")
+    in_chans = int(encoder_kwargs.get("in_chans", 1))
+    return load_backbone_pretrained(model.encoder[0], arch, weights, in_chans=in_chans)

@@ -174,3 +174,15 @@ def extract_state_dict(payload: Any, *, where: str) -> dict[str, Any]:
         if tensors and len(tensors) == len(payload):
             return dict(payload)
     raise DataError("holds no state dict (a mapping of tensor names to tensors)", path=where)
+
+
+def check_weights(arch: str, spec: str | None, *, param: str = "--weights") -> None:
+    """Refuse unusable initial weights before anything is written: a torchvision name that is not
+    cached, a file that is missing or pickles code. (The full load happens when the model is built.)"""
+    if spec in (None, "", "none"):
+        return
+    path = Path(spec)
+    if not path.is_file() and is_weight_name(spec):
+        locate_torchvision(arch, spec, param=param)
+        return
+    safe_load(path)

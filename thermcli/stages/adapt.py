@@ -44,6 +44,7 @@ class AdaptConfig:
     method: str = "adda"
     encoder: str = "lenet_encoder"
     backbone: str = "small_cnn"  # for encoder = backbone_encoder: a registered CNN classifier
+    weights: str = "none"  # backbone_encoder: pretrained weights of the source stage's backbone (torchvision name or file)
     target_encoder: str | None = None  # ADDA: an untied target encoder built fresh (not initialised from the source)
     feature_dim: int = 500
     source_epochs: int = 10
@@ -743,6 +744,7 @@ def run_one(
         run.log({**row, "seconds": round(now - t0, 2)}, plot=plot)
 
     # stage 1: source encoder + classifier
+    weights_record = None
     if source_model is not None:
         model, ck = _load_source_model(source_model, names, kind, in_chans, size)
         model_kwargs = ck["model_kwargs"]
@@ -751,8 +753,14 @@ def run_one(
         model, model_kwargs = _build_classifier(cfg, in_chans, size, len(names))
         encoder_name = cfg.encoder
         _check_encoder_fits(model.encoder, model.head, src.x, encoder_name, str(source))
+        if cfg.weights != "none":  # a pretrained backbone to start the source stage from
+            from thermcli.models.classifier import load_adapt_encoder_pretrained
+
+            weights_record = load_adapt_encoder_pretrained(model, model_kwargs, cfg.weights)
     model = model.to(device)
     source_config = _checkpoint_config(model_kwargs, names, kind, src.input_spec, {"domain": "source", "method": "source-only", "provenance": provenance})
+    if weights_record is not None:
+        source_config["weights"] = weights_record
 
     def saver(current: str, epoch: int, objects: dict[str, Any], source_state: dict | None = None) -> None:
         """``last.pt``: the source model as the checkpoint's weights, the stage's objects in extra."""

@@ -279,6 +279,9 @@ def _check_config(cfg: ClassifyConfig) -> None:
     if cfg.window not in ("causal", "centered"):
         raise UsageError(f"{cfg.window!r}: expected causal or centered", param="--window")
     check_name(cfg.arch)
+    from thermcli.models.weights import check_weights
+
+    check_weights(cfg.arch, cfg.weights)  # before the run folder is written
 
 
 def _teacher_normalization(cfg: ClassifyConfig):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pickle
 
+import numpy as np
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -157,3 +159,40 @@ def test_safe_load_allows_mmengine_numpy_meta(tmp_path):
         W.safe_load(path)  # NumPy needs the allow-list
     payload = W.safe_load(path, allow_numpy=True)
     assert payload["meta"]["dataset_meta"]["sigmas"].tolist() == pytest.approx([0.1, 0.2])
+
+
+def test_openmmlab_bookkeeping_objects_are_read_as_placeholders(tmp_path):
+    """mmengine's message_hub holds HistoryBuffer objects: skipped (never imported), the weights kept;
+    the same trick is not extended to anything outside OpenMMLab's packages."""
+    import sys
+    import types
+
+    names = ["mmengine", "mmengine.logging", "mmengine.logging.history_buffer"]
+    saved = {n: sys.modules.get(n) for n in names}
+    module = types.ModuleType(names[-1])
+
+    class HistoryBuffer:
+        def __init__(self):
+            self._log_history = np.array([1.0, 2.0])
+
+        def __setstate__(self, state):  # would run if this class were used when loading
+            (tmp_path / "ran").write_text("x")
+
+    HistoryBuffer.__module__ = names[-1]
+    HistoryBuffer.__qualname__ = "HistoryBuffer"
+    module.HistoryBuffer = HistoryBuffer
+    for n in names:
+        sys.modules[n] = module if n == names[-1] else types.ModuleType(n)
+    try:
+        torch.save({"state_dict": {"w": torch.ones(2)}, "message_hub": {"loss": HistoryBuffer()}}, tmp_path / "mm.pth")
+    finally:
+        for n, m in saved.items():
+            if m is None:
+                sys.modules.pop(n, None)
+            else:
+                sys.modules[n] = m
+    with pytest.raises(DataError, match="HistoryBuffer"):
+        W.safe_load(tmp_path / "mm.pth")
+    payload = W.safe_load(tmp_path / "mm.pth", allow_numpy=True)
+    assert torch.equal(payload["state_dict"]["w"], torch.ones(2))
+    assert not (tmp_path / "ran").exists()

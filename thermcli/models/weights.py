@@ -137,28 +137,53 @@ def _numpy_globals() -> list:
     return found
 
 
+class _Ignored:
+    """Stands in for an OpenMMLab bookkeeping object (mmengine's ``HistoryBuffer`` in
+    ``message_hub``, ...): built empty, its state dropped, none of its code imported or run."""
+
+    def __new__(cls, *args, **kwargs):
+        return object.__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+
+# the packages whose objects a training checkpoint's bookkeeping may hold (never their weights)
+_OPENMMLAB = ("mmengine.", "mmcv.", "mmpose.", "mmpretrain.", "mmcls.", "mmdet.")
+
+
 def safe_load(path: str | os.PathLike, *, allow_numpy: bool = False, what: str = "weights file") -> Any:
-    """``torch.load(weights_only=True)`` of ``path`` on the CPU, with NumPy arrays/scalars allowed
-    when ``allow_numpy``. Anything that would need another global (a class, a function: code) is a
-    :class:`DataError` naming the file; nothing is built from it."""
+    """``torch.load(weights_only=True)`` of ``path`` on the CPU. With ``allow_numpy`` (published
+    OpenMMLab files): NumPy arrays/scalars are allowed, and OpenMMLab bookkeeping objects (named
+    ``mmengine.*``, ``mmcv.*``, ...) are read as empty placeholders — only the state dict is used.
+    Anything else that would need a global (a class, a function: code) is a :class:`DataError`
+    naming the file; nothing is built from it."""
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"no such {what}", path=str(path))
-    try:
-        if allow_numpy:
-            with torch.serialization.safe_globals(_numpy_globals()):
+    allowed = _numpy_globals() if allow_numpy else []
+    for _ in range(32):  # each round admits one more OpenMMLab name
+        try:
+            with torch.serialization.safe_globals(allowed):
                 return torch.load(path, map_location="cpu", weights_only=True)
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        text = " ".join(str(exc).split())
-        unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-        if unsafe:
-            reason = f"it pickles {unsafe.group(1)}, which is not loaded (only tensors and plain values are)"
-        else:
-            reason = text[:120]
-        raise DataError(f"not a loadable {what} ({reason})", path=str(path)) from None
+        except Exception as exc:
+            text = " ".join(str(exc).split())
+            unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+            if allow_numpy and unsafe and unsafe.group(1).startswith(_OPENMMLAB) \
+                    and (_Ignored, unsafe.group(1)) not in allowed:
+                allowed.append((_Ignored, unsafe.group(1)))
+                continue
+            if unsafe:
+                reason = f"it pickles {unsafe.group(1)}, which is not loaded (only tensors and plain values are)"
+            else:
+                reason = text[:120]
+            raise DataError(f"not a loadable {what} ({reason})", path=str(path)) from None
+    raise DataError(f"not a loadable {what} (too many foreign objects)", path=str(path))
 
 
 def extract_state_dict(payload: Any, *, where: str) -> dict[str, Any]:

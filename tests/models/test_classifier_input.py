@@ -171,3 +171,31 @@ def test_grey_is_opencvs_conversion(tmp_path):
     _, grey = read_frames_labels(tmp_path / "c.h5", grey=True)
     want = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in ds.frames]).astype(np.float32)
     assert np.abs(grey - want).max() <= 0.5  # OpenCV rounds to 8 bits
+
+
+@pytest.mark.parametrize("arch, size, stem", [
+    ("small_cnn", [16, 16], None),
+    pytest.param("mobilenet_v3_small", [40, 40], "conv2x3", marks=pytest.mark.slow),
+])
+def test_export_model_keeps_the_resize_and_stem(cli, tmp_path, arch, size, stem):
+    """export-model traces the model's own resize (antialiased when shrinking) and stem: the ONNX
+    file takes the recorded frames (3 channels, 32×32) and matches torch."""
+    pytest.importorskip("onnxruntime")
+    from thermcli.models.checkpoint import save_checkpoint
+
+    kw = {"in_chans": 3, "num_classes": 2, "input_size": size, **({"stem": stem} if stem else {})}
+    model = create_model(arch, **kw)
+    save_checkpoint(tmp_path / "m.pt", state_dict=model.state_dict(), config={
+        "arch": arch, "model_kwargs": kw, "task": "classify", "frame_shape": [32, 32], "frames": 1,
+        "normalization": {"mode": "frame", "mean": 0.0, "std": 1.0}, "class_names": ["a", "b"]})
+    result = cli("export-model", tmp_path / "m.pt", tmp_path / "m.onnx", "--json")
+    assert result.exit_code == 0, result.output
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[1:] == [3, 32, 32]
+    x = np.random.default_rng(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        want = model.eval()(torch.from_numpy(x)).numpy()
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    assert np.allclose(got, want, atol=1e-4)

@@ -126,6 +126,9 @@ def recorded_input_shape(config: dict[str, Any], frame_shape=None) -> tuple[int,
         frame_shape = config.get("frame_shape") or frame_shape
         if not frame_shape:
             return None
-        shape = [config.get("frames", config.get("model_kwargs", {}).get("in_chans", 1)), *list(frame_shape)[:2]]
+        kwargs = config.get("model_kwargs") or {}
+        # a classifier's input channels: frames × channels of a frame (3 for RGB / pseudo-colour)
+        chans = kwargs.get("in_chans") or (kwargs.get("encoder_kwargs") or {}).get("in_chans") or config.get("frames", 1)
+        shape = [chans, *list(frame_shape)[:2]]
     return tuple(int(s) for s in shape)
 

@@ -65,7 +65,7 @@ def test_v1_file_is_the_papers_file_and_its_values_land(hub):
     assert record["published_hash_prefix_matches"] is False  # a stand-in, not the published file
 
 
-@pytest.mark.parametrize("spec", ["IMAGENET1K_V2", "DEFAULT"])
+@pytest.mark.parametrize("spec", ["IMAGENET1K_V2", "DEFAULT", "ResNet50_Weights.IMAGENET1K_V2"])
 def test_v2_and_default_load_the_v2_file_summed_for_grey(hub, spec):
     weight = torchvision.models.ResNet50_Weights.IMAGENET1K_V2
     v2 = place(hub, "resnet50", weight, seed=2)

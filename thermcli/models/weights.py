@@ -41,7 +41,7 @@ _NAME = re.compile(r"^(?:(?P<enum>[A-Za-z0-9_]+_Weights)\.)?(?P<member>[A-Z][A-Z
 def is_weight_name(spec: str) -> bool:
     """True for ``imagenet`` and torchvision weight names (``IMAGENET1K_V1``, ``DEFAULT``,
     ``ResNet50_Weights.IMAGENET1K_V2``): not a path."""
-    return spec == "imagenet" or bool(_NAME.match(spec)) and not Path(spec).suffix
+    return spec == "imagenet" or bool(_NAME.match(spec))
 
 
 def resolve_torchvision(arch: str, spec: str, *, param: str = "--weights"):

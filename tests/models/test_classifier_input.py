@@ -127,6 +127,7 @@ def test_train_classify_resnet18_imagenet_v1_conv2x3_on_3_channel_frames(cli, co
     assert config["model_kwargs"]["in_chans"] == 3 and config["model_kwargs"]["stem"] == "conv2x3"
     run_config = json.loads((out / "config.json").read_text())
     assert run_config["weights"]["weights"] == "ResNet18_Weights.IMAGENET1K_V1" and len(run_config["weights"]["sha256"]) == 64
+    assert config["weights"] == run_config["weights"]
 
 
 def test_3_channel_frames_resized_in_training_predict_and_eval(cli, colour, tmp_path):
@@ -143,6 +144,16 @@ def test_3_channel_frames_resized_in_training_predict_and_eval(cli, colour, tmp_
     write_dataset(tmp_path / "thermal.h5", make_dataset(6, h=20, w=24))
     result = cli("predict", out / "best.pt", tmp_path / "thermal.h5", tmp_path / "q.h5", "--device", "cpu")
     assert_clean_error(result, 1, "thermal.h5", "1 channel(s)", "trained on 3")
+    # fine-tuning from that run: the new checkpoint names its initial weights with their SHA-256
+    from thermcli.models.checkpoint import read_checkpoint
+    from thermcli.models.weights import sha256_file
+
+    again = tmp_path / "again"
+    result = cli("train", colour, "--arch", "small_cnn", "--width", "4", "--input-size", "32x32", "--epochs", "1",
+                 "--weights", out / "best.pt", "--device", "cpu", "--out", again)
+    assert result.exit_code == 0, result.output
+    weights = read_checkpoint(again / "best.pt")["config"]["weights"]
+    assert weights["weights"] == str(out / "best.pt") and weights["sha256"] == sha256_file(out / "best.pt")
 
 
 def test_grey_converts_and_predict_converts_the_same(cli, colour, tmp_path):

@@ -196,3 +196,20 @@ def test_openmmlab_bookkeeping_objects_are_read_as_placeholders(tmp_path):
     payload = W.safe_load(tmp_path / "mm.pth", allow_numpy=True)
     assert torch.equal(payload["state_dict"]["w"], torch.ones(2))
     assert not (tmp_path / "ran").exists()
+
+
+def test_checkpoint_rebuild_needs_no_cached_weights(hub, tmp_path):
+    """A pose model trained from IMAGENET1K_V1 reloads (predict, eval) without the cache file."""
+    from thermcli.models.checkpoint import load_checkpoint, save_checkpoint
+    from thermcli.models.pose import topdown_pose
+
+    place(hub, "resnet18", torchvision.models.ResNet18_Weights.IMAGENET1K_V1)
+    kwargs = {"encoder": "resnet18", "in_chans": 1, "input_size": [64, 48], "weights": "IMAGENET1K_V1"}
+    model = topdown_pose(**kwargs)
+    save_checkpoint(tmp_path / "m.pt", state_dict=model.state_dict(),
+                    config={"arch": "topdown_pose", "model_kwargs": kwargs, "task": "keypoints"})
+    for file in hub.iterdir():
+        file.unlink()
+    again, _, _ = load_checkpoint(tmp_path / "m.pt")
+    for key, value in model.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value), key

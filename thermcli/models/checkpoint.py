@@ -83,8 +83,11 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu", expec
     where = str(path)
     if expect_task is not None and config.get("task") not in (None, expect_task):
         raise DataError(f"checkpoint is a {config.get('task')} model, not {expect_task}", path=where)
+    kwargs = dict(config.get("model_kwargs", {}))
+    if kwargs.get("weights") not in (None, "none"):
+        kwargs["weights"] = "none"  # initial weights were for training: the state dict holds every value
     try:
-        model = create_model(config["arch"], **config.get("model_kwargs", {}))
+        model = create_model(config["arch"], **kwargs)
     except (TypeError, ValueError, ThermcliError) as exc:  # kwargs of another architecture, unknown name
         reason = exc.one_line() if isinstance(exc, ThermcliError) else " ".join(str(exc).split())[:160]
         raise DataError(f"cannot rebuild architecture {config['arch']!r} from this checkpoint ({reason})", path=where) from None

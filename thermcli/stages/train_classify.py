@@ -178,6 +178,7 @@ class ClassifyTask:
             "train_config": {**asdict(self.cfg), "model_kwargs": dict(self.cfg.model_kwargs)},
             "loop": self.loop.to_json(),
             "provenance": self.provenance,
+            "weights": getattr(self, "weights_record", None),
         }
 
 
@@ -314,6 +315,7 @@ def train_on(train, val, norm, run, *, cfg: ClassifyConfig, loop: LoopConfig, re
         teacher.to(resolve_device(loop.device))
     task = ClassifyTask(cfg, loop, train, val, n_classes, norm, teacher=teacher, provenance=provenance,
                         model_kwargs=model_kwargs)
+    task.weights_record = weights_record  # the checkpoint names its initial weights (name, file, SHA-256)
     return fit(model, task, loop, run, resume=resume, run_config={**run_config, "weights": weights_record},
                show_progress=not quiet)
 

@@ -58,6 +58,15 @@ def build_pose_model(arch: str, *, in_chans: int, input_size, num_keypoints: int
     return create_model("topdown_pose", **kwargs), kwargs
 
 
+def _initial_weights(model, config) -> dict[str, Any] | None:
+    """What the model started from (name, file, SHA-256): --weights or --teacher-weights."""
+    from thermcli.models.weights import weights_record
+
+    if config.teacher_weights:
+        return weights_record(str(config.teacher_weights), config.teacher_weights)
+    return getattr(model.encoder, "weights_record", None)
+
+
 def train_keypoints(dataset: str | Path, out: str | Path, config: KeypointTrainConfig, *, provenance: dict[str, Any],
                     val: str | Path | None = None, force: bool = False, resume: bool = False,
                     log: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -97,6 +106,7 @@ def train_keypoints(dataset: str | Path, out: str | Path, config: KeypointTrainC
         "input_kind": people.kind, "input_size": list(config.input_size),
         "input_shape": [in_chans, *config.input_size], "heatmap_size": list(model.heatmap_size),
         "sigma": config.sigma, **kmeta, "train_config": _jsonable(asdict(config)), "provenance": provenance,
+        "weights": _initial_weights(model, config),
     }
     run = RunDir(out, force=force, resume=resume)
     run.write_config(ckpt_config)

@@ -17,7 +17,7 @@ from thermcli.cli.options import (
 def distill(
     ctx: typer.Context,
     train: Annotated[Path, typer.Argument(help="Training dataset (.h5 or PNG folder).", show_default=False)],
-    teacher: Annotated[Path, typer.Option("--teacher", help="The trained teacher checkpoint (.pt).", show_default=False)],
+    teacher: Annotated[Path, typer.Option("--teacher", help="The teacher: a trained thermcli checkpoint (.pt), or for --task keypoints a published ViTPose .pth (ViTPose repo / MMPose 0.x or 1.x), used frozen as it is: no training, no labels.", show_default=False)],
     out: RunOut,
     student: Annotated[str, typer.Option("--student", help="The student's architecture (registry name).")] = "small_cnn",
     val: ValPath = None,

@@ -10,7 +10,7 @@ import typer
 from thermcli.cli.options import (
     Arch, Augment, BatchSize, Device, Epochs, ExcludeSubjects, FlipTest, Force, Frames, HeatmapLoss, InputSize, JsonOut,
     LearningRate, MapWeight, ColorJitter, Optimizer, Patience, Resume, RunOut, Scheduler, Seed, Side, Sigma, Subjects, Task,
-    TeacherWeights, ValPath, WeightDecay, Weights, resolved_options,
+    TeacherWeights, ValPath, WeightDecay, Weights, resolved_options, Stem, Grey,
 )
 
 GradClip = Annotated[float, typer.Option("--grad-clip", min=0.0, help="Clip the gradients' global L2 norm to this value before each step (0 = off).")]
@@ -50,7 +50,9 @@ def train(
     ensemble_weights: Annotated[str, typer.Option("--ensemble-weights", help="With --head svm+rf: learn (on --val) or W_SVM,W_RF[,W_NET] (W_NET: the feature network's own softmax).")] = "learn",
     svm_c: Annotated[str, typer.Option("--svm-c", help="With --head svm+rf: the SVM's C, or auto (the best of 0.1, 1, 10 on --val; 1 without --val).")] = "auto",
     trees: Annotated[int, typer.Option("--trees", min=1, help="With --head svm+rf: random-forest trees.")] = 200,
-    input_size: InputSize = "256x192",
+    input_size: InputSize = None,
+    stem: Stem = "sum",
+    grey: Grey = False,
     sigma: Sigma = 2.0,
     loss: HeatmapLoss = "adaptive_wing",
     map_weight: MapWeight = 0.0,
@@ -109,7 +111,7 @@ LOOP = {"epochs", "batch_size", "lr", "weight_decay", "optimizer", "scheduler", 
         "device"}
 RUN = {"train", "out", "val", "task", "resume", "force", "json_out"}
 CLASSIFY_MODEL = {"arch", "weights", "frames", "window", "normalize", "finetune", "balance", "contrastive_weight",
-                  "margin", "dropout", "norm", "width"}
+                  "margin", "dropout", "norm", "width", "input_size", "stem", "grey"}
 KEYPOINT_MODEL = {"arch", "weights", "input_size", "sigma", "loss", "map_weight", "color_jitter", "side",
                   "teacher_weights", "flip_test", "augment", "subjects", "exclude_subjects"}
 ENSEMBLE = {"train", "out", "val", "task", "head", "features", "ensemble_weights", "svm_c", "trees", "seed", "device",
@@ -162,6 +164,7 @@ def _path(value) -> Path | None:
 
 
 def classify_config(params: dict[str, Any], *, arch: str, teacher: str | None = None):
+    from thermcli.models.classifier import parse_input_size
     from thermcli.stages.train_classify import ClassifyConfig
 
     model_kwargs = tuple((key, params[key]) for key in ("norm", "width") if params.get(key))
@@ -170,7 +173,8 @@ def classify_config(params: dict[str, Any], *, arch: str, teacher: str | None = 
         window=params.get("window") or "causal", finetune=params["finetune"], balance=params["balance"],
         contrastive_weight=params["contrastive_weight"], margin=params["margin"], dropout=params["dropout"],
         model_kwargs=model_kwargs, teacher=teacher, temperature=params.get("temperature", 4.0),
-        alpha=params.get("alpha", 0.5),
+        alpha=params.get("alpha", 0.5), input_size=parse_input_size(params.get("input_size")),
+        stem=params.get("stem") or "sum", grey=bool(params.get("grey")),
     )
 
 
@@ -201,7 +205,7 @@ def build_train_job(task: str, params: dict[str, Any], given: set[str]):
         # the classify default small_cnn is no pose encoder: keypoints default to the paper's student
         arch = params["arch"] if "arch" in given else "mobilenet_v3_small"
         cfg = KeypointTrainConfig(
-            arch=arch, side=params["side"], input_size=parse_size(params["input_size"], "--input-size"),
+            arch=arch, side=params["side"], input_size=parse_size(params["input_size"] or "256x192", "--input-size"),
             sigma=params["sigma"], loss=params["loss"], augment=params["augment"], flip_test=params["flip_test"],
             weights=params["weights"], teacher_weights=str(params["teacher_weights"]) if params.get("teacher_weights") else None,
             map_weight=params["map_weight"], color_jitter=params["color_jitter"],

@@ -93,6 +93,10 @@ def variant_affines(people, input_size, copies: int, seed: int) -> np.ndarray:
 def load_teacher(path: str | Path):
     """A keypoint teacher checkpoint → (model, config), checked to expose a projectable latent."""
     from thermcli.models.checkpoint import load_checkpoint
+    from thermcli.models.vitpose import is_published_pose_file, published_teacher
+
+    if is_published_pose_file(path):  # a ViTPose / MMPose .pth as published: frozen as it is, no training
+        return published_teacher(path)
 
     model, config, _ = load_checkpoint(path, expect_task="keypoints")
     if config.get("arch") != "topdown_pose" or not hasattr(model, "encode") or not hasattr(model, "decoder"):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from thermcli.stages.classify_forward import check_frame_shape
+from thermcli.stages.classify_forward import check_channels, check_frame_shape
 
 
 def classifier_probabilities(source: Path, data_path: Path, *, device, batch_size: int = 512):
@@ -29,8 +29,9 @@ def classifier_probabilities(source: Path, data_path: Path, *, device, batch_siz
     model, config, _ = load_checkpoint(source, expect_task="classify")
     norm = Normalization(**config["normalization"])
     data, _, ds = load_split(data_path, frames_k=int(config.get("frames", 1)), norm=norm, need_labels=False,
-                               centered=config.get("window") == "centered")
+                               centered=config.get("window") == "centered", grey=bool(config.get("grey", False)))
     check_frame_shape(config, data.frame_shape, data_path)
+    check_channels(config, data.channels, data_path)
     model.to(device)
     logits = predict_logits(model, data, device, batch_size=batch_size)
     if config.get("label_kind") == "multilabel":  # one sigmoid per label (e.g. `adapt` on multi-label data)

@@ -91,6 +91,15 @@ def build_pose_model(arch: str, *, in_chans: int, input_size, num_keypoints: int
     return create_model("topdown_pose", **kwargs), kwargs
 
 
+def _initial_weights(model, config) -> dict[str, Any] | None:
+    """What the model started from (name, file, SHA-256): --weights or --teacher-weights."""
+    from thermcli.models.weights import weights_record
+
+    if config.teacher_weights:
+        return weights_record(str(config.teacher_weights), config.teacher_weights)
+    return getattr(model.encoder, "weights_record", None)
+
+
 class KeypointTask:
     """Heatmap regression on person crops (the trainer's Task)."""
 
@@ -162,6 +171,7 @@ def _prepare(config: KeypointTrainConfig, loop: LoopConfig, people, train_idx, v
         "input_shape": [in_chans, *config.input_size], "heatmap_size": list(model.heatmap_size),
         "sigma": config.sigma, **kmeta, "train_config": {**_jsonable(asdict(config)), "loop": loop.to_json()},
         "provenance": provenance,
+        "weights": _initial_weights(model, config),
     }
     task = KeypointTask(config, people, train_idx, val_people, val_idx, kmeta, model, ckpt_config, loop.batch_size)
     return model, task

@@ -12,7 +12,6 @@ Official ViTPose-B / MMPose checkpoints load through :func:`map_vitpose_state_di
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping, Sequence
 
 from thermcli.errors import DataError, UsageError
@@ -395,24 +394,6 @@ def load_vitpose_checkpoint(model, path) -> dict[str, int]:
 
     _, mapped, layout = read_published(path)
     return load_into(model, mapped, layout, where=str(path))
-
-
-def resize_pos_embed(pos, grid: tuple[int, int]):
-    """(1, 1 + h·w, D) → (1, 1 + H·W, D), bicubic over the patch grid (the extra slot kept)."""
-    import torch
-
-    extra, patches = pos[:, :1], pos[:, 1:]
-    n = patches.shape[1]
-    # official ViTPose-B: 16×12 patches for 256×192 crops; assume the 4:3 aspect when square fails
-    side = int(math.isqrt(n))
-    if side * side == n:
-        old = (side, side)
-    else:
-        h = int(round(math.sqrt(n * 4 / 3)))
-        old = (h, n // h)
-    grid_pos = patches.reshape(1, old[0], old[1], -1).permute(0, 3, 1, 2)
-    grid_pos = torch.nn.functional.interpolate(grid_pos, size=grid, mode="bicubic", align_corners=False)
-    return torch.cat([extra, grid_pos.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], -1)], 1)
 
 
 def official_vitpose_shapes(num_keypoints: int = 17, *, dim: int = 768, depth: int = 12, grid=(16, 12),

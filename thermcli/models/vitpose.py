@@ -113,14 +113,30 @@ def map_state_dict(state: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     return mapped, layout
 
 
+def resize_pos_embed(pos, grid: tuple[int, int]):
+    """(1, 1 + h·w, D) → (1, 1 + H·W, D), bicubic over the patch grid (the extra slot kept)."""
+    import torch
+
+    extra, patches = pos[:, :1], pos[:, 1:]
+    n = patches.shape[1]
+    # official ViTPose-B: 16×12 patches for 256×192 crops; assume the 4:3 aspect when square fails
+    side = int(math.isqrt(n))
+    if side * side == n:
+        old = (side, side)
+    else:
+        h = int(round(math.sqrt(n * 4 / 3)))
+        old = (h, n // h)
+    grid_pos = patches.reshape(1, old[0], old[1], -1).permute(0, 3, 1, 2)
+    grid_pos = torch.nn.functional.interpolate(grid_pos, size=grid, mode="bicubic", align_corners=False)
+    return torch.cat([extra, grid_pos.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], -1)], 1)
+
+
 def fit_pos_embed(pos, grid: tuple[int, int], layout: str, *, has_cls: bool):
     """The file's position embedding → this module's (1, 1 + H·W, D), whose slot 0 is added to
     every patch (ViTPose's rule). MMPose 1.x has no such slot: slot 0 is zero (a leading class-token
     slot in the file is dropped, as mmpretrain drops it). Resized bicubically over the patch grid
     when the crop size differs."""
     import torch
-
-    from thermcli.models.pose import resize_pos_embed
 
     n = grid[0] * grid[1]
     if layout == "mmpose1":

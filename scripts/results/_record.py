@@ -78,6 +78,7 @@ def env_with_venv(**extra: str) -> dict:
 
 def run(command: str, env: dict | None = None, log: Path | None = None) -> tuple[float, str]:
     """Run one shell command from the repository root; return (wall seconds, stdout + stderr)."""
+    started()
     print(f"+ {command}", file=sys.stderr, flush=True)
     start = time.monotonic()
     proc = subprocess.run(["bash", "-c", command], cwd=REPO, env=env or env_with_venv(), capture_output=True, text=True)
@@ -91,12 +92,22 @@ def run(command: str, env: dict | None = None, log: Path | None = None) -> tuple
     return seconds, text
 
 
+_STARTED: dict = {}
+
+
+def started() -> None:
+    """Note the date and commit when a measurement starts (a record states those, not the end's)."""
+    _STARTED.setdefault("date", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    _STARTED.setdefault("commit", commit())
+
+
 def new_record(name: str, script: str, commands: list[str], threads=None, **fields) -> dict:
+    started()
     return {
         "name": name,
         "script": script,
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": commit(),
+        "date": _STARTED["date"],
+        "commit": _STARTED["commit"],
         "machine": machine(threads),
         "commands": commands,
         **fields,

@@ -74,17 +74,12 @@ def _f(value, digits=2):
 
 
 def _icc_rows(icc: dict) -> list[list[str]]:
-    """(region, measure, ICC, 95 % CI) for the airway's mean temperature and breathing rate."""
+    """(region, measure, ICC, 95 % CI) for the mean temperature and the breathing rate."""
     rows = []
-    entries = icc["metrics"]["icc"]
-    for region, measures in entries.get("regions", entries).items() if isinstance(entries, dict) else []:
-        if not isinstance(measures, dict):
-            continue
-        for measure in ("mean", "breath_rate_bpm", "rate_bpm"):
-            m = measures.get(measure)
-            if isinstance(m, dict) and "icc" in m:
-                ci = m.get("ci95") or [None, None]
-                rows.append([region, measure, _f(m["icc"]), f"{_f(ci[0])} – {_f(ci[1])}"])
+    for m in icc["metrics"]["icc"]["by_measure"]:
+        if m["measure"] in ("mean", "rate_bpm"):
+            low, high = m.get("ci95") or (None, None)
+            rows.append([m["region"], m["measure"], _f(m["icc"]), f"{_f(low)} – {_f(high)}"])
     return rows
 
 
@@ -136,10 +131,11 @@ def render(record: dict) -> None:
             "",
             R.table(["configuration", "rate MAE, all segments", "without 02", "segments whose channels agree", "phase rule", "phase balanced accuracy"], conf_rows),
             "",
-            f"Model-free phase on the breathing-phase example's test segments {', '.join(t['segments'])}: "
+            f"Model-free phase on the breathing-phase example's test segments {', '.join(t['segments'])}:",
             f"balanced accuracy {_f(t['auto-level'], 3)} with `--phase level`, {_f(t['auto-slope'], 3)} with `--phase slope`",
-            "(compare the trained classifiers on the [real-data page](breathing-real.md)).",
-            f"Phase balanced accuracy with the thermal signal advanced by L frames (L: value): {lags}.",
+            "(compare the trained classifiers on the [real-data page](breathing-real.md)). Phase balanced",
+            f"accuracy with the thermal signal advanced by L frames (L: value): {lags}: the zero-phase",
+            "band-pass leaves the phase aligned, so no lag correction is applied.",
             "",
             "Caveats:",
             "",

@@ -35,8 +35,9 @@ docs: $(STAMP)
 
 # docs/results/*.md: every page written by its script under scripts/results/ (date, commit,
 # machine and commands beside the numbers). `results`: the quick ones (a few minutes);
-# `results-all` also re-runs `make demo` and the real-data breathing example.
-RESULTS_QUICK := radiometric respiration benchmarks adda_digits carried
+# `results-all` also re-runs `make demo`, the real-data breathing example and the benchmarks
+# (run it on an idle machine).
+RESULTS_QUICK := radiometric respiration adda_digits carried
 results: $(STAMP)
 	for s in $(RESULTS_QUICK); do PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/results/$$s.py || exit 1; done
 	$(PY) scripts/results/index.py
@@ -44,6 +45,7 @@ results: $(STAMP)
 results-all: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/results/demo.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/results/breathing_real.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/results/benchmarks.py --all
 	$(MAKE) results
 
 clean:

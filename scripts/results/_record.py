@@ -158,7 +158,7 @@ def write_page(record: dict, title: str, body: str) -> Path:
     text = "\n".join([f"# {title}", "", GENERATED.format(script=script), "", body.strip(), "", provenance(record), ""])
     path = DOCS_RESULTS / f"{record['name']}.md"
     path.write_text(text)
-    print(f"wrote {path.relative_to(REPO)}", file=sys.stderr)
+    print(f"wrote {path}", file=sys.stderr)
     return path
 
 

@@ -51,7 +51,7 @@ def main() -> None:
     ])
     path = R.DOCS_RESULTS / "index.md"
     path.write_text("# Results\n\n" + R.GENERATED.format(script="scripts/results/index.py") + "\n\n" + body)
-    print(f"wrote {path.relative_to(R.REPO)}", file=sys.stderr)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ SAMPLES: dict[str, list[str]] = {
     "--resume": ["--resume"], "--force": ["--force"], "--student": ["resnet18"], "--temperature": ["2"],
     "--alpha": ["0.7"], "--beta": ["0.3"], "--target": ["labels"], "--test": ["t.h5"], "--cache": ["c.h5"],
     "--plot": ["p.png"], "--teacher-copies": ["2"], "--adapter": ["--no-adapter"], "--latent-norm": ["channel"],
-    "--teacher": ["u.pt"],
+    "--teacher": ["u.pt"], "--stem": ["conv2x3"], "--grey": ["--grey"],
 }
 # options that are not part of the job: the presentation of its result, and the task selector
 PRESENTATION = {"json_out", "task"}

@@ -298,9 +298,6 @@ def _check_config(cfg: ClassifyConfig) -> None:
     if cfg.normalize not in NORMALIZE:
         raise UsageError(f"{cfg.normalize!r}: expected one of {', '.join(NORMALIZE)}", param="--normalize")
     check_name(cfg.arch)
-    from thermcli.models.weights import check_weights
-
-    check_weights(cfg.arch, cfg.weights)  # before the run folder is written
 
 
 def _teacher_normalization(cfg: ClassifyConfig):
@@ -346,7 +343,10 @@ def run_train_classify(train_path: Path, val_path: Path | None, out: Path, *, cf
     from thermcli.stages.classify_data import load_split
     from thermcli.stages.trainer import distributed_from_env
 
+    from thermcli.models.weights import check_weights
+
     dist_info = distributed_from_env()
+    check_weights(cfg.arch, cfg.weights)  # a missing or unsafe weights file: refused before any run folder
     with open_run(out, force=force, resume=resume, writer=dist_info.main) as run:
         train, norm, _ = load_split(train_path, frames_k=cfg.frames, norm=_teacher_normalization(cfg),
                                     normalize=cfg.normalize, centered=cfg.window == "centered", grey=cfg.grey)
@@ -382,6 +382,9 @@ def run_cv_loso(data_path: Path, out: Path, *, cfg: ClassifyConfig, loop: LoopCo
     from thermcli.runs import open_run
     from thermcli.stages.trainer import distributed_from_env
 
+    from thermcli.models.weights import check_weights
+
+    check_weights(cfg.arch, cfg.weights)  # a missing or unsafe weights file: refused before any run folder
     with open_run(out, force=force, writer=distributed_from_env().main) as parent:
         return _cv_loso(data_path, parent, cfg=cfg, loop=loop, options=options, quiet=quiet)
 

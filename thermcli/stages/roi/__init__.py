@@ -33,7 +33,6 @@ from thermcli.stages.roi.config import (
 )
 from thermcli.stages.roi.keypoints import KEYPOINT_INFERENCE, model_keypoint_predictor
 from thermcli.stages.roi.run import run_roi
-from thermcli.stages.roi.writing import _json_safe  # noqa: F401  (used by thermcli.cli.roi)
 
 __all__ = [
     "KEYPOINT_INFERENCE",

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from thermcli.io.jsonable import jsonable
 from thermcli.ops import respiration as resp
 from thermcli.ops.series import recording_bounds
 from thermcli.stages.roi.config import SERIES_SCHEMA, RoiConfig, RoiResult
@@ -32,18 +33,6 @@ def _csv_text(rows: list[dict[str, Any]], fieldnames: list[str]) -> str:
 def _fmt(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
         return "nan" if not math.isfinite(value) else repr(float(value))
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else None
     if isinstance(value, np.integer):
         return int(value)
     return value
@@ -91,7 +80,7 @@ def _write(out: Path, result: RoiResult, config: RoiConfig, meta, provenance: di
                 fields.append("reference_bpm")
             (tmp / "respiration.csv").write_text(_csv_text(result.respiration, fields))
             doc["respiration"] = result.respiration_summary
-        (tmp / "summary.json").write_text(json.dumps(_json_safe(doc), indent=2) + "\n")
+        (tmp / "summary.json").write_text(json.dumps(jsonable(doc), indent=2) + "\n")
         if config.plots:
             plots = tmp / "plots"
             plots.mkdir()

@@ -9,18 +9,10 @@ from typing import Any
 import numpy as np
 
 from thermcli.errors import UsageError
+from thermcli.metrics.classification import balanced_accuracy
 from thermcli.ops import respiration as resp
 from thermcli.stages.roi.config import BreathingConfig, RoiConfig, RoiResult
 from thermcli.stages.roi.timeline import _sampling_rate
-
-
-def _balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
-    ok = (truth >= 0) & (predicted >= 0)
-    if not ok.any():
-        return math.nan
-    truth, predicted = truth[ok], predicted[ok]
-    recalls = [float(np.mean(predicted[truth == c] == c)) for c in np.unique(truth)]
-    return float(np.mean(recalls))
 
 
 def _respiration(result: RoiResult, config: RoiConfig, regions, runs, times, labels, reference, note) -> None:
@@ -100,7 +92,7 @@ def _respiration(result: RoiResult, config: RoiConfig, regions, runs, times, lab
                 row["abs_error_bpm"] = float(np.mean(np.abs(refs[both] - windows.rate_bpm[both]))) if both.any() else math.nan
             truth = _phase_truth(labels, reference, lo, hi)
             if truth is not None:
-                row["phase_balanced_accuracy"] = _balanced_accuracy(truth, phase_all[lo:hi])
+                row["phase_balanced_accuracy"] = balanced_accuracy(truth, phase_all[lo:hi])
             result.respiration_summary.append(row)
         result.series[f"{name}.breath_signal"] = filtered_all
         result.series[f"{name}.phase"] = phase_all
@@ -110,7 +102,7 @@ def _respiration(result: RoiResult, config: RoiConfig, regions, runs, times, lab
             result.respiration_summary.append({
                 "recording": "ALL", "region": name, "method": breathing.method,
                 "phase_method": breathing.phase_method,
-                "phase_balanced_accuracy": _balanced_accuracy(truth_all, phase_all),
+                "phase_balanced_accuracy": balanced_accuracy(truth_all, phase_all),
                 **_overall_error(result.respiration_summary, name),
             })
         elif reference is not None:

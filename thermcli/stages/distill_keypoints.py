@@ -259,7 +259,7 @@ def build_student(config: KeypointDistillConfig, tconfig: dict[str, Any], teache
     return model, kwargs
 
 
-class DistillTask:
+class DistillTask(KD.PeopleRowsTask):
     """The student's encoder (+ projection) learns the teacher's latents and heatmaps (the
     trainer's Task); the decoder, the teacher's, stays frozen (BN statistics too)."""
 
@@ -316,14 +316,8 @@ class DistillTask:
         return self.beta * l1 + (1 - self.beta) * aw, l1, aw
 
     # -- the Task protocol --------------------------------------------------------------------
-    def sample_count(self) -> int:
-        return len(self.train_idx)
-
-    def sample_weights(self):
-        return None
-
     def batch(self, rows, device, rng):
-        index = self.train_idx[np.asarray(rows, dtype=np.int64)]
+        index = self.person_rows(rows)
         variant = rng.integers(0, self.config.copies, len(index))  # which cached crop of each pair
         return self._batch(index, variant, device)
 

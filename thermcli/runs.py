@@ -279,6 +279,13 @@ def curves_png(rows: list[dict[str, Any]], *, x: str = "epoch") -> bytes:
         ax.grid(alpha=0.3)
         if group:
             ax.legend(fontsize=8)
+    return figure_png(fig)
+
+
+def figure_png(fig) -> bytes:
+    """A matplotlib figure, laid out tight, as PNG bytes; the figure is closed."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

@@ -434,6 +434,8 @@ def beta_plot_png(runs: Sequence[dict[str, Any]]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from thermcli.runs import figure_png
+
     betas = [r["beta"] for r in runs]
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
     for key, style in (("AP", "o-"), ("AP50", "s--"), ("AP75", "^:")):
@@ -444,11 +446,7 @@ def beta_plot_png(runs: Sequence[dict[str, Any]]) -> bytes:
     ax.set_title("Distilled thermal student: AP against β")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 @dataclass(frozen=True)

@@ -239,3 +239,44 @@ def is_no_space(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return "No space left on device" in text or "errno = 28" in text or "Disk quota exceeded" in text
+
+
+class AtomicWriter:
+    """Base of the streamed writers over an :func:`atomic_path` temporary (``self._ctx``, entered
+    by the subclass): used as a context manager, it commits on success and discards on error.
+    A subclass's ``close`` writes its last bytes, then calls :meth:`_commit`; :meth:`_discard`
+    frees what it holds before the temporary is removed."""
+
+    _ctx: contextlib.AbstractContextManager
+    _closed: bool = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort(exc_type, exc, tb)
+
+    def close(self) -> None:  # pragma: no cover - every writer defines it
+        raise NotImplementedError
+
+    def _commit(self) -> None:
+        """Rename the finished temporary into place."""
+        self._closed = True
+        self._ctx.__exit__(None, None, None)
+
+    def _discard(self) -> None:
+        """Free what the writer holds on the temporary (before it is removed)."""
+
+    def abort(self, exc_type=None, exc=None, tb=None) -> None:
+        """Remove the temporary; the final path is left as it was. Idempotent, never raises."""
+        if self._closed:
+            return
+        self._closed = True
+        self._discard()
+        try:
+            self._ctx.__exit__(exc_type or RuntimeError, exc or RuntimeError("aborted"), tb)
+        except BaseException:
+            pass

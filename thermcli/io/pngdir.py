@@ -30,7 +30,7 @@ import numpy as np
 
 from thermcli import interrupt
 from thermcli.errors import DataError
-from thermcli.io.atomic import atomic_path
+from thermcli.io.atomic import AtomicWriter, atomic_path
 from thermcli.io.images import read_image
 from thermcli.io.provenance import provenance_problem
 from thermcli.io.schema import (
@@ -284,7 +284,7 @@ class PNGFolderReader:
         return self.read(0, self.n)
 
 
-class PNGFolderWriter:
+class PNGFolderWriter(AtomicWriter):
     """Streamed, atomic writer of a PNG folder (the folder appears only when complete)."""
 
     def __init__(self, path: str | os.PathLike, meta: Meta, *, force: bool = False):
@@ -303,15 +303,6 @@ class PNGFolderWriter:
         self._has_rgb = False
         self.n = 0
         self._closed = False
-
-    def __enter__(self) -> "PNGFolderWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort(exc_type, exc, tb)
 
     def append(self, batch: Dataset) -> None:
         interrupt.check()
@@ -370,14 +361,4 @@ class PNGFolderWriter:
         except BaseException as exc:
             self.abort(type(exc), exc, exc.__traceback__)
             raise
-        self._closed = True
-        self._ctx.__exit__(None, None, None)
-
-    def abort(self, exc_type=None, exc=None, tb=None) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._ctx.__exit__(exc_type or RuntimeError, exc or RuntimeError("aborted"), tb)
-        except BaseException:
-            pass
+        self._commit()

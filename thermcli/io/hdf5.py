@@ -15,7 +15,7 @@ import datetime as _dt
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from thermcli import interrupt
 from thermcli.errors import DataError
 from thermcli.io.atomic import AtomicWriter, atomic_path, check_space, is_no_space, no_space_error
 from thermcli.io.provenance import provenance_problem
+from thermcli.io.reader import DatasetReader
 from thermcli.io.schema import (
     KNOWN_VERSIONS,
     PER_FRAME_FIELDS,
@@ -48,7 +49,7 @@ def is_hdf5(path: str | os.PathLike) -> bool:
         return False
 
 
-class HDF5Reader:
+class HDF5Reader(DatasetReader):
     """Streamed reader of a thermcli HDF5 dataset. Use as a context manager."""
 
     def __init__(self, path: str | os.PathLike):
@@ -132,12 +133,6 @@ class HDF5Reader:
     def __len__(self) -> int:
         return self.n
 
-    def __enter__(self) -> "HDF5Reader":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
     def close(self) -> None:
         self._file.close()
 
@@ -169,12 +164,6 @@ class HDF5Reader:
         if name in STRING_FIELDS:
             return np.asarray(ds.asstr()[...], dtype=object)
         return ds[...]
-
-    def iter_batches(self, batch_size: int = 256, start: int = 0, stop: int | None = None) -> Iterator[Dataset]:
-        stop = self.n if stop is None else min(stop, self.n)
-        for lo in range(start, stop, batch_size):
-            interrupt.check()
-            yield self.read(lo, min(lo + batch_size, stop))
 
     def read_all(self) -> Dataset:
         _check_fits_in_memory(self.n, self.frame_shape, self.frame_dtype, str(self.path))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from thermcli.errors import DataError
 from thermcli.io.atomic import AtomicWriter, atomic_path
 from thermcli.io.images import read_image
 from thermcli.io.provenance import provenance_problem
+from thermcli.io.reader import DatasetReader
 from thermcli.io.schema import (
     KNOWN_VERSIONS,
     PER_FRAME_FIELDS,
@@ -127,7 +128,7 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-class PNGFolderReader:
+class PNGFolderReader(DatasetReader):
     """Reader of a PNG folder (with or without ``thermcli.json``), same interface as HDF5Reader."""
 
     def __init__(self, path: str | os.PathLike):
@@ -225,15 +226,6 @@ class PNGFolderReader:
     def __len__(self) -> int:
         return self.n
 
-    def __enter__(self) -> "PNGFolderReader":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def close(self) -> None:
-        pass
-
     def _load_frame(self, i: int) -> np.ndarray:
         paths = self._frame_paths[i]
         images = [read_image(p) for p in paths]
@@ -273,15 +265,6 @@ class PNGFolderReader:
         if name not in self._fields:
             raise DataError(f"has no {name}", path=str(self.path))
         return self._fields[name]
-
-    def iter_batches(self, batch_size: int = 256, start: int = 0, stop: int | None = None) -> Iterator[Dataset]:
-        stop = self.n if stop is None else min(stop, self.n)
-        for lo in range(start, stop, batch_size):
-            interrupt.check()
-            yield self.read(lo, min(lo + batch_size, stop))
-
-    def read_all(self) -> Dataset:
-        return self.read(0, self.n)
 
 
 class PNGFolderWriter(AtomicWriter):

@@ -78,20 +78,25 @@ def train(
 
     Example: thermcli train sample_data/breathing.h5 --task classify --arch small_cnn --epochs 5 --out runs/breathing
     """
+    run_and_report(ctx, "train", train_job(ctx), lambda summary: f"wrote {out}: {_headline(summary)}")
+
+
+def run_and_report(ctx: typer.Context, kind: str, job, message) -> None:
+    """Run ``kind``'s job for ``--task``; rank 0 prints the summary (--json) or ``message(summary)``."""
     import json
     import os
 
     from thermcli.cli import state
     from thermcli.progress import say
 
-    job = train_job(ctx)
-    summary = run_job("train", task, job, options=resolved_options(ctx), quiet=state.quiet or json_out)
+    json_out = ctx.params["json_out"]
+    summary = run_job(kind, ctx.params["task"], job, options=resolved_options(ctx), quiet=state.quiet or json_out)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 speaks
         return
     if json_out:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
-        say(f"wrote {out}: {_headline(summary)}")
+        say(message(summary))
 
 
 def _headline(summary: dict) -> str:
@@ -159,6 +164,11 @@ def loop_from(params: dict[str, Any], **monitor: Any):
                       grad_clip=params.get("grad_clip", 0.0), amp=params.get("amp", False), **monitor)
 
 
+def classify_monitor(params: dict[str, Any]) -> dict[str, str]:
+    """What a classify run selects its best epoch on: balanced accuracy on --val, else the loss."""
+    return {"monitor": "val_balanced_accuracy", "mode": "max"} if params.get("val") else {"monitor": "train_loss", "mode": "min"}
+
+
 def _path(value) -> Path | None:
     return Path(value) if value is not None else None
 
@@ -193,9 +203,8 @@ def build_train_job(task: str, params: dict[str, Any], given: set[str]):
                                trees=params["trees"], seed=params["seed"], device=params["device"], force=params["force"])
         if params["head"] != "softmax":
             raise UsageError(f"{params['head']!r}: expected softmax or svm+rf", param="--head")
-        monitor = {"monitor": "val_balanced_accuracy", "mode": "max"} if params.get("val") else {"monitor": "train_loss", "mode": "min"}
         return ClassifyJob(data=Path(params["train"]), out=Path(params["out"]), cfg=classify_config(params, arch=params["arch"]),
-                           loop=loop_from(params, **monitor), val=_path(params.get("val")), cv=params.get("cv"),
+                           loop=loop_from(params, **classify_monitor(params)), val=_path(params.get("val")), cv=params.get("cv"),
                            force=params["force"], resume=params["resume"])
     if task == "keypoints":
         from thermcli.cli.options import parse_size
@@ -219,13 +228,19 @@ def build_train_job(task: str, params: dict[str, Any], given: set[str]):
 
 def train_job(ctx: typer.Context):
     """Check the task, refuse the options it does not use, build its typed job."""
+    return task_job(ctx, "train", train_applicable, build_train_job)
+
+
+def task_job(ctx: typer.Context, kind: str, applicable, build):
+    """``kind``'s job for ``--task``: check the task, refuse the options ``applicable(task,
+    params)`` leaves out, then ``build(task, params, given)``."""
     from thermcli.stages.train import task_stage
 
     params = dict(ctx.params)
-    task_stage("train", params["task"])  # unknown task: exit 2 with suggestions
-    applicable, what = train_applicable(params["task"], params)
-    refuse_inapplicable(ctx, applicable, what)
-    return build_train_job(params["task"], params, given_options(ctx))
+    task_stage(kind, params["task"])  # unknown task: exit 2 with suggestions
+    usable, what = applicable(params["task"], params)
+    refuse_inapplicable(ctx, usable, what)
+    return build(params["task"], params, given_options(ctx))
 
 
 def run_job(kind: str, task: str, job, *, options: dict[str, Any], quiet: bool) -> dict[str, Any]:

@@ -100,7 +100,7 @@ def _initial_weights(model, config) -> dict[str, Any] | None:
     return getattr(model.encoder, "weights_record", None)
 
 
-class KeypointTask:
+class KeypointTask(KD.PeopleRowsTask):
     """Heatmap regression on person crops (the trainer's Task)."""
 
     name = "keypoints"
@@ -118,14 +118,8 @@ class KeypointTask:
             loss_fn = functools.partial(loss_fn, map_weight=config.map_weight)
         self.loss_fn = loss_fn
 
-    def sample_count(self) -> int:
-        return len(self.train_idx)
-
-    def sample_weights(self):
-        return None
-
     def batch(self, rows, device, rng):
-        index = self.train_idx[np.asarray(rows, dtype=np.int64)]
+        index = self.person_rows(rows)
         x, target, weight = _batch(self.people, index, self.config, self.in_chans, self.heatmap_size,
                                    rng if self.config.augment else None, self.kmeta)
         return x.to(device), target.to(device), weight.to(device)

@@ -36,12 +36,14 @@ def _torchvision_detector(arch: str, num_classes: int, min_size: int, max_size: 
         raise UsageError(f"unknown detector {arch!r}; choose from {', '.join(DETECTORS)}", param="--arch")
     builder = getattr(torchvision.models.detection, arch)
     kwargs: dict[str, Any] = {"weights": None, "weights_backbone": None, "num_classes": int(num_classes) + 1}
-    if arch.startswith("ssdlite"):
-        kwargs["size"] = tuple(int(v) for v in (size or (min_size, min_size)))  # SSD resizes to a fixed HxW
-    else:
+    if not arch.startswith("ssdlite"):
         kwargs["min_size"], kwargs["max_size"] = int(min_size), int(max_size)
     kwargs.update(extra)
-    return builder(**kwargs)
+    net = builder(**kwargs)
+    if arch.startswith("ssdlite"):  # SSD resizes to a fixed HxW (its builder fixes 320x320: set it after)
+        h, w = (int(v) for v in (size or (min_size, min_size)))
+        net.transform.min_size, net.transform.max_size, net.transform.fixed_size = (min(h, w),), max(h, w), (h, w)
+    return net
 
 
 def _module():
@@ -106,6 +108,34 @@ def load_detection_weights(model, path: str) -> dict[str, Any]:
                         "weights of another architecture?", path=where)
     model.net.load_state_dict(fit, strict=False)
     return {"loaded": len(fit), "kept": len(own) - len(fit)}
+
+
+def published_file(arch: str, spec: str):
+    """The file ``--weights`` names: a path as given, or a torchvision weights name (``COCO_V1``,
+    ``DEFAULT``, ``FasterRCNN_..._Weights.COCO_V1``) → the file torch.hub caches it as (never
+    downloaded: a missing file is a one-line error with the URL to fetch it from)."""
+    from pathlib import Path
+
+    from thermcli.models.weights import hub_checkpoints_dir, is_weight_name
+
+    if not is_weight_name(spec) or Path(spec).exists():
+        return Path(spec)
+    import torchvision
+
+    enum = torchvision.models.get_model_weights(arch)
+    name = spec.split(".")[-1]
+    try:
+        entry = enum.DEFAULT if name in ("DEFAULT", "imagenet") else enum[name]
+    except KeyError:
+        known = ", ".join(["DEFAULT", *(m.name for m in enum)])
+        raise UsageError(f"{spec!r}: {enum.__name__} has {known}", param="--weights") from None
+    import os
+
+    path = hub_checkpoints_dir() / os.path.basename(entry.url)
+    if not path.is_file():
+        raise DataError(f"not in the torch cache; nothing is downloaded: fetch {entry.url} on a connected machine "
+                        f"into {path.parent}", path=str(path))
+    return path
 
 
 def frames_to_images(frames: np.ndarray, unit: str) -> np.ndarray:

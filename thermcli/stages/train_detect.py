@@ -36,9 +36,11 @@ class DetectConfig:
             raise UsageError(f"unknown detector {self.arch!r}; choose from {', '.join(DETECTORS)}", param="--arch")
         if len(self.input_size) != 2 or min(self.input_size) < 32:
             raise UsageError(f"{self.input_size!r}: expected HxW, each ≥ 32", param="--input-size")
-        if self.weights not in ("none", "") and not Path(self.weights).suffix:
-            raise UsageError(f"{self.weights!r}: give none or a weights file (.pt/.pth); nothing is downloaded",
-                             param="--weights")
+        from thermcli.models.weights import is_weight_name
+
+        if self.weights not in ("none", "") and not Path(self.weights).suffix and not is_weight_name(self.weights):
+            raise UsageError(f"{self.weights!r}: give none, a torchvision weights name (COCO_V1, DEFAULT) or a "
+                             "weights file (.pt/.pth)", param="--weights")
 
 
 @dataclass(frozen=True)
@@ -289,8 +291,11 @@ def train_detect(job: DetectJob, *, provenance: dict[str, Any], quiet: bool = Fa
         if cfg.weights not in ("none", ""):
             from thermcli.models.weights import weights_record
 
-            loaded = load_detection_weights(model, cfg.weights)
-            weights = {**weights_record(str(cfg.weights), cfg.weights), **loaded}
+            from thermcli.models.detection import published_file
+
+            path = published_file(cfg.arch, cfg.weights)
+            loaded = load_detection_weights(model, str(path))
+            weights = {**weights_record(str(cfg.weights), path), **loaded}
         ckpt_config = {
             "arch": "detector", "model_kwargs": kwargs, "task": "detect", "box_class_names": names,
             "input_kind": ds.unit, "input_size": list(cfg.input_size), "frame_shape": list(images.shape[2:]),

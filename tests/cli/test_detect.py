@@ -90,6 +90,10 @@ def test_train_predict_eval_annotate(cli, data, tmp_path):
     result = cli("eval", pred, data / "val.h5", "--metric", "bbox", "--json")
     assert result.exit_code == 0, result.output
     assert "AP50" in result.stdout
+    sheet = tmp_path / "sheet.png"
+    result = cli("annotate", data / "val.h5", sheet, "--pred", pred)
+    assert result.exit_code == 0, result.output
+    assert sheet.stat().st_size > 0
     # the grey 8-bit frames (one channel) go through the same detector
     result = cli("predict", run / "best.pt", data / "grey.h5", tmp_path / "grey_pred.h5")
     assert result.exit_code == 0, result.output

@@ -24,6 +24,12 @@ SAMPLES: dict[str, list[str]] = {
     "--plot": ["p.png"], "--teacher-copies": ["2"], "--adapter": ["--no-adapter"], "--latent-norm": ["channel"],
     "--teacher": ["u.pt"], "--stem": ["conv2x3"], "--grey": ["--grey"],
 }
+SAMPLES.setdefault("--stem", ["conv2x3"])
+SAMPLES.setdefault("--grey", ["--grey"])
+# a task's own valid values where the shared sample does not fit it
+TASK_SAMPLES: dict[str, dict[str, list[str]]] = {
+    "detect": {"--arch": ["fcos_resnet50_fpn"], "--weights": ["coco.pth"], "--input-size": ["128x160"]},
+}
 # options that are not part of the job: the presentation of its result, and the task selector
 PRESENTATION = {"json_out", "task"}
 
@@ -34,6 +40,7 @@ MODES = [
     ("train", "classify", ["--head", "svm+rf", "--features", "f.pt"], {"head"}),
     ("train", "keypoints", [], set()),
     ("train", "keypoints", ["--cv", "loso"], {"cv"}),
+    ("train", "detect", [], set()),
     ("distill", "classify", [], set()),
     ("distill", "keypoints", ["--beta", "0.2,0.4"], set()),
 ]
@@ -79,7 +86,7 @@ def test_every_option_is_used_or_refused(cli, command, task, mode, selectors):
             continue
         opt = max(param.opts, key=len)
         assert opt in SAMPLES, f"{command} {opt}: add a sample value to SAMPLES (and use or refuse the option)"
-        sample = SAMPLES[opt]
+        sample = TASK_SAMPLES.get(task, {}).get(opt, SAMPLES[opt])
         given = sample if sample[0].startswith("--") else [opt, *sample]
         if param.name in applicable:
             _, other = _job(command, [*base, *given])
@@ -97,6 +104,9 @@ def test_every_option_is_used_or_refused(cli, command, task, mode, selectors):
         assert "--sigma" in checked["refused"] and "--subjects" in checked["refused"]
     if (command, task) == ("distill", "keypoints"):
         assert "--temperature" in checked["refused"] and "--optimizer" in checked["used"]
+    if (command, task) == ("train", "detect"):
+        assert {"--optimizer", "--seed", "--resume", "--weights", "--augment"} <= set(checked["used"])
+        assert {"--sigma", "--cv", "--frames", "--head"} <= set(checked["refused"])
     if (command, task) == ("train", "keypoints") and not mode:
         assert {"--optimizer", "--weight-decay", "--cv"} <= set(checked["used"])
 

@@ -75,7 +75,7 @@ def command_line(ctx: typer.Context) -> str:
 
 # ---- training options (train, distill; every task) --------------------------------------------
 
-Task = Annotated[str, typer.Option("--task", help="What to learn: classify (frames → classes) or keypoints.")]
+Task = Annotated[str, typer.Option("--task", help="What to learn: classify (frames → classes), keypoints or detect (boxes + box_classes).")]
 ValPath = Annotated[Optional[Path], typer.Option("--val", help="Validation dataset (early stopping, best.pt, ensemble weights).")]
 RunOut = Annotated[Path, typer.Option("--out", "-o", help="Run folder: config.json, metrics.csv, curves.png, best.pt, last.pt.")]
 Arch = Annotated[str, typer.Option("--arch", help="Backbone by name: small_cnn, resnet18, resnet50, mobilenet_v3_small, ...")]

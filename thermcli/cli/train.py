@@ -119,6 +119,7 @@ CLASSIFY_MODEL = {"arch", "weights", "frames", "window", "normalize", "finetune"
                   "margin", "dropout", "norm", "width", "input_size", "stem", "grey"}
 KEYPOINT_MODEL = {"arch", "weights", "input_size", "sigma", "loss", "map_weight", "color_jitter", "side",
                   "teacher_weights", "flip_test", "augment", "subjects", "exclude_subjects"}
+DETECT_MODEL = {"arch", "weights", "input_size", "augment"}
 ENSEMBLE = {"train", "out", "val", "task", "head", "features", "ensemble_weights", "svm_c", "trees", "seed", "device",
             "force", "json_out"}
 
@@ -148,6 +149,8 @@ def train_applicable(task: str, params: dict[str, Any]) -> tuple[set[str], str]:
     """The options ``train --task TASK`` (in the mode ``params`` select) uses, and its name."""
     if task == "classify" and params.get("head") == "svm+rf":
         return set(ENSEMBLE), "--task classify --head svm+rf"
+    if task == "detect":
+        return RUN | LOOP | DETECT_MODEL, "--task detect"
     model = CLASSIFY_MODEL | {"head"} if task == "classify" else KEYPOINT_MODEL
     used = RUN | LOOP | model | {"cv"}
     if params.get("cv"):
@@ -223,6 +226,16 @@ def build_train_job(task: str, params: dict[str, Any], given: set[str]):
         )
         return KeypointJob(data=Path(params["train"]), out=Path(params["out"]), cfg=cfg, loop=loop_from(params),
                            val=_path(params.get("val")), force=params["force"], resume=params["resume"])
+    if task == "detect":
+        from thermcli.parsing import parse_size
+        from thermcli.stages.train_detect import DEFAULT_ARCH, DetectConfig, DetectJob
+
+        size = params.get("input_size") or "320x320"
+        cfg = DetectConfig(arch=params["arch"] if "arch" in given else DEFAULT_ARCH, weights=params["weights"],
+                           input_size=parse_size(size if "x" in size else f"{size}x{size}", "--input-size"),
+                           augment=params["augment"])
+        return DetectJob(data=Path(params["train"]), out=Path(params["out"]), cfg=cfg, loop=loop_from(params),
+                         val=_path(params.get("val")), force=params["force"], resume=params["resume"])
     raise UsageError(f"no job builder for task {task!r}", param="--task")
 
 

@@ -24,8 +24,6 @@ SAMPLES: dict[str, list[str]] = {
     "--plot": ["p.png"], "--teacher-copies": ["2"], "--adapter": ["--no-adapter"], "--latent-norm": ["channel"],
     "--teacher": ["u.pt"], "--stem": ["conv2x3"], "--grey": ["--grey"],
 }
-SAMPLES.setdefault("--stem", ["conv2x3"])
-SAMPLES.setdefault("--grey", ["--grey"])
 # a task's own valid values where the shared sample does not fit it
 TASK_SAMPLES: dict[str, dict[str, list[str]]] = {
     "detect": {"--arch": ["fcos_resnet50_fpn"], "--weights": ["coco.pth"], "--input-size": ["128x160"]},

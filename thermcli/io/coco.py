@@ -110,7 +110,10 @@ def read_coco(path: str | os.PathLike, *, image_root: str | os.PathLike | None =
         image_id = _int(ann.get("image_id"), "annotation image_id", where)
         if image_id not in images:
             raise DataError(f"annotation {ann.get('id')} refers to unknown image id {image_id}", path=where)
-        if k is not None and ann.get("keypoints") is not None and len(ann["keypoints"]) != 3 * k:
+        if k is not None and ann.get("keypoints") is None:
+            raise DataError(f"annotation {ann.get('id')} has no 'keypoints' although the file's category "
+                            f"defines {k} keypoints (give all zeros for a person without any)", path=where)
+        if k is not None and len(ann["keypoints"]) != 3 * k:
             raise DataError(f"annotation {ann.get('id')} has {len(ann['keypoints'])} keypoint values, expected {3 * k}", path=where)
         bbox = ann.get("bbox")
         if bbox is not None and (not isinstance(bbox, list) or len(bbox) != 4):
@@ -275,6 +278,11 @@ def read_json(path: str | os.PathLike, what: str = "JSON") -> JsonFile:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        at = raw[exc.pos : exc.pos + 9].lstrip(b"-")
+        if at.startswith((b"NaN", b"Infinity")):  # Python's json.dump writes these; JSON has none
+            raise DataError(f"{what} holds {at.split(b',')[0].split(b']')[0].decode(errors='replace')} at line "
+                            f"{exc.lineno} column {exc.colno}: not a number JSON allows (write null, or drop "
+                            "the entry)", path=str(path)) from None
         raise DataError(f"{what} is not readable JSON ({' '.join(str(exc).split())[:80]})", path=str(path)) from None
     return JsonFile(path, value, hashlib.sha256(raw).hexdigest())
 
@@ -381,8 +389,9 @@ def eval_ground_truth(doc: Any, *, where: str = "ground truth", kind: str = "bbo
 
     ``kind``: ``"bbox"`` (every annotation needs a ``bbox``) or ``"keypoints"`` (every annotation
     needs ``keypoints``; a missing ``bbox`` is [0, 0, 0, 0], a missing ``num_keypoints`` the count
-    of visible keypoints). A missing ``area`` is the box's (pycocotools would fail). Annotations of
-    images or categories the file does not list are left out, as pycocotools leaves them out.
+    of visible keypoints). A missing ``area`` is the box's w·h, as faster-coco-eval derives it
+    (pycocotools would fail with KeyError). An annotation of an image the file does not list, and
+    NaN or infinite boxes, areas or keypoints, are errors naming the annotation.
     """
     if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list) or not isinstance(doc.get("images"), list):
         raise DataError("not a COCO ground-truth file (needs 'images' and 'annotations' lists)", path=where)
@@ -430,10 +439,20 @@ def eval_ground_truth(doc: Any, *, where: str = "ground truth", kind: str = "bbo
         raise ValueError(f"kind {kind!r}")
     box_areas = boxes[:, 2] * boxes[:, 3]
     areas = np.array([a.get("area", b) for a, b in zip(anns, box_areas.tolist())], np.float64) if n else np.zeros(0)
+    image_ids = _column(anns, "image_id", np.int64, "annotation", where)
+    orphans = ~np.isin(image_ids, all_image_ids)
+    if orphans.any():
+        i = int(np.flatnonzero(orphans)[0])
+        raise DataError(f"annotation {int(ids[i])} refers to image id {int(image_ids[i])}, which no image has "
+                        f"({int(orphans.sum())} such annotation(s))", path=where)
+    _check_finite(boxes, "bbox", ids, "annotation", where)
+    _check_finite(areas, "area", ids, "annotation", where)
+    if keypoints is not None:
+        _check_finite(keypoints, "keypoints", ids, "annotation", where)
     return CocoAnnotations(
         boxes=boxes,
         areas=areas,
-        image_ids=_column(anns, "image_id", np.int64, "annotation", where),
+        image_ids=image_ids,
         category_ids=_column(anns, "category_id", np.int64, "annotation", where, default=1),
         ids=ids,
         iscrowd=_column(anns, "iscrowd", np.int64, "annotation", where, default=0).astype(bool),
@@ -485,14 +504,29 @@ def eval_results(results: Any, gt: CocoAnnotations, *, where: str = "predictions
         areas = boxes[:, 2] * boxes[:, 3]
     else:
         raise ValueError(f"kind {kind!r}")
+    scores = _column(results, "score", np.float64, "result", where, default=1.0)
+    index = np.arange(n)
+    _check_finite(scores, "score", index, "result", where)
+    for values, name in ((keypoints, "keypoints"), (boxes, "bbox")):
+        if values is not None:
+            _check_finite(values, name, index, "result", where)
     return CocoResults(
-        scores=_column(results, "score", np.float64, "result", where, default=1.0),
+        scores=scores,
         areas=areas,
         image_ids=image_ids,
         category_ids=_column(results, "category_id", np.int64, "result", where, default=1),
         keypoints=keypoints,
         boxes=boxes,
     )
+
+
+def _check_finite(values: np.ndarray, field: str, ids: np.ndarray, what: str, where: str) -> None:
+    """NaN or infinite numbers in ``field`` → DataError naming the first offending row."""
+    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1) if len(values) else np.zeros(0, bool)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{what} {int(ids[i])}: {field} holds NaN or infinite values "
+                        f"({int(bad.sum())} {what}(s) affected)", path=where)
 
 
 def keypoint_extent_area(keypoints: np.ndarray) -> np.ndarray:

@@ -326,6 +326,9 @@ def train_on(train, val, norm, run, *, cfg: ClassifyConfig, loop: LoopConfig, re
     torch.manual_seed(loop.seed)  # the model's initial weights
     teacher = load_teacher(cfg.teacher, train, cfg.frames, cfg.window) if cfg.teacher else None
     model, model_kwargs, weights_record = build_classifier(cfg, n_classes, channels=train.channels)
+    from thermcli.models.classifier import check_input_fits
+
+    check_input_fits(model, train.frame_shape, where=str(train.path), arch=cfg.arch)
     if teacher is not None:
         teacher.to(resolve_device(loop.device))
     task = ClassifyTask(cfg, loop, train, val, n_classes, norm, teacher=teacher, provenance=provenance,

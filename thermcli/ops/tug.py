@@ -154,6 +154,45 @@ def fit_step(t: np.ndarray, y: np.ndarray, *, shape: str, lo_t: float, hi_t: flo
     return t0, t1, a, b, rms
 
 
+def _lstsq_grid(bases: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Batched least squares: ``bases`` (..., m, n) basis functions at n points, ``y`` (n,);
+    returns (coefficients (..., m), residual sum of squares (...)); inf where singular."""
+    gram = bases @ np.swapaxes(bases, -1, -2)
+    rhs = bases @ y
+    m = gram.shape[-1]
+    gram = gram + 1e-9 * np.eye(m)
+    coef = np.linalg.solve(gram, rhs[..., None])[..., 0]
+    resid = ((np.einsum("...m,...mn->...n", coef, bases) - y) ** 2).sum(-1)
+    return coef, np.where(np.isfinite(resid), resid, np.inf)
+
+
+def fit_rise_and_walk(t: np.ndarray, x: np.ndarray, y: np.ndarray, *, lo_t: float, hi_t: float,
+                      grid_s: float = 0.02, min_dur: float = 0.4, max_dur: float = 5.0):
+    """Sit-to-stand followed by walking, fitted on the mid-hip (x signed so walking out is +,
+    y image rows): during the rise the hip turns about the knee (y = y0 − a·sin θ, x = x0 +
+    b·(1 − cos θ), θ: 0 → 90° minimum-jerk between t0 and t1), after it walks on at a constant
+    speed (x + v·(t − t1)) at a constant height. Returns (t0, t1, rms of y, amplitude of y)."""
+    starts = np.arange(lo_t, hi_t + grid_s / 2, grid_s)
+    durations = np.arange(min_dur, max_dur + grid_s / 2, grid_s * 2)
+    t0 = starts[:, None, None]
+    t1 = t0 + durations[None, :, None]
+    theta = 0.5 * np.pi * _smoothstep((t[None, None, :] - t0) / (t1 - t0))
+    ones = np.ones_like(theta)
+    bx = np.stack([ones, 1.0 - np.cos(theta), np.maximum(t[None, None, :] - t1, 0.0)], axis=-2)
+    by = np.stack([ones, np.sin(theta)], axis=-2)
+    cx, rx = _lstsq_grid(bx, x)
+    cy, ry = _lstsq_grid(by, y)
+    # both in pixels; a rise must lift the hip (y up the image: negative), walking go out, and
+    # the hip's advance over the knee (the thigh, seen from the side) be no longer than 1.5× its lift
+    total = rx + ry
+    lift = -cy[..., 1]
+    total[(lift <= 0) | (cx[..., 2] <= 0) | (cx[..., 1] < 0) | (cx[..., 1] > 1.5 * lift)] = np.inf
+    if not np.isfinite(total).any():
+        return None
+    i, j = np.unravel_index(np.argmin(total), total.shape)
+    return float(starts[i]), float(starts[i] + durations[j]), float(math.sqrt(ry[i, j] / len(t))), float(-cy[i, j, 1])
+
+
 def _support(t: np.ndarray, at: float, spacing: float) -> float:
     """0..1: how well frames cover the time around a boundary (1: a frame within half a spacing on
     each side; dropped frames nearby lower it)."""
@@ -215,14 +254,14 @@ def analyse_track(timestamps: np.ndarray, keypoints: np.ndarray, *, min_score: f
 
     # rise off the chair: the hip turns up about the knee; hip y up to the far point
     sel = t <= t_far
-    rise = fit_transition([(t[sel], hy[sel], "lift")], lo_t=t[0] - 2 * spacing, hi_t=t_up)
+    rise = fit_rise_and_walk(t[sel], sx[sel], hy[sel], lo_t=t[0] - 2 * spacing, hi_t=t_up)
     # sitting back, first pass: hip y from the far point on
     sel = t >= t_far
     fall = fit_transition([(t[sel], hy[sel], "drop")], lo_t=t_far, hi_t=t_down + spacing)
     if rise is None or fall is None:
         return not_found("the rise off the chair or the sit-down could not be fitted", signals)
     # walking out and back: ramps of the horizontal position between plateaus
-    sel = (t >= (rise[0] + rise[1]) / 2) & (t <= t_far + spacing)
+    sel = (t >= rise[1] - spacing) & (t <= t_far + spacing)
     out = fit_step(t[sel], sx[sel], shape="linear", lo_t=rise[0], hi_t=t_far)
     sel = (t >= t_far - spacing) & (t <= fall[0] + 0.25 * (fall[1] - fall[0]))
     back = fit_step(t[sel], sx[sel], shape="linear", lo_t=t_far - spacing, hi_t=fall[0])
@@ -242,7 +281,7 @@ def analyse_track(timestamps: np.ndarray, keypoints: np.ndarray, *, min_score: f
     for k in range(1, len(times)):
         times[k] = max(times[k], times[k - 1])
     bounds = dict(zip(BOUNDARIES, times))
-    rise_fit, fall_fit = (rise[2][0][2], rise[2][0][1]), (fall[2][0][2], fall[2][0][1])
+    rise_fit, fall_fit = (rise[2], rise[3]), (fall[2][0][2], fall[2][0][1])
     fits = {"start": rise_fit, "walk_out": rise_fit, "turn": (out[4], out[3]), "walk_back": (back[4], back[3]),
             "turn_and_sit": (back[4], back[3]), "end": fall_fit}
     confidence = {name: round(_fit_confidence(*fits[name]) * _support(t, bounds[name], spacing), 3)

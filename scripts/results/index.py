@@ -32,7 +32,9 @@ def main() -> None:
         text = pages[name].read_text()
         title = text.splitlines()[0].removeprefix("# ")
         script = field(text, "page written by")
-        if "carried over" in text:
+        if "partly carried over" in text:
+            status = "partly re-run (the page says which)"
+        elif "carried over" in text:
             status = "carried over, not re-run"
         elif "not re-run for this page" in text:
             status = "from committed result files"

@@ -51,6 +51,7 @@ WRITERS = {
     "annotate": lambda t, d, p, m: ["annotate", p, p],
     "roi": lambda t, d, p, m: ["roi", p, p, "--band", "30:37"],
     "roi-parent": lambda t, d, p, m: ["roi", p, p.parent, "--band", "30:37"],
+    "tug": lambda t, d, p, m: ["tug", d, d],
     "eval-output": lambda t, d, p, m: ["eval", d, p, "--output", d],
     "export-model": lambda t, d, p, m: ["export-model", m, _link(t, m, "model.onnx")],
 }

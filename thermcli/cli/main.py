@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "eval": "thermcli.cli.eval:eval_",
     "annotate": "thermcli.cli.annotate:annotate",
     "roi": "thermcli.cli.roi:roi",
+    "tug": "thermcli.cli.tug:tug",
     "export-model": "thermcli.cli.export_model:export_model",
 }
 

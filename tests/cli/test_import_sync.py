@@ -79,6 +79,28 @@ def test_given_rate_and_shift_move_the_samples(cli, recording):
     assert ds.labels is None  # no --phase-from: no labels
 
 
+def test_phase_zero_moves_the_flow_zero(cli, recording):
+    r = recording
+    assert cli(*_args(r, "--phase-from", "flow")).exit_code == 0
+    plain = read_dataset(r / "out.h5").labels
+    lines = (r / "spiro.txt").read_text().splitlines()
+    shifted = [f"{float(line.split(',')[0]) - 5.0:.6f}," + line.split(",", 1)[1] for line in lines]
+    (r / "spiro.txt").write_text("\n".join(shifted) + "\n")
+    result = cli(*_args(r, "--phase-from", "flow", "--phase-zero", "-5", "--force"))
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(read_dataset(r / "out.h5").labels, plain)  # the same phases about the new zero
+    assert_clean_error(cli(*_args(r, "--phase-from", "flow", "--phase-zero", "low", "--force")), 2, "--phase-zero")
+    assert_clean_error(cli(*_args(r, "--phase-zero", "mode", "--force")), 2, "--phase-zero")
+
+
+def test_flow_mode_is_the_pause_level():
+    from thermcli.stages.importer.sync import flow_mode
+
+    rng = np.random.default_rng(1)
+    flow = np.concatenate([np.full(400, -7.0) + rng.normal(0, 0.2, 400), rng.uniform(-50, 90, 600)])
+    assert abs(flow_mode(flow) - (-7.0)) < 1.0
+
+
 def test_delays_table_adds_to_the_marks(cli, recording):
     r = recording
     (r / "shifts.txt").write_text("++index\t++vid_delay\t++flow_delay\n$$0\t$$9\t$$9\n" + "".join(
@@ -121,3 +143,25 @@ def test_real_recording_syncs_through_the_authors_marks(cli, tmp_path, shared_da
     assert sync["phase"]["flow_volume_correlation"] > 0.5  # the volume rises with positive (EXH) flow
     ds = read_dataset(tmp_path / "r.h5")
     assert set(np.unique(ds.labels)) == {-1, 0, 1}
+
+
+@pytest.mark.shared_data
+def test_synced_recording_1_holds_the_authors_segment_00(cli, tmp_path, shared_data):
+    """The authors cut segment 00 from recording 1 at video mark 2 s + 2 s delay (frame 80) and
+    spirometer mark 1.9 s + 3.7 s: the synced flow from frame 80 on must be segment 00's flow."""
+    from thermcli.io.signals import read_signal_table
+
+    raw = shared_data / "breathing-spirometry" / "raw"
+    folder = raw / "1"
+    result = cli("import", folder / "vid.mp4", tmp_path / "r.h5", "--signals", folder / "1_spiro.txt",
+                 "--signal-columns", "flow,pressure,volume", "--frames", "0:600",
+                 "--sync-marks", f"{folder / '3_vid_timer.txt'}:{folder / '2_spiro_timer.txt'}",
+                 "--sync-delays", raw / "shifts.txt", "--sync-delay-rows", "0:6", "--phase-from", "flow", "--phase-zero", "mode")
+    assert result.exit_code == 0, result.output
+    flow = read_dataset(tmp_path / "r.h5").columns["flow"]
+    segment = read_signal_table(shared_data / "breathing-spirometry" / "00data.txt")["flow"]
+    segment = segment[np.isfinite(segment)]
+    n = len(segment)
+    lags = {lag: np.corrcoef(flow[80 + lag: 80 + lag + n], segment)[0, 1] for lag in range(-20, 21)}
+    best = max(lags, key=lags.get)
+    assert lags[0] > 0.85 and abs(best) <= 4, (lags[0], best, lags[best])  # within 0.2 s: the marks interpolate

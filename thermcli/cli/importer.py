@@ -93,6 +93,9 @@ def import_(
     phase_dead_band: Annotated[
         float, typer.Option("--phase-dead-band", help="Pause band around zero flow, as a fraction of the flow's 95th-percentile magnitude.", rich_help_panel=_SYNC)
     ] = 0.05,
+    phase_zero: Annotated[
+        str, typer.Option("--phase-zero", help="The flow's zero level for --phase-from: a number, or 'mode' (its most common value: where the flow sits during pauses).", rich_help_panel=_SYNC)
+    ] = "0",
     phase_positive: Annotated[str, typer.Option("--phase-positive", help="Phase of positive flow: EXH or INH.", rich_help_panel=_SYNC)] = "EXH",
     yolo: Annotated[Optional[Path], typer.Option("--yolo", help="Folder of YOLO box label files (STEM.txt per image).", rich_help_panel=_LABELS)] = None,
     box_classes: Annotated[
@@ -139,6 +142,13 @@ def import_(
         if len(parts) != 2 or not all(parts):
             raise UsageError(f"{sync_marks!r}: give VIDEO_MARKS:SIGNAL_MARKS", param="--sync-marks")
         marks = (Path(parts[0]), Path(parts[1]))
+    if phase_zero.strip().lower() == "mode":
+        zero: float | str = "mode"
+    else:
+        try:
+            zero = float(phase_zero)
+        except ValueError:
+            raise UsageError(f"{phase_zero!r}: give a number or 'mode'", param="--phase-zero") from None
     options = ImportOptions(
         unit=unit,
         modality=modality,
@@ -169,6 +179,7 @@ def import_(
         phase_from=phase_from,
         phase_dead_band=phase_dead_band,
         phase_positive=phase_positive,
+        phase_zero=zero,
         yolo=yolo,
         box_classes=parse_name_list(box_classes, "--box-classes"),
         image_root=image_root,

@@ -43,6 +43,7 @@ class ImportOptions:
     phase_from: str | None = None  # signed flow column → per-frame INH/EXH labels
     phase_dead_band: float = 0.05  # fraction of the flow's 95th-percentile |flow|
     phase_positive: str = "EXH"
+    phase_zero: float | str = 0.0  # the flow's zero level: a number, or "mode" (its most common value)
     yolo: Path | None = None
     box_classes: tuple[str, ...] | None = None
     image_root: Path | None = None

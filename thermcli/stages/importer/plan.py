@@ -45,7 +45,8 @@ def validate_options(options: ImportOptions) -> None:
             if given is not None:
                 raise UsageError("goes with --sync-marks (a signal file on its own clock)", param=param)
     if options.phase_from is None:
-        for changed, param in ((options.phase_dead_band != 0.05, "--phase-dead-band"), (options.phase_positive != "EXH", "--phase-positive")):
+        for changed, param in ((options.phase_dead_band != 0.05, "--phase-dead-band"), (options.phase_positive != "EXH", "--phase-positive"),
+                                 (options.phase_zero != 0.0, "--phase-zero")):
             if changed:
                 raise UsageError("goes with --phase-from", param=param)
     if options.signal_rate is not None and not options.signal_rate > 0:
@@ -110,7 +111,7 @@ def plan_import(sources: list[Path], options: ImportOptions, provenance: dict[st
 
         if options.labels:
             raise UsageError("--labels and --phase-from/--sync-marks both label the frames: give one", param="--labels")
-        synced, synced_labels, report.sync = sync_signals(units, options)
+        synced, synced_labels, report.sync = sync_signals(units, options, report.warnings)
         signal_tables = [(synced, 0)]
         options_columns = None
     else:

@@ -42,9 +42,22 @@ def _delays(options: ImportOptions, k: int) -> tuple[np.ndarray, np.ndarray]:
     return table[video][rows].astype(np.float64), table[signal][rows].astype(np.float64)
 
 
-def sync_signals(units: list[_Unit], options: ImportOptions) -> tuple[dict[str, np.ndarray], np.ndarray | None, dict[str, Any]]:
+def flow_mode(flow: np.ndarray) -> float:
+    """The most common value of a flow (the centre of the fullest of 200 histogram bins): where a
+    breathing flow sits during pauses, i.e. the device's zero."""
+    values = flow[np.isfinite(flow)]
+    counts, edges = np.histogram(values, bins=200)
+    k = int(np.argmax(counts))
+    return float((edges[k] + edges[k + 1]) / 2)
+
+
+def sync_signals(units: list[_Unit], options: ImportOptions, warnings: list[str] | None = None
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray | None, dict[str, Any]]:
     """The signal columns at every frame of the one video unit (NaN where the signal has no
-    sample), the per-frame phase labels (or None), and the sync report."""
+    sample), the per-frame phase labels (or None), and the sync report; notes for people are
+    appended to ``warnings``."""
+    if warnings is None:
+        warnings = []
     from thermcli.io.signals import read_leading_columns, read_signal_table
     from thermcli.ops.clock import estimate_sample_rate, fit_clock_map, flow_volume_agreement, phase_from_flow, resample_at
 
@@ -104,11 +117,20 @@ def sync_signals(units: list[_Unit], options: ImportOptions) -> tuple[dict[str, 
         if options.phase_from not in table:
             raise UsageError(f"no column {options.phase_from!r} (columns: {', '.join(table)})", param="--phase-from")
         raw = table[options.phase_from]
-        amplitude = float(np.nanpercentile(np.abs(raw), 95)) if np.any(np.isfinite(raw)) else 0.0
+        if not np.any(np.isfinite(raw)):
+            raise DataError(f"column {options.phase_from!r} holds no number", path=str(signal_path))
+        mode = flow_mode(raw)
+        zero = mode if options.phase_zero == "mode" else float(options.phase_zero)
+        amplitude = float(np.nanpercentile(np.abs(raw - zero), 95))
         dead_band = options.phase_dead_band * amplitude
-        labels = phase_from_flow(columns[options.phase_from], dead_band, positive=options.phase_positive)
+        labels = phase_from_flow(columns[options.phase_from] - zero, dead_band, positive=options.phase_positive)
+        if options.phase_zero != "mode" and abs(mode - zero) > dead_band:
+            warnings.append(f"{signal_path}: the most common {options.phase_from} value is {mode:+.3g}, outside the dead band "
+                            f"±{dead_band:.3g} around the zero {zero:g}: the device's zero may be offset, and pauses are then "
+                            "labelled as a phase (--phase-zero mode takes the most common value as zero)")
         report["phase"] = {
-            "column": options.phase_from, "positive": options.phase_positive, "dead_band": dead_band,
+            "column": options.phase_from, "positive": options.phase_positive, "zero": zero, "flow_mode": mode,
+            "dead_band": dead_band,
             "dead_band_fraction": options.phase_dead_band,
             "frames_inh": int(np.sum(labels == 0)), "frames_exh": int(np.sum(labels == 1)),
             "frames_unlabelled": int(np.sum(labels < 0)),
@@ -131,6 +153,7 @@ def describe_sync(report: dict[str, Any]) -> str:
     if phase:
         r = phase.get("flow_volume_correlation")
         agree = "" if r is None else f"; volume change vs flow r={r:+.2f}"
-        text += (f"; phase from {phase['column']} (positive = {phase['positive']}, dead band ±{phase['dead_band']:.3g}): "
+        text += (f"; phase from {phase['column']} (zero {phase['zero']:+.3g}, positive = {phase['positive']}, "
+                 f"dead band ±{phase['dead_band']:.3g}): "
                  f"{phase['frames_inh']} INH, {phase['frames_exh']} EXH, {phase['frames_unlabelled']} unlabelled{agree}")
     return text

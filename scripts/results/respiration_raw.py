@@ -215,6 +215,12 @@ was not run in this session.
 
 ![rate over time]({plot})
 
+Status against issue #20: the automatic ROI meets its target (centre within 10 px of the table),
+and its rate is as good as the table's on recording 2; the rate (MAE ≤ 1 bpm, ≤ 10 % flagged)
+and phase (≥ 0.90) targets are not met. Most flags are `irregular`: windows that hold a change of
+breathing pattern, where the breath intervals' spread is large by construction; the largest
+errors are fast breathing (50–60 bpm) that the thermal signal shows as fewer, merged cycles.
+
 The ROI table's rows are offset by one frame from the video (table row i ↔ frame i + 1: the
 correlation of its `average` with the frames' ROI mean peaks there, 0.99 and 0.87).
 """

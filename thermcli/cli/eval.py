@@ -23,6 +23,9 @@ def eval_(
     output: Annotated[Optional[Path], typer.Option("--output", help="Also write the metrics as JSON to this file.")] = None,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="--metric cost: timed runs (median reported).")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="--metric cost: untimed warm-up runs.")] = 5,
+    estimate_column: Annotated[Optional[str], typer.Option("--estimate-column", help="--metric bland-altman: the estimates' column of the SOURCE table (default rate_bpm).")] = None,
+    reference_column: Annotated[Optional[str], typer.Option("--reference-column", help="--metric bland-altman: the reference column, of SOURCE or of the DATA table (default reference_bpm).")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="--metric bland-altman: write the Bland–Altman plot (PNG) here.")] = None,
     batch_size: BatchSize = 64,
     device: Device = "auto",
     json_out: JsonOut = False,
@@ -51,6 +54,7 @@ def eval_(
 
     if output is not None:
         check_output(output, force=force, param="--output", inputs=[source, data, gt, pred])
+    _check_bland_altman_options(metric, estimate_column, reference_column, plot, force, [source, data])
     if pred is not None and source is not None:
         raise typer.BadParameter("give SOURCE or --pred, not both", param_hint="--pred")
     if gt is not None and data is not None:
@@ -85,3 +89,17 @@ def eval_(
             console.print(f"gate {gate['metric']} ≥ {gate['threshold']:g}: {gate['value']:.4f} {mark}")
     if failed_gates(report):
         raise gate_error(report)
+
+
+def _check_bland_altman_options(metric: str, estimate_column, reference_column, plot, force: bool, inputs) -> None:
+    """--estimate-column/--reference-column/--plot belong to --metric bland-altman: refused without it."""
+    from thermcli.errors import UsageError
+    from thermcli.io import check_output
+
+    names = {m.strip() for m in metric.split(",")}
+    wanted = bool(names & {"bland-altman", "bland_altman"})
+    for value, param in ((estimate_column, "--estimate-column"), (reference_column, "--reference-column"), (plot, "--plot")):
+        if value is not None and not wanted:
+            raise UsageError("applies to --metric bland-altman only", param=param)
+    if plot is not None:
+        check_output(plot, force=force, param="--plot", inputs=[i for i in inputs if i is not None])

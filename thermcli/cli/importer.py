@@ -20,6 +20,7 @@ from thermcli.cli.options import (
 _LABELS = "Labels and signals"
 _IDS = "Subjects and sequences"
 _CAMERA = "Radiometric files"
+_SYNC = "Signals on their own clock"
 
 
 def import_(
@@ -70,6 +71,32 @@ def import_(
     extra_rows: Annotated[
         bool, typer.Option("--extra-rows", help="Drop table rows beyond the last frame (with a warning) instead of failing.", rich_help_panel=_LABELS)
     ] = False,
+    signal_columns: Annotated[
+        Optional[str], typer.Option("--signal-columns", help="Names of a headerless --signals file's leading columns, e.g. flow,pressure,volume (the rest of each row is ignored).", rich_help_panel=_SYNC)
+    ] = None,
+    sync_marks: Annotated[
+        Optional[str], typer.Option("--sync-marks", help="VIDEO_MARKS:SIGNAL_MARKS: files of the same events timed in seconds on the video's and the signal's clocks; the --signals file is then on its own clock and is mapped onto the frames piecewise-linearly.", rich_help_panel=_SYNC)
+    ] = None,
+    sync_delays: Annotated[
+        Optional[Path], typer.Option("--sync-delays", help="Table of extra delays per mark (columns vid_delay, flow_delay, seconds) added to the marks.", rich_help_panel=_SYNC)
+    ] = None,
+    sync_delay_rows: Annotated[
+        Optional[str], typer.Option("--sync-delay-rows", help="Rows START:STOP of --sync-delays that belong to this recording (default: all).", rich_help_panel=_SYNC)
+    ] = None,
+    sync_shift: Annotated[float, typer.Option("--sync-shift", help="Extra constant shift of the signal's clock, seconds (e.g. a lag measured by cross-correlation).", rich_help_panel=_SYNC)] = 0.0,
+    signal_rate: Annotated[
+        Optional[float], typer.Option("--signal-rate", help="Sample rate of the --signals file, Hz (default: estimated from the marks and the sample count, rounded to a whole Hz within 2%).", rich_help_panel=_SYNC)
+    ] = None,
+    phase_from: Annotated[
+        Optional[str], typer.Option("--phase-from", help="Signed flow column: each frame's label is INH/EXH by the flow's sign (pauses unlabelled).", rich_help_panel=_SYNC)
+    ] = None,
+    phase_dead_band: Annotated[
+        float, typer.Option("--phase-dead-band", help="Pause band around zero flow, as a fraction of the flow's 95th-percentile magnitude.", rich_help_panel=_SYNC)
+    ] = 0.05,
+    phase_zero: Annotated[
+        str, typer.Option("--phase-zero", help="The flow's zero level for --phase-from: a number, or 'mode' (its most common value: where the flow sits during pauses).", rich_help_panel=_SYNC)
+    ] = "0",
+    phase_positive: Annotated[str, typer.Option("--phase-positive", help="Phase of positive flow: EXH or INH.", rich_help_panel=_SYNC)] = "EXH",
     yolo: Annotated[Optional[Path], typer.Option("--yolo", help="Folder of YOLO box label files (STEM.txt per image).", rich_help_panel=_LABELS)] = None,
     box_classes: Annotated[
         Optional[str], typer.Option("--box-classes", help="YOLO class names in index order (default: data.yaml / classes.txt).", rich_help_panel=_LABELS)
@@ -109,6 +136,19 @@ def import_(
         raise UsageError(f"unknown modality {modality!r}; choose thermal or rgb", param="--modality")
     if fps is not None and not fps > 0:
         raise UsageError("must be > 0", param="--fps")
+    marks = None
+    if sync_marks is not None:
+        parts = sync_marks.rsplit(":", 1)
+        if len(parts) != 2 or not all(parts):
+            raise UsageError(f"{sync_marks!r}: give VIDEO_MARKS:SIGNAL_MARKS", param="--sync-marks")
+        marks = (Path(parts[0]), Path(parts[1]))
+    if phase_zero.strip().lower() == "mode":
+        zero: float | str = "mode"
+    else:
+        try:
+            zero = float(phase_zero)
+        except ValueError:
+            raise UsageError(f"{phase_zero!r}: give a number or 'mode'", param="--phase-zero") from None
     options = ImportOptions(
         unit=unit,
         modality=modality,
@@ -130,6 +170,16 @@ def import_(
         signals=tuple(signals or ()),
         columns=parse_name_list(columns, "--columns"),
         extra_rows=extra_rows,
+        signal_columns=parse_name_list(signal_columns, "--signal-columns"),
+        sync_marks=marks,
+        sync_delays=sync_delays,
+        sync_delay_rows=parse_frame_range(sync_delay_rows, "--sync-delay-rows"),
+        sync_shift=sync_shift,
+        signal_rate=signal_rate,
+        phase_from=phase_from,
+        phase_dead_band=phase_dead_band,
+        phase_positive=phase_positive,
+        phase_zero=zero,
         yolo=yolo,
         box_classes=parse_name_list(box_classes, "--box-classes"),
         image_root=image_root,
@@ -141,17 +191,23 @@ def import_(
         sequence_column=sequence_column,
         batch_size=batch_size,
     )
-    inputs = [*sources, *options.labels, *options.signals] + ([yolo] if yolo else []) + ([overrides] if overrides else [])
+    inputs = [*sources, *options.labels, *options.signals, *(marks or ())] + ([sync_delays] if sync_delays else [])
+    inputs += ([yolo] if yolo else []) + ([overrides] if overrides else [])
     check_output(out, force=force, inputs=[*inputs, image_root])
     provenance = make_provenance("thermcli import", resolved_options(ctx), inputs=inputs)
     report = run_import(list(sources), out, options=options, provenance=provenance, force=force)
+    if report.sync is not None and not json_out:
+        from thermcli.stages.importer.sync import describe_sync
+
+        say(describe_sync(report.sync))
     for message in report.warnings:
         warn(message)
     for record in report.skipped:
         warn(f"skipped {record['path']}: {record['error']}")
     if json_out:
         typer.echo(json.dumps({"output": str(out), "frames": report.n, "unit": report.unit,
-                               "frame_shape": list(report.frame_shape), "skipped": report.skipped}, indent=2))
+                               "frame_shape": list(report.frame_shape), "skipped": report.skipped,
+                               **({"sync": report.sync} if report.sync is not None else {})}, indent=2))
     else:
         skipped = f", skipped {len(report.skipped)} file(s)" if report.skipped else ""
         say(f"wrote {out}: {report.n} frames {report.unit} {'×'.join(map(str, report.frame_shape))}{skipped}")

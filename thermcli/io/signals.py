@@ -102,3 +102,35 @@ def read_signal_table(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 def table_length(table: dict[str, np.ndarray]) -> int:
     return len(next(iter(table.values()))) if table else 0
+
+
+def read_leading_columns(path: str | os.PathLike, names: tuple[str, ...] | list[str]) -> dict[str, np.ndarray]:
+    """The first ``len(names)`` columns of a numeric table, named ``names``, ignoring whatever
+    follows on each row (device logs whose rows carry a varying number of extra fields, e.g. the
+    spirometer's ``1_spiro.txt``). A non-numeric first row is a header and is skipped.
+    Raises ``DataError`` naming the file for a missing file, no rows, a short row or a
+    non-number in those columns."""
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except FileNotFoundError:
+        raise DataError("no such file", path=where) from None
+    except OSError as exc:
+        raise DataError(f"cannot read ({' '.join(str(exc).split())[:100]})", path=where) from None
+    rows = _split_rows(text)
+    if rows and not all(_is_number(c) for c in rows[0][: len(names)]):
+        rows = rows[1:]
+    if not rows:
+        raise DataError("table has no rows", path=where)
+    k = len(names)
+    values = np.empty((len(rows), k), np.float64)
+    for line, row in enumerate(rows, start=1):
+        if len(row) < k:
+            raise DataError(f"row {line} has {len(row)} values but {k} columns were named", path=where)
+        for j in range(k):
+            cell = row[j]
+            if not _is_number(cell):
+                raise DataError(f"row {line} column {j}: {cell[:20]!r} is not a number", path=where)
+            values[line - 1, j] = np.nan if cell == "" or cell.lower() in ("nan", "na", "null", "none") else float(cell)
+    return {name: values[:, j].copy() for j, name in enumerate(names)}

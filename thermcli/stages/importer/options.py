@@ -34,6 +34,16 @@ class ImportOptions:
     signals: tuple[Path, ...] = ()
     columns: tuple[str, ...] | None = None
     extra_rows: bool = False
+    signal_columns: tuple[str, ...] | None = None  # names of a headerless signal file's leading columns
+    sync_marks: tuple[Path, Path] | None = None  # (marks on the video's clock, marks on the signal's clock)
+    sync_delays: Path | None = None  # extra delays per mark (vid_delay, flow_delay columns)
+    sync_delay_rows: tuple[int | None, int | None] | None = None
+    sync_shift: float = 0.0  # extra constant shift of the signal clock, s
+    signal_rate: float | None = None  # Hz; None: estimated from the marks and the sample count
+    phase_from: str | None = None  # signed flow column → per-frame INH/EXH labels
+    phase_dead_band: float = 0.05  # fraction of the flow's 95th-percentile |flow|
+    phase_positive: str = "EXH"
+    phase_zero: float | str = 0.0  # the flow's zero level: a number, or "mode" (its most common value)
     yolo: Path | None = None
     box_classes: tuple[str, ...] | None = None
     image_root: Path | None = None
@@ -55,6 +65,7 @@ class ImportReport:
     columns: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    sync: dict | None = None
 
 
 class _Skip(Exception):

@@ -38,6 +38,23 @@ def validate_options(options: ImportOptions) -> None:
         from thermcli.ops.palette import palette_lut
 
         palette_lut(options.palette)  # unknown name → UsageError before any work
+    if options.sync_marks is None:
+        for given, param in ((options.signal_columns, "--signal-columns"), (options.sync_delays, "--sync-delays"),
+                             (options.sync_delay_rows, "--sync-delay-rows"), (options.signal_rate, "--signal-rate"),
+                             (options.phase_from, "--phase-from"), (options.sync_shift or None, "--sync-shift")):
+            if given is not None:
+                raise UsageError("goes with --sync-marks (a signal file on its own clock)", param=param)
+    if options.phase_from is None:
+        for changed, param in ((options.phase_dead_band != 0.05, "--phase-dead-band"), (options.phase_positive != "EXH", "--phase-positive"),
+                                 (options.phase_zero != 0.0, "--phase-zero")):
+            if changed:
+                raise UsageError("goes with --phase-from", param=param)
+    if options.signal_rate is not None and not options.signal_rate > 0:
+        raise UsageError("must be > 0 (Hz)", param="--signal-rate")
+    if not 0 <= options.phase_dead_band < 1:
+        raise UsageError("must be in [0, 1) (a fraction of the flow's 95th-percentile magnitude)", param="--phase-dead-band")
+    if options.phase_positive not in ("EXH", "INH"):
+        raise UsageError(f"{options.phase_positive!r}: choose EXH or INH", param="--phase-positive")
     for regex, param in ((options.subject_regex, "--subject-regex"), (options.sequence_regex, "--sequence-regex")):
         if regex is not None:
             try:
@@ -88,11 +105,22 @@ def plan_import(sources: list[Path], options: ImportOptions, provenance: dict[st
     overrides = _overrides_table(options)
 
     label_tables = _load_tables(options.labels, units, len(sources), "--labels", options, report)
-    signal_tables = _load_tables(options.signals, units, len(sources), "--signals", options, report)
+    synced_labels = None
+    if options.sync_marks is not None:
+        from thermcli.stages.importer.sync import sync_signals
+
+        if options.labels:
+            raise UsageError("--labels and --phase-from/--sync-marks both label the frames: give one", param="--labels")
+        synced, synced_labels, report.sync = sync_signals(units, options, report.warnings)
+        signal_tables = [(synced, 0)]
+        options_columns = None
+    else:
+        signal_tables = _load_tables(options.signals, units, len(sources), "--signals", options, report)
+        options_columns = options.columns
     if label_tables:
         _check_columns([options.label_column], label_tables, "--label-column")
-    if signal_tables and options.columns:
-        _check_columns(list(options.columns), signal_tables, "--columns")
+    if signal_tables and options_columns:
+        _check_columns(list(options_columns), signal_tables, "--columns")
     group_tables = [t for t in (label_tables, signal_tables) if t]
     for column, param in ((options.subject_column, "--subject-column"), (options.sequence_column, "--sequence-column")):
         if column is not None:
@@ -101,7 +129,7 @@ def plan_import(sources: list[Path], options: ImportOptions, provenance: dict[st
     signal_names: list[str] = []
     if signal_tables:
         table0 = signal_tables[0][0]
-        signal_names = list(options.columns) if options.columns else [k for k, v in table0.items() if v.dtype != object]
+        signal_names = list(options_columns) if options_columns else [k for k, v in table0.items() if v.dtype != object]
         for name in signal_names:
             if table0[name].dtype == object:
                 raise UsageError(f"column {name!r} is not numeric", param="--columns")
@@ -115,6 +143,10 @@ def plan_import(sources: list[Path], options: ImportOptions, provenance: dict[st
         merged, class_names = _labels_from(np.concatenate(values), options.class_names, str(options.labels[0]))
         bounds = np.cumsum([0] + [u.n for u in units])
         labels_all = [merged[bounds[i] : bounds[i + 1]] for i in range(len(units))]
+
+    if synced_labels is not None:
+        labels_all = [synced_labels]
+        class_names = ["INH", "EXH"]
 
     meta, people = _meta(sources, units, unit, class_names, options, provenance, report)
 
@@ -185,6 +217,8 @@ def _meta(sources, units: list[_Unit], unit: str, class_names: list[str] | None,
             "the camera's colour scale is not in the pixels"
         )
     attrs.update(flir_video_attrs(units))
+    if report.sync is not None:
+        attrs["sync"] = report.sync
     meta.attrs = attrs
     meta.provenance = provenance
     return meta, people

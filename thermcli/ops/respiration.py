@@ -227,8 +227,12 @@ def cycle_rate(
     between its first and last boundary, (B − 1) / (t_last − t_first); the two directions'
     rates are averaged weighted by their cycle counts (a segment's rate is not decided by
     where it happens to start). Returns (rate, cycles); (NaN, 0) with no complete cycle."""
+    return _rate_of(crossing_cycles(values, fs, hysteresis=hysteresis, min_cycle_s=min_cycle_s, relative=relative), fs)
+
+
+def _rate_of(boundaries, fs: float) -> tuple[float, int]:
     total, cycles = 0.0, 0
-    for events in crossing_cycles(values, fs, hysteresis=hysteresis, min_cycle_s=min_cycle_s, relative=relative):
+    for events in boundaries:
         if len(events) >= 2:
             n = len(events) - 1
             total += n * 60.0 * n / ((events[-1] - events[0]) / fs)
@@ -241,11 +245,8 @@ def adaptive_rate(
     fs: float,
     band: tuple[float, float] = DEFAULT_BAND,
     *,
-    pad: int = 8,
-    harmonic: float = 0.5,
-    hysteresis: float = 0.25,
-    min_cycle_fraction: float = 0.5,
     agree: tuple[float, float] = (2 / 3, 3 / 2),
+    **counting: float,
 ) -> tuple[float, float]:
     """Rate (bpm) of a band-passed segment: validated cycle count guided by the spectral peak.
 
@@ -254,45 +255,41 @@ def adaptive_rate(
        ``min_cycle_fraction`` × 60/R seconds (and than one period of the band's upper edge).
     3. The count is the answer when it has ≥ 2 cycles and lies within ``agree`` × R; otherwise
        (too few cycles, or a count the spectrum contradicts) R is.
-    Quality is the spectral quality (share of the in-band power at the peak). The defaults are
-    a-priori values checked on synthetic breathing (``thermcli synth breathing``, seeds 1–5),
-    not tuned on real data.
+    Quality is the spectral quality (share of the in-band power at the peak). ``counting``: the
+    keywords of :func:`_validated_cycles` (pad 8, harmonic 0.5, hysteresis 0.25,
+    min_cycle_fraction 0.5), shared with :func:`adaptive_breaths`. The defaults are a-priori
+    values checked on synthetic breathing (``thermcli synth breathing``, seeds 1–5), not tuned
+    on real data.
     """
-    spectral, quality, min_cycle = _dominant(values, fs, band, pad, harmonic, min_cycle_fraction)
-    if not math.isfinite(spectral):
+    spectral, quality, boundaries = _validated_cycles(values, fs, band, **counting)
+    if boundaries is None:
         return math.nan, math.nan
-    counted, cycles = cycle_rate(values, fs, hysteresis=hysteresis, min_cycle_s=min_cycle)
+    counted, cycles = _rate_of(boundaries, fs)
     if cycles >= 2 and agree[0] <= counted / spectral <= agree[1]:
         return float(counted), quality
     return spectral, quality
 
 
-def _dominant(values: np.ndarray, fs: float, band: tuple[float, float], pad: int, harmonic: float,
-              min_cycle_fraction: float) -> tuple[float, float, float]:
-    """The spectral rate (bpm), its quality, and the shortest cycle (s) a count accepts:
-    ``min_cycle_fraction`` of the dominant period, and no shorter than the band's upper edge."""
+def _validated_cycles(values: np.ndarray, fs: float, band: tuple[float, float], *, pad: int = 8,
+                      harmonic: float = 0.5, hysteresis: float = 0.25, min_cycle_fraction: float = 0.5):
+    """The spectral rate (bpm), its quality, and the zero-crossing cycles (ups, downs) a count
+    accepts: none shorter than ``min_cycle_fraction`` of the dominant period, nor than the band's
+    upper edge. (NaN, NaN, None) without a spectral peak."""
     spectral, quality = spectral_rate(values, fs, band, pad=pad, harmonic=harmonic)
     if not math.isfinite(spectral):
-        return math.nan, math.nan, math.nan
-    return spectral, quality, max(min_cycle_fraction * 60.0 / spectral, 1.0 / band[1])
+        return math.nan, math.nan, None
+    min_cycle = max(min_cycle_fraction * 60.0 / spectral, 1.0 / band[1])
+    return spectral, quality, crossing_cycles(values, fs, hysteresis=hysteresis, min_cycle_s=min_cycle)
 
 
 def adaptive_breaths(
-    values: np.ndarray,
-    fs: float,
-    band: tuple[float, float] = DEFAULT_BAND,
-    *,
-    pad: int = 8,
-    harmonic: float = 0.5,
-    hysteresis: float = 0.25,
-    min_cycle_fraction: float = 0.5,
+    values: np.ndarray, fs: float, band: tuple[float, float] = DEFAULT_BAND, **counting: float
 ) -> np.ndarray:
-    """The breaths ``adaptive_rate`` counts, as sample indices: the validated upward zero
-    crossings (for a signal that rises on exhalation, the starts of exhalation). (N,) → (B,)."""
-    spectral, _, min_cycle = _dominant(values, fs, band, pad, harmonic, min_cycle_fraction)
-    if not math.isfinite(spectral):
-        return np.zeros(0, np.int64)
-    return crossing_cycles(values, fs, hysteresis=hysteresis, min_cycle_s=min_cycle)[0]
+    """The breaths ``adaptive_rate`` counts (same ``counting`` keywords), as sample indices: the
+    validated upward zero crossings (for a signal that rises on exhalation, the starts of
+    exhalation). (N,) → (B,)."""
+    _, _, boundaries = _validated_cycles(values, fs, band, **counting)
+    return boundaries[0] if boundaries is not None else np.zeros(0, np.int64)
 
 
 @dataclass(frozen=True)

@@ -107,3 +107,42 @@ def assert_clean_error(result, code: int, *needles: str) -> None:
     assert "Traceback" not in result.output + result.stderr
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """An empty torch hub cache (``.../hub/checkpoints``, created) under a tmp TORCH_HOME:
+    torch.hub.get_dir() follows it; the weights options read only from there."""
+    import torch
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    old = torch.hub._hub_dir
+    torch.hub._hub_dir = None
+    folder = tmp_path / "torch" / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    yield folder
+    torch.hub._hub_dir = old
+
+
+@pytest.fixture
+def stop_after(monkeypatch):
+    """``stop_after(TaskClass, k)``: request a stop (as Ctrl-C / SIGTERM do) right after training
+    batch ``k`` of that task; returns the call counter. For the resume tests of every task."""
+    from thermcli import interrupt
+
+    def arm(cls, k: int):
+        original = cls.loss
+        calls = {"n": 0}
+
+        def loss(self, model, batch):
+            out = original(self, model, batch)
+            calls["n"] += 1
+            if calls["n"] == k:
+                interrupt.request()
+            return out
+
+        monkeypatch.setattr(cls, "loss", loss)
+        return calls
+
+    yield arm
+    interrupt.reset()

@@ -413,25 +413,25 @@ def flow_phase(flow: np.ndarray, zero: float, *, pause: float = 0.0) -> np.ndarr
     return out
 
 
-def flow_breaths(
-    flow: np.ndarray,
-    fs: float,
-    *,
-    level: float | None = None,
-    hysteresis: float = 0.25,
-    min_cycle_s: float = MIN_CYCLE_S,
-    relative: float = 0.5,
-) -> np.ndarray:
+def flow_breaths(flow: np.ndarray, fs: float, **counting: float | None) -> np.ndarray:
     """Starts of exhalation in a spirometer flow (> its zero = exhaling): the upward zero
     crossings of the flow minus ``level`` — or, by default, of the linearly detrended flow, whose
     zero is the mean flow of the segment (a min-max normalised flow stores no zero, and a
     sensor's offset drifts) — with hysteresis and cycle validation: a cycle shorter than
     ``min_cycle_s`` (90 bpm) or than ``relative`` × the median cycle is no breath
-    (``crossing_cycles``). (N,) → (B,) int."""
+    (``crossing_cycles``). ``counting``: the keywords of :func:`_flow_cycles` (level None,
+    hysteresis 0.25, min_cycle_s, relative 0.5), shared with :func:`flow_rate`. (N,) → (B,) int."""
+    boundaries = _flow_cycles(flow, fs, **counting)
+    return boundaries[0] if boundaries is not None else np.zeros(0, np.int64)
+
+
+def _flow_cycles(flow: np.ndarray, fs: float, *, level: float | None = None, hysteresis: float = 0.25,
+                 min_cycle_s: float = MIN_CYCLE_S, relative: float = 0.5):
+    """``crossing_cycles`` (ups, downs) of the zero-centred flow; None when it has no usable samples."""
     x = _zero_centred_flow(flow, level)
     if x is None:
-        return np.zeros(0, np.int64)
-    return crossing_cycles(x, fs, hysteresis=hysteresis, min_cycle_s=min_cycle_s, relative=relative)[0]
+        return None
+    return crossing_cycles(x, fs, hysteresis=hysteresis, min_cycle_s=min_cycle_s, relative=relative)
 
 
 def _zero_centred_flow(flow: np.ndarray, level: float | None) -> np.ndarray | None:
@@ -443,19 +443,9 @@ def _zero_centred_flow(flow: np.ndarray, level: float | None) -> np.ndarray | No
     return _detrend(x, type="linear") if level is None else x - float(level)
 
 
-def flow_rate(
-    flow: np.ndarray,
-    fs: float,
-    *,
-    level: float | None = None,
-    hysteresis: float = 0.25,
-    min_cycle_s: float = MIN_CYCLE_S,
-    relative: float = 0.5,
-) -> float:
+def flow_rate(flow: np.ndarray, fs: float, **counting: float | None) -> float:
     """Reference breathing rate (bpm) from a spirometer flow: complete cycles of the detrended
     flow's zero crossings (both directions, see ``cycle_rate``), validated as in
-    ``flow_breaths``. NaN with no complete cycle."""
-    x = _zero_centred_flow(flow, level)
-    if x is None:
-        return math.nan
-    return cycle_rate(x, fs, hysteresis=hysteresis, min_cycle_s=min_cycle_s, relative=relative)[0]
+    ``flow_breaths`` (same ``counting`` keywords). NaN with no complete cycle."""
+    boundaries = _flow_cycles(flow, fs, **counting)
+    return math.nan if boundaries is None else _rate_of(boundaries, fs)[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -146,3 +147,45 @@ def stop_after(monkeypatch):
 
     yield arm
     interrupt.reset()
+
+
+# ---- adapt: the domains sample data at a tiny scale, and runs shared by the adapt tests ----------
+
+ADAPT_FAST = ["--source-epochs", "2", "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "16", "--feature-dim", "32", "--disc-hidden", "32", "--threads", "1"]
+
+
+@pytest.fixture(scope="session")
+def domains(tmp_path_factory):
+    """The domains sample data at a tiny scale (about 26 frames a file)."""
+    from thermcli.io import write_dataset
+    from thermcli.synth import domains as gen
+
+    folder = tmp_path_factory.mktemp("domains")
+    for name, ds in gen.generate(seed=5, scale=0.05).items():
+        write_dataset(folder / name, ds)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def adapted(domains, tmp_path_factory):
+    """``adapted(method, data)``: ``adapt --method METHOD`` on the shapes (or "au") domains with
+    --target-val, FAST and --json, run once per session and shared by the tests that only read the
+    run (they write their own files elsewhere). Returns (run folder, the printed summary)."""
+    from typer.testing import CliRunner
+
+    from thermcli.cli.main import app
+
+    runs: dict = {}
+
+    def get(method: str, data: str = "shapes"):
+        if (method, data) not in runs:
+            p = "au_" if data == "au" else ""
+            out = tmp_path_factory.mktemp(f"{method}-{data}") / "run"
+            args = ["adapt", "--method", method, domains / f"{p}source_train.h5", domains / f"{p}target_train.h5",
+                    "--target-val", domains / f"{p}target_test.h5", "--out", out, "--json", *ADAPT_FAST]
+            result = CliRunner().invoke(app, [str(a) for a in args])
+            assert result.exit_code == 0, result.output
+            runs[method, data] = (out, json.loads(result.stdout))
+        return runs[method, data]
+
+    return get

@@ -36,7 +36,8 @@ docs: $(STAMP)
 
 # docs/results/*.md: every page written by its script under scripts/results/ (date, commit,
 # machine and commands beside the numbers). `results`: the quick ones (a few minutes);
-# `results-all` also re-runs `make demo`, the real-data breathing example and the benchmarks
+# `results-all` also re-runs `make demo`, the real-data breathing example, the benchmarks and the
+# adaptation table (adapt_domains.py)
 # (run it on an idle machine).
 RESULTS_QUICK := radiometric respiration adda_digits carried
 results: $(STAMP)
@@ -47,6 +48,7 @@ results-all: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/results/demo.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/results/breathing_real.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/results/benchmarks.py --all
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" nice -n 10 $(PY) scripts/results/adapt_domains.py
 	$(MAKE) results
 
 clean:

@@ -33,15 +33,16 @@ BOX_STATS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", 
 OKS_STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
 
-def make_set(n_images: int, seed: int = 0, max_people: int = 5):
+def make_set(n_images: int, seed: int = 0, max_people: int = 5, people: int | None = None):
     """Ground truth with keypoints and boxes; keypoint results and box results (perturbed people,
-    some missed, false positives, scores with ties)."""
+    some missed, false positives, scores with ties). ``people``: exactly that many an image
+    (else 0 to ``max_people``, drawn)."""
     rng = np.random.default_rng(seed)
     images, anns, kp_results, box_results = [], [], [], []
     aid = 1
     for i in range(1, n_images + 1):
         images.append({"id": i, "width": 640, "height": 480, "file_name": f"{i:06d}.jpg"})
-        for _ in range(int(rng.integers(0, max_people + 1))):
+        for _ in range(people if people is not None else int(rng.integers(0, max_people + 1))):
             w, h = rng.uniform(10, 250, 2)
             x, y = rng.uniform(0, 380, 2)
             vis = rng.choice([0, 1, 2], 17, p=[0.2, 0.2, 0.6])

@@ -1,6 +1,6 @@
 """COCO keypoint evaluation speed: thermcli.metrics.oks vs pycocotools vs faster-coco-eval, on the
-same synthetic set (5,000 images × 3 people, perturbed predictions plus false positives), all in
-one run. Prints each wall time (evaluate + accumulate + summarize, GT and results already loaded
+same synthetic set (bench/coco_eval.py's: 5,000 images × 3 people, perturbed predictions, some
+missed, plus false positives), all in one run. Prints each wall time (evaluate + accumulate + summarize, GT and results already loaded
 into each library's own objects) and the ratios; also checks the ten numbers agree."""
 
 from __future__ import annotations
@@ -15,32 +15,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def make_set(n_images: int = 5000, people: int = 3, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    images, anns, results = [], [], []
-    aid = 1
-    for i in range(n_images):
-        images.append({"id": i + 1, "width": 640, "height": 480})
-        for _ in range(people):
-            w, h = rng.uniform(30, 250, 2)
-            x, y = rng.uniform(0, 380, 2)
-            kp = np.column_stack([x + rng.random(17) * w, y + rng.random(17) * h, rng.choice([0, 1, 2], 17, p=[0.2, 0.2, 0.6])])
-            kp[kp[:, 2] == 0, :2] = 0
-            anns.append({"id": aid, "image_id": i + 1, "category_id": 1, "keypoints": kp.ravel().tolist(),
-                         "num_keypoints": int(np.count_nonzero(kp[:, 2])), "bbox": [x, y, w, h],
-                         "area": float(w * h * 0.6), "iscrowd": 0})
-            aid += 1
-            xy = kp[:, :2] + rng.normal(0, np.sqrt(w * h) / 30, (17, 2))
-            results.append({"image_id": i + 1, "category_id": 1, "score": float(rng.random()),
-                            "keypoints": np.column_stack([xy, np.ones(17)]).ravel().tolist()})
-        if rng.random() < 0.5:  # a false positive in half of the images
-            xy = rng.random((17, 2)) * 400
-            results.append({"image_id": i + 1, "category_id": 1, "score": float(rng.random() * 0.5),
-                            "keypoints": np.column_stack([xy, np.ones(17)]).ravel().tolist()})
-    gt = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}
-    return gt, results
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from coco_eval import make_set  # noqa: E402  (the one synthetic COCO set of the benchmarks)
 
 
 def time_pycocotools(gt, results):
@@ -89,7 +65,7 @@ def time_thermcli(gt, results):
 
 
 def main(n_images: int = 5000) -> dict[str, float]:
-    gt, results = make_set(n_images)
+    gt, results, _ = make_set(n_images, seed=0, people=3)
     ours, ours_stats = time_thermcli(gt, results)
     ref, ref_stats = time_pycocotools(gt, results)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -107,3 +108,84 @@ def assert_clean_error(result, code: int, *needles: str) -> None:
     assert "Traceback" not in result.output + result.stderr
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """An empty torch hub cache (``.../hub/checkpoints``, created) under a tmp TORCH_HOME:
+    torch.hub.get_dir() follows it; the weights options read only from there."""
+    import torch
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    old = torch.hub._hub_dir
+    torch.hub._hub_dir = None
+    folder = tmp_path / "torch" / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    yield folder
+    torch.hub._hub_dir = old
+
+
+@pytest.fixture
+def stop_after(monkeypatch):
+    """``stop_after(TaskClass, k)``: request a stop (as Ctrl-C / SIGTERM do) right after training
+    batch ``k`` of that task; returns the call counter. For the resume tests of every task."""
+    from thermcli import interrupt
+
+    def arm(cls, k: int):
+        original = cls.loss
+        calls = {"n": 0}
+
+        def loss(self, model, batch):
+            out = original(self, model, batch)
+            calls["n"] += 1
+            if calls["n"] == k:
+                interrupt.request()
+            return out
+
+        monkeypatch.setattr(cls, "loss", loss)
+        return calls
+
+    yield arm
+    interrupt.reset()
+
+
+# ---- adapt: the domains sample data at a tiny scale, and runs shared by the adapt tests ----------
+
+ADAPT_FAST = ["--source-epochs", "2", "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "16", "--feature-dim", "32", "--disc-hidden", "32", "--threads", "1"]
+
+
+@pytest.fixture(scope="session")
+def domains(tmp_path_factory):
+    """The domains sample data at a tiny scale (about 26 frames a file)."""
+    from thermcli.io import write_dataset
+    from thermcli.synth import domains as gen
+
+    folder = tmp_path_factory.mktemp("domains")
+    for name, ds in gen.generate(seed=5, scale=0.05).items():
+        write_dataset(folder / name, ds)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def adapted(domains, tmp_path_factory):
+    """``adapted(method, data)``: ``adapt --method METHOD`` on the shapes (or "au") domains with
+    --target-val, FAST and --json, run once per session and shared by the tests that only read the
+    run (they write their own files elsewhere). Returns (run folder, the printed summary)."""
+    from typer.testing import CliRunner
+
+    from thermcli.cli.main import app
+
+    runs: dict = {}
+
+    def get(method: str, data: str = "shapes"):
+        if (method, data) not in runs:
+            p = "au_" if data == "au" else ""
+            out = tmp_path_factory.mktemp(f"{method}-{data}") / "run"
+            args = ["adapt", "--method", method, domains / f"{p}source_train.h5", domains / f"{p}target_train.h5",
+                    "--target-val", domains / f"{p}target_test.h5", "--out", out, "--json", *ADAPT_FAST]
+            result = CliRunner().invoke(app, [str(a) for a in args])
+            assert result.exit_code == 0, result.output
+            runs[method, data] = (out, json.loads(result.stdout))
+        return runs[method, data]
+
+    return get

@@ -9,32 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import assert_clean_error
+from tests.conftest import ADAPT_FAST, assert_clean_error
 from thermcli.io import Dataset, Meta, write_dataset
 
-FAST = ["--source-epochs", "2", "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "16", "--feature-dim", "32", "--disc-hidden", "32", "--threads", "1"]
-
-
-@pytest.fixture(scope="module")
-def domains(tmp_path_factory):
-    """The domains sample data at a tiny scale (about 26 frames a file)."""
-    from thermcli.synth import domains as gen
-
-    folder = tmp_path_factory.mktemp("domains")
-    for name, ds in gen.generate(seed=5, scale=0.05).items():
-        write_dataset(folder / name, ds)
-    return folder
+# `domains` and `adapted` (the runs several adapt tests only read) are session fixtures in
+# tests/conftest.py, shared with test_adapt_resume.py
+FAST = ADAPT_FAST
 
 
 @pytest.mark.parametrize("method", ["adda", "dann"])
-def test_adapt_multiclass_end_to_end(cli, tmp_path, domains, method):
-    out = tmp_path / "run"
-    result = cli(
-        "adapt", "--method", method, domains / "source_train.h5", domains / "target_train.h5",
-        "--target-val", domains / "target_test.h5", "--out", out, "--json", *FAST,
-    )
-    assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
+def test_adapt_multiclass_end_to_end(domains, adapted, method):
+    out, summary = adapted(method)
     assert 0 <= summary["target_acc_adapted"]["mean"] <= 1
     for name in ("config.json", "metrics.csv", "curves.png", "embedding.png", "best.pt", "source.pt", "source_only.pt", "summary.json", "metrics.json"):
         assert (out / name).is_file(), name
@@ -82,14 +67,8 @@ def test_adapt_is_deterministic_and_seeds_report_mean_std(cli, tmp_path, domains
     assert (tmp_path / "a" / "source_only.pt").read_bytes() == (tmp_path / "a" / "seed0" / "source_only.pt").read_bytes()
 
 
-def test_adapt_multilabel_reports_per_label_f1(cli, tmp_path, domains):
-    out = tmp_path / "au"
-    result = cli(
-        "adapt", "--method", "dann", domains / "au_source_train.h5", domains / "au_target_train.h5",
-        "--target-val", domains / "au_target_test.h5", "--out", out, "--json", *FAST,
-    )
-    assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
+def test_adapt_multilabel_reports_per_label_f1(adapted):
+    out, summary = adapted("dann", "au")
     metrics = json.loads((out / "metrics.json").read_text())
     per_label = metrics["adapted"]["target"]["per_label_f1"]
     assert len(per_label) == 5 and metrics["class_names"][0] == "AU01"
@@ -98,9 +77,8 @@ def test_adapt_multilabel_reports_per_label_f1(cli, tmp_path, domains):
     assert "target_f1" in rows[-1] and "source_f1" in rows[-1]
 
 
-def test_adapt_with_a_given_source_model(cli, tmp_path, domains):
-    first = tmp_path / "first"
-    assert cli("adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", first, *FAST).exit_code == 0
+def test_adapt_with_a_given_source_model(cli, tmp_path, domains, adapted):
+    first, _ = adapted("adda")  # its stage-1 model, source.pt
     second = tmp_path / "second"
     fast = [a for a in FAST]
     fast[fast.index("--source-epochs") + 1] = "0"
@@ -158,9 +136,8 @@ def test_empty_target(cli, tmp_path):
     assert_clean_error(cli("adapt", src, empty, "--out", tmp_path / "r", *FAST), 1, "empty.h5", "no frames")
 
 
-def test_encoder_output_does_not_fit_classifier(cli, tmp_path, domains):
-    first = tmp_path / "first"
-    assert cli("adapt", domains / "source_train.h5", domains / "target_train.h5", "--out", first, *FAST).exit_code == 0
+def test_encoder_output_does_not_fit_classifier(cli, tmp_path, domains, adapted):
+    first, _ = adapted("adda")  # its stage-1 model, source.pt
     fast = [a for a in FAST]
     fast[fast.index("--feature-dim") + 1] = "48"  # the target encoder gives 48, the classifier takes 32
     fast[fast.index("--source-epochs") + 1] = "0"  # no stage 1: the source model is given
@@ -270,21 +247,16 @@ def test_unknown_encoder_suggests_close_names(cli, tmp_path, domains):
     assert_clean_error(result, 2, "--encoder", "lenet_encoder")
 
 
-def test_eval_reads_the_adapted_checkpoint(cli, tmp_path, domains):
+def test_eval_reads_the_adapted_checkpoint(cli, tmp_path, domains, adapted):
     """`thermcli eval` on best.pt gives the accuracy `adapt` reported (same input normalisation)."""
-    out = tmp_path / "run"
-    result = cli(
-        "adapt", domains / "source_train.h5", domains / "target_train.h5", "--target-val", domains / "target_test.h5",
-        "--out", out, "--json", *FAST,
-    )
-    assert result.exit_code == 0, result.output
-    reported = json.loads(result.stdout)["target_acc_adapted"]["mean"]
+    out, summary = adapted("adda")  # adapt's default method
+    reported = summary["target_acc_adapted"]["mean"]
     evaluation = cli("eval", out / "best.pt", domains / "target_test.h5", "--metric", "accuracy", "--json")
     assert evaluation.exit_code == 0, evaluation.output
     assert json.loads(evaluation.stdout)["metrics"]["classification"]["accuracy"] == pytest.approx(reported)
     # the source-only baseline too: source_only.pt is stage 1 fed the target's standardisation,
     # as adapt scored it; source.pt (the source's standardisation) is a different model on target data
-    reported_before = json.loads(result.stdout)["target_acc_source_only"]["mean"]
+    reported_before = summary["target_acc_source_only"]["mean"]
     before = cli("eval", out / "source_only.pt", domains / "target_test.h5", "--metric", "accuracy", "--json")
     assert before.exit_code == 0, before.output
     assert json.loads(before.stdout)["metrics"]["classification"]["accuracy"] == pytest.approx(reported_before, abs=1e-12)
@@ -304,17 +276,14 @@ def test_eval_reads_the_adapted_checkpoint(cli, tmp_path, domains):
     assert float((read_dataset(preds).labels == truth).mean()) == pytest.approx(reported)
 
 
-def test_eval_scores_a_multilabel_model(cli, tmp_path, domains):
+def test_eval_scores_a_multilabel_model(cli, tmp_path, domains, adapted):
     """eval on multi-label ground truth: scikit-learn's multi-label metrics, from the model or from
     its saved predictions alike, and per-label F1 equal to what `adapt` reported."""
     from sklearn import metrics as skm
 
     from thermcli.io import read_dataset
 
-    out = tmp_path / "au"
-    result = cli("adapt", "--method", "dann", domains / "au_source_train.h5", domains / "au_target_train.h5",
-                 "--target-val", domains / "au_target_test.h5", "--out", out, "--json", *FAST)
-    assert result.exit_code == 0, result.output
+    out, _ = adapted("dann", "au")
     truth_path = domains / "au_target_test.h5"
     evaluation = cli("eval", out / "best.pt", truth_path, "--json", "--output", tmp_path / "m.json")
     assert evaluation.exit_code == 0, evaluation.output

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.cli.test_adapt import FAST, domains  # noqa: F401  (the module-scoped fixture)
+from tests.cli.test_adapt import FAST
 from tests.conftest import assert_clean_error
 
 # 2 source epochs of 2 steps (the tiny source set), then 2 adaptation epochs of 2 steps:
@@ -76,7 +76,7 @@ def _same_weights(a, b) -> None:
         ("dann", IN_ADAPT, []),
     ],
 )
-def test_interrupted_then_resumed_equals_uninterrupted(cli, tmp_path, domains, stop_at, method, stop, options):  # noqa: F811
+def test_interrupted_then_resumed_equals_uninterrupted(cli, tmp_path, domains, adapted, stop_at, method, stop, options):
     from thermcli.models.checkpoint import read_checkpoint
 
     args = [
@@ -84,8 +84,13 @@ def test_interrupted_then_resumed_equals_uninterrupted(cli, tmp_path, domains, s
         "--target-val", domains / "target_test.h5", "--json", *FAST, *options,
     ]
     stop_at(None)
-    whole = cli(*args, "--out", tmp_path / "whole")
-    assert whole.exit_code == 0, whole.output
+    if options:
+        whole_dir = tmp_path / "whole"
+        whole = cli(*args, "--out", whole_dir)
+        assert whole.exit_code == 0, whole.output
+        a = json.loads(whole.stdout)
+    else:  # the plain uninterrupted run is the one the adapt tests share (same arguments)
+        whole_dir, a = adapted(method)
 
     run = tmp_path / "run"
     stop_at(stop)
@@ -103,16 +108,16 @@ def test_interrupted_then_resumed_equals_uninterrupted(cli, tmp_path, domains, s
     assert_clean_error(again, 2, "--resume")
     resumed = cli(*args, "--out", run, "--resume")
     assert resumed.exit_code == 0, resumed.output
-    a, b = json.loads(whole.stdout), json.loads(resumed.stdout)
+    b = json.loads(resumed.stdout)
     assert a["target_acc_adapted"] == b["target_acc_adapted"]
     assert a["target_acc_source_only"] == b["target_acc_source_only"]
-    _same_weights(tmp_path / "whole" / "best.pt", run / "best.pt")
-    _same_weights(tmp_path / "whole" / "source.pt", run / "source.pt")
-    assert _rows(tmp_path / "whole") == _rows(run)  # the epoch cut short is re-run, its row not doubled
+    _same_weights(whole_dir / "best.pt", run / "best.pt")
+    _same_weights(whole_dir / "source.pt", run / "source.pt")
+    assert _rows(whole_dir) == _rows(run)  # the epoch cut short is re-run, its row not doubled
     assert json.loads((run / "metrics.json").read_text())["resumed_from"] == {"stage": state["stage"], "epoch": 0}
 
 
-def test_resume_several_seeds_reads_finished_ones_back(cli, tmp_path, domains, stop_at):  # noqa: F811
+def test_resume_several_seeds_reads_finished_ones_back(cli, tmp_path, domains, stop_at):
     args = ["adapt", domains / "source_train.h5", domains / "target_train.h5", "--target-val", domains / "target_test.h5", "--seeds", "0,1", "--json", *FAST]
     stop_at(None)
     whole = cli(*args, "--out", tmp_path / "whole")
@@ -131,14 +136,14 @@ def test_resume_several_seeds_reads_finished_ones_back(cli, tmp_path, domains, s
     assert "resumed_from" not in json.loads((tmp_path / "run" / "seed0" / "metrics.json").read_text())
 
 
-def test_bad_adversary_option(cli, tmp_path, domains):  # noqa: F811
+def test_bad_adversary_option(cli, tmp_path, domains):
     src, tgt = domains / "source_train.h5", domains / "target_train.h5"
     assert_clean_error(cli("adapt", src, tgt, "--out", tmp_path / "a", "--adversary-on", "pixels", *FAST), 2, "--adversary-on")
     assert_clean_error(cli("adapt", "--method", "dann", src, tgt, "--out", tmp_path / "b", "--adversary-on", "logits", *FAST), 2, "--adversary-on")
 
 
 @pytest.mark.parametrize("adversary_on", ["features", "logits"])
-def test_adversary_on_says_which_layers_adapt(cli, tmp_path, domains, adversary_on):  # noqa: F811
+def test_adversary_on_says_which_layers_adapt(cli, tmp_path, domains, adversary_on):
     """features: the source classifier is reused unchanged; logits (the authors' code): the
     target network's copy of the classifier is adapted too, and the discriminator reads 6 logits."""
     import torch
@@ -158,14 +163,14 @@ def test_adversary_on_says_which_layers_adapt(cli, tmp_path, domains, adversary_
     assert json.loads((out / "config.json").read_text())["adapt"]["adversary_on"] == adversary_on
 
 
-def test_bad_adda_update_option(cli, tmp_path, domains):  # noqa: F811
+def test_bad_adda_update_option(cli, tmp_path, domains):
     src, tgt = domains / "source_train.h5", domains / "target_train.h5"
     assert_clean_error(cli("adapt", src, tgt, "--out", tmp_path / "a", "--adda-update", "sideways", *FAST), 2, "--adda-update")
     assert_clean_error(cli("adapt", "--method", "dann", src, tgt, "--out", tmp_path / "b", "--adda-update", "simultaneous", *FAST), 2, "--adda-update")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-def test_simultaneous_updates_are_recorded_and_train_differently(cli, tmp_path, domains):  # noqa: F811
+def test_simultaneous_updates_are_recorded_and_train_differently(cli, tmp_path, domains):
     """--adda-update simultaneous (the authors' code: both steps from one forward pass) is a
     different optimisation from alternating steps: same source model, different target model."""
     import torch

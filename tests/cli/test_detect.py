@@ -116,28 +116,6 @@ def test_detector_learns_the_synthetic_people(cli, data, tmp_path):
     assert losses["still"][-1] > 0.9 * losses["still"][0], losses
 
 
-@pytest.fixture
-def stop_after(monkeypatch):
-    from thermcli import interrupt
-    from thermcli.stages.train_detect import DetectTask
-
-    def arm(k: int):
-        original = DetectTask.loss
-        calls = {"n": 0}
-
-        def loss(self, model, batch):
-            out = original(self, model, batch)
-            calls["n"] += 1
-            if calls["n"] == k:
-                interrupt.request()
-            return out
-
-        monkeypatch.setattr(DetectTask, "loss", loss)
-
-    yield arm
-    interrupt.reset()
-
-
 def test_stop_mid_epoch_resumes_bit_identical(cli, data, tmp_path, stop_after, monkeypatch):
     from thermcli import interrupt
     from thermcli.models.checkpoint import read_checkpoint
@@ -145,7 +123,9 @@ def test_stop_mid_epoch_resumes_bit_identical(cli, data, tmp_path, stop_after, m
     a = args(data, "--epochs", "2")
     full = cli(*a, "--out", tmp_path / "full")
     assert full.exit_code == 0, full.output
-    stop_after(3)  # 2 batches an epoch: the stop falls after the first batch of epoch 2
+    from thermcli.stages.train_detect import DetectTask
+
+    stop_after(DetectTask, 3)  # 2 batches an epoch: the stop falls after the first batch of epoch 2
     cut = cli(*a, "--out", tmp_path / "cut")
     assert cut.exit_code == 130, cut.output
     assert "interrupted" in cut.stderr and "Traceback" not in cut.output

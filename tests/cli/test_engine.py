@@ -79,29 +79,6 @@ def same_weights(a, b) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.fixture
-def stop_after(monkeypatch):
-    """Request a stop (as Ctrl-C / SIGTERM do) right after training batch ``k`` of ``cls``."""
-    from thermcli import interrupt
-
-    def arm(cls, k: int):
-        original = cls.loss
-        calls = {"n": 0}
-
-        def loss(self, model, batch):
-            out = original(self, model, batch)
-            calls["n"] += 1
-            if calls["n"] == k:
-                interrupt.request()
-            return out
-
-        monkeypatch.setattr(cls, "loss", loss)
-        return calls
-
-    yield arm
-    interrupt.reset()
-
-
 @pytest.mark.parametrize("task", TASKS)
 def test_stop_mid_epoch_resumes_bit_identical(cli, data, tmp_path, stop_after, monkeypatch, task):
     from thermcli import interrupt

@@ -13,17 +13,6 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
 
-@pytest.fixture
-def hub(monkeypatch, tmp_path):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    old = torch.hub._hub_dir
-    torch.hub._hub_dir = None
-    folder = tmp_path / "torch" / "hub" / "checkpoints"
-    folder.mkdir(parents=True)
-    yield folder
-    torch.hub._hub_dir = old
-
-
 def test_adapt_encoder_takes_torchvision_weights(hub):
     from thermcli.models.classifier import load_adapt_encoder_pretrained
     from thermcli.models.registry import create_model

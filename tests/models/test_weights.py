@@ -17,16 +17,6 @@ from thermcli.models.classifier import load_pretrained  # noqa: E402
 from thermcli.models.registry import create_model  # noqa: E402
 
 
-@pytest.fixture
-def hub(monkeypatch, tmp_path):
-    """An empty torch cache under a tmp TORCH_HOME (torch.hub.get_dir() follows it)."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    old = torch.hub._hub_dir
-    torch.hub._hub_dir = None
-    yield tmp_path / "torch" / "hub" / "checkpoints"
-    torch.hub._hub_dir = old
-
-
 def place(hub_dir, builder: str, weight, seed: int = 0) -> dict:
     """torchvision's own constructor (weights=None), saved under the name torch.hub would cache
     ``weight`` as; returns the state dict."""

@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 from tests.conftest import make_dataset
 from thermcli.errors import DataError
 from thermcli.io import Dataset, Meta, write_dataset
-from thermcli.stages.adapt import load_domains, per_label_f1, removed_on_failure, score
+from thermcli.stages.adapt import load_domains, per_label_f1, score
 
 
 @settings(max_examples=60, deadline=None)
@@ -95,24 +95,3 @@ def test_celsius_target_is_standardised_not_squashed(tmp_path):
     write_dataset(tgt, make_dataset(n=5, h=12, w=10, labels=False))
     _, t, _, _, _, _ = load_domains(src, tgt, None, size=None, normalize="domain")
     assert t.input_spec["unit"] == "celsius" and 22 < t.input_spec["mean"] < 34
-
-
-def test_a_run_folder_created_by_a_failed_call_is_removed(tmp_path):
-    made = tmp_path / "new"
-    with pytest.raises(DataError):
-        with removed_on_failure(made):
-            made.mkdir()
-            (made / "config.json").write_text("{}")
-            raise DataError("bad input", path="x.h5")
-    assert not made.exists()
-    kept = tmp_path / "kept"  # a folder that was there before is left alone
-    kept.mkdir()
-    with pytest.raises(DataError), removed_on_failure(kept):
-        (kept / "last.pt").write_text("")
-        raise DataError("bad input")
-    assert (kept / "last.pt").exists()
-    stopped = tmp_path / "stopped"  # Ctrl-C keeps the folder: --resume continues from its last.pt
-    with pytest.raises(KeyboardInterrupt), removed_on_failure(stopped):
-        stopped.mkdir()
-        raise KeyboardInterrupt
-    assert stopped.exists()

@@ -9,6 +9,7 @@ import typer
 
 from thermcli.cli.train import Amp, GradClip
 from thermcli.cli.options import (
+    Balance, ContrastiveWeight, Dropout, Finetune, Margin, Norm, Width, Window,
     Adapter, BatchSize, Device, Epochs, ExcludeSubjects, FlipTest, Force, Frames, JsonOut, LatentNorm, LearningRate,
     MapWeight, Optimizer, Patience, Resume, RunOut, Scheduler, Seed, Subjects, Task, ValPath, WeightDecay, Weights,
 )
@@ -26,15 +27,15 @@ def distill(
     alpha: Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="Weight of the soft (teacher) loss; 1 − α on the hard labels.")] = 0.5,
     weights: Weights = "none",
     frames: Frames = 1,
-    window: Annotated[str, typer.Option("--window", help="With --frames K: causal (frame i and the K−1 before it) or centered (frames around i; offline analysis).")] = "causal",
+    window: Window = "causal",
     normalize: Annotated[str, typer.Option("--normalize", help="Refused: the student sees the teacher's normalisation (recorded in its checkpoint).")] = "frame",
-    finetune: Annotated[str, typer.Option("--finetune", help="full, frozen, last:N or gradual:E (student backbone).")] = "full",
-    balance: Annotated[str, typer.Option("--balance", help="weights, resample or none (hard-label term).")] = "weights",
-    contrastive_weight: Annotated[float, typer.Option("--contrastive-weight", min=0.0, help="Contrastive term on the student's embeddings.")] = 0.0,
-    margin: Annotated[float, typer.Option("--margin", min=0.0, help="Contrastive margin (0–2).")] = 1.0,
-    dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=1.0, help="Student dropout before the classes layer.")] = 0.5,
-    norm: Annotated[Optional[str], typer.Option("--norm", help="small_cnn student normalisation: batch, group or none.")] = None,
-    width: Annotated[Optional[int], typer.Option("--width", min=1, help="small_cnn channels of its first stage (16 by default).")] = None,
+    finetune: Finetune = "full",
+    balance: Balance = "weights",
+    contrastive_weight: ContrastiveWeight = 0.0,
+    margin: Margin = 1.0,
+    dropout: Dropout = 0.5,
+    norm: Norm = None,
+    width: Width = None,
     beta: Annotated[str, typer.Option("--beta", help="--task keypoints: weight β of L1(latent) against (1 − β)·AdaptiveWing(heatmaps); a list or START:STOP:STEP runs one student per value (summary CSV + plot of AP against β).")] = "0.4",
     target: Annotated[str, typer.Option("--target", help="--task keypoints: heatmap targets, teacher (the teacher's heatmaps: no thermal labels) or labels (Gaussians of the thermal keypoints).")] = "teacher",
     test: Annotated[Optional[Path], typer.Option("--test", help="--task keypoints: labelled thermal frames scoring each run (OKS AP in the summary and the β plot); never used to train or select.", show_default=False)] = None,

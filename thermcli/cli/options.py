@@ -104,6 +104,15 @@ Subjects = Annotated[Optional[str], typer.Option("--subjects", help="Use only th
 ExcludeSubjects = Annotated[Optional[str], typer.Option("--exclude-subjects", help="Leave out these subjects' rows (comma list), e.g. the test subjects.")]
 MapWeight = Annotated[float, typer.Option("--map-weight", min=0.0, help="--task keypoints: Adaptive Wing's weighted loss map W (foreground pixels × (W + 1); the paper's 10; 0 = off).")]
 ColorJitter = Annotated[bool, typer.Option("--color-jitter/--no-color-jitter", help="--task keypoints on RGB, with --augment: also random brightness, contrast, saturation, channel order and grey.")]
+# classify model options shared by train and distill (the student, for distill)
+Window = Annotated[str, typer.Option("--window", help="With --frames K: causal (frame i and the K−1 before it) or centered (frames around i; offline analysis).")]
+Finetune = Annotated[str, typer.Option("--finetune", help="full, frozen (backbone fixed), last:N (top N stages) or gradual:E (one more stage every E epochs).")]
+Balance = Annotated[str, typer.Option("--balance", help="Class imbalance: weights (inverse frequency in the loss), resample or none.")]
+ContrastiveWeight = Annotated[float, typer.Option("--contrastive-weight", min=0.0, help="Weight of the contrastive term on the embeddings (0 = off).")]
+Margin = Annotated[float, typer.Option("--margin", min=0.0, help="Contrastive margin on L2-normalised embeddings (0–2).")]
+Dropout = Annotated[float, typer.Option("--dropout", min=0.0, max=1.0, help="Dropout before the classes layer.")]
+Norm = Annotated[Optional[str], typer.Option("--norm", help="small_cnn normalisation layers: batch, group or none.")]
+Width = Annotated[Optional[int], typer.Option("--width", min=1, help="small_cnn channels of its first stage (16 by default).")]
 Adapter = Annotated[bool, typer.Option("--adapter/--no-adapter", help="--task keypoints: a learned 1×1 projection from the student's latent to the teacher's also when their widths agree.")]
 LatentNorm = Annotated[str, typer.Option("--latent-norm", help="--task keypoints: none (L1 on raw latents) or channel (L1 on latents standardised by the teacher's per-channel mean/std).")]
 

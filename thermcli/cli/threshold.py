@@ -60,7 +60,7 @@ def threshold(
 
     Labels, keypoints, boxes, subjects and timestamps are replicated; columns threshold_level,
     threshold_source_row and threshold_window_lo/hi record each copy. Frames that are not 8-bit are windowed to 0..255 first (--window, recorded in the output);
-    NaN pixels are masked. See the README for what a level means per method.
+    NaN pixels are masked. What a level means per method: docs/commands/threshold.md.
 
     Example: thermcli threshold --method binary --range 50:300:100 sample_data/breathing.h5 out/breathing_thr.h5
     """

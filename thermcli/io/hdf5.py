@@ -55,12 +55,7 @@ class HDF5Reader(DatasetReader):
     def __init__(self, path: str | os.PathLike):
         import h5py
 
-        self.path = Path(path)
-        where = str(self.path)
-        if not self.path.exists():
-            raise DataError("no such file", path=where)
-        if self.path.is_dir():
-            raise DataError("is a folder, not an HDF5 file", path=where)
+        where = self._locate(path, folder=False)
         if not is_hdf5(self.path):
             raise DataError("not an HDF5 file (or truncated)", path=where)
         try:

@@ -132,12 +132,7 @@ class PNGFolderReader(DatasetReader):
     """Reader of a PNG folder (with or without ``thermcli.json``), same interface as HDF5Reader."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        where = str(self.path)
-        if not self.path.exists():
-            raise DataError("no such file or folder", path=where)
-        if not self.path.is_dir():
-            raise DataError("is not a folder", path=where)
+        where = self._locate(path, folder=True)
         sidecar = self.path / SIDECAR
         if sidecar.is_file():
             self._open_sidecar(sidecar, where)

@@ -3,9 +3,12 @@ on top of the reader's own ``read(start, stop)``."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Iterator
 
 from thermcli import interrupt
+from thermcli.errors import DataError
 
 
 class DatasetReader:
@@ -13,6 +16,17 @@ class DatasetReader:
     (or everything) read through the subclass's ``read``."""
 
     n: int
+
+    def _locate(self, path: str | os.PathLike, *, folder: bool) -> str:
+        """Set ``self.path``; refuse a missing path or one of the wrong kind (file vs folder).
+        Returns the path as the error messages name it."""
+        self.path = Path(path)
+        where = str(self.path)
+        if not self.path.exists():
+            raise DataError("no such file or folder" if folder else "no such file", path=where)
+        if self.path.is_dir() != folder:
+            raise DataError("is not a folder" if folder else "is a folder, not an HDF5 file", path=where)
+        return where
 
     def __enter__(self):
         return self

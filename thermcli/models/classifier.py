@@ -157,14 +157,13 @@ def check_input_fits(model, frame_hw: tuple[int, int], *, where: str, arch: str)
 
 
 def parse_input_size(text) -> tuple[int, int] | None:
-    """``"256x256"`` / ``(256, 256)`` / None → (H, W) or None."""
+    """``"256x256"`` / ``(256, 256)`` / None → (H, W) or None (strings: ``parsing.parse_size``)."""
+    from thermcli.parsing import parse_size
+
     if text in (None, "", "none"):
         return None
     if isinstance(text, str):
-        parts = text.lower().replace("×", "x").split("x")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise UsageError(f"{text!r}: expected HxW, e.g. 256x256", param="--input-size")
-        text = parts
+        return parse_size(text, "--input-size")
     h, w = (int(v) for v in text)
     if h < 1 or w < 1:
         raise UsageError(f"{h}x{w}: both sides must be ≥ 1", param="--input-size")

@@ -227,8 +227,12 @@ def cycle_rate(
     between its first and last boundary, (B − 1) / (t_last − t_first); the two directions'
     rates are averaged weighted by their cycle counts (a segment's rate is not decided by
     where it happens to start). Returns (rate, cycles); (NaN, 0) with no complete cycle."""
+    return _rate_of(crossing_cycles(values, fs, hysteresis=hysteresis, min_cycle_s=min_cycle_s, relative=relative), fs)
+
+
+def _rate_of(boundaries, fs: float) -> tuple[float, int]:
     total, cycles = 0.0, 0
-    for events in crossing_cycles(values, fs, hysteresis=hysteresis, min_cycle_s=min_cycle_s, relative=relative):
+    for events in boundaries:
         if len(events) >= 2:
             n = len(events) - 1
             total += n * 60.0 * n / ((events[-1] - events[0]) / fs)
@@ -241,11 +245,8 @@ def adaptive_rate(
     fs: float,
     band: tuple[float, float] = DEFAULT_BAND,
     *,
-    pad: int = 8,
-    harmonic: float = 0.5,
-    hysteresis: float = 0.25,
-    min_cycle_fraction: float = 0.5,
     agree: tuple[float, float] = (2 / 3, 3 / 2),
+    **counting: float,
 ) -> tuple[float, float]:
     """Rate (bpm) of a band-passed segment: validated cycle count guided by the spectral peak.
 
@@ -254,45 +255,41 @@ def adaptive_rate(
        ``min_cycle_fraction`` × 60/R seconds (and than one period of the band's upper edge).
     3. The count is the answer when it has ≥ 2 cycles and lies within ``agree`` × R; otherwise
        (too few cycles, or a count the spectrum contradicts) R is.
-    Quality is the spectral quality (share of the in-band power at the peak). The defaults are
-    a-priori values checked on synthetic breathing (``thermcli synth breathing``, seeds 1–5),
-    not tuned on real data.
+    Quality is the spectral quality (share of the in-band power at the peak). ``counting``: the
+    keywords of :func:`_validated_cycles` (pad 8, harmonic 0.5, hysteresis 0.25,
+    min_cycle_fraction 0.5), shared with :func:`adaptive_breaths`. The defaults are a-priori
+    values checked on synthetic breathing (``thermcli synth breathing``, seeds 1–5), not tuned
+    on real data.
     """
-    spectral, quality, min_cycle = _dominant(values, fs, band, pad, harmonic, min_cycle_fraction)
-    if not math.isfinite(spectral):
+    spectral, quality, boundaries = _validated_cycles(values, fs, band, **counting)
+    if boundaries is None:
         return math.nan, math.nan
-    counted, cycles = cycle_rate(values, fs, hysteresis=hysteresis, min_cycle_s=min_cycle)
+    counted, cycles = _rate_of(boundaries, fs)
     if cycles >= 2 and agree[0] <= counted / spectral <= agree[1]:
         return float(counted), quality
     return spectral, quality
 
 
-def _dominant(values: np.ndarray, fs: float, band: tuple[float, float], pad: int, harmonic: float,
-              min_cycle_fraction: float) -> tuple[float, float, float]:
-    """The spectral rate (bpm), its quality, and the shortest cycle (s) a count accepts:
-    ``min_cycle_fraction`` of the dominant period, and no shorter than the band's upper edge."""
+def _validated_cycles(values: np.ndarray, fs: float, band: tuple[float, float], *, pad: int = 8,
+                      harmonic: float = 0.5, hysteresis: float = 0.25, min_cycle_fraction: float = 0.5):
+    """The spectral rate (bpm), its quality, and the zero-crossing cycles (ups, downs) a count
+    accepts: none shorter than ``min_cycle_fraction`` of the dominant period, nor than the band's
+    upper edge. (NaN, NaN, None) without a spectral peak."""
     spectral, quality = spectral_rate(values, fs, band, pad=pad, harmonic=harmonic)
     if not math.isfinite(spectral):
-        return math.nan, math.nan, math.nan
-    return spectral, quality, max(min_cycle_fraction * 60.0 / spectral, 1.0 / band[1])
+        return math.nan, math.nan, None
+    min_cycle = max(min_cycle_fraction * 60.0 / spectral, 1.0 / band[1])
+    return spectral, quality, crossing_cycles(values, fs, hysteresis=hysteresis, min_cycle_s=min_cycle)
 
 
 def adaptive_breaths(
-    values: np.ndarray,
-    fs: float,
-    band: tuple[float, float] = DEFAULT_BAND,
-    *,
-    pad: int = 8,
-    harmonic: float = 0.5,
-    hysteresis: float = 0.25,
-    min_cycle_fraction: float = 0.5,
+    values: np.ndarray, fs: float, band: tuple[float, float] = DEFAULT_BAND, **counting: float
 ) -> np.ndarray:
-    """The breaths ``adaptive_rate`` counts, as sample indices: the validated upward zero
-    crossings (for a signal that rises on exhalation, the starts of exhalation). (N,) → (B,)."""
-    spectral, _, min_cycle = _dominant(values, fs, band, pad, harmonic, min_cycle_fraction)
-    if not math.isfinite(spectral):
-        return np.zeros(0, np.int64)
-    return crossing_cycles(values, fs, hysteresis=hysteresis, min_cycle_s=min_cycle)[0]
+    """The breaths ``adaptive_rate`` counts (same ``counting`` keywords), as sample indices: the
+    validated upward zero crossings (for a signal that rises on exhalation, the starts of
+    exhalation). (N,) → (B,)."""
+    _, _, boundaries = _validated_cycles(values, fs, band, **counting)
+    return boundaries[0] if boundaries is not None else np.zeros(0, np.int64)
 
 
 @dataclass(frozen=True)
@@ -416,25 +413,25 @@ def flow_phase(flow: np.ndarray, zero: float, *, pause: float = 0.0) -> np.ndarr
     return out
 
 
-def flow_breaths(
-    flow: np.ndarray,
-    fs: float,
-    *,
-    level: float | None = None,
-    hysteresis: float = 0.25,
-    min_cycle_s: float = MIN_CYCLE_S,
-    relative: float = 0.5,
-) -> np.ndarray:
+def flow_breaths(flow: np.ndarray, fs: float, **counting: float | None) -> np.ndarray:
     """Starts of exhalation in a spirometer flow (> its zero = exhaling): the upward zero
     crossings of the flow minus ``level`` — or, by default, of the linearly detrended flow, whose
     zero is the mean flow of the segment (a min-max normalised flow stores no zero, and a
     sensor's offset drifts) — with hysteresis and cycle validation: a cycle shorter than
     ``min_cycle_s`` (90 bpm) or than ``relative`` × the median cycle is no breath
-    (``crossing_cycles``). (N,) → (B,) int."""
+    (``crossing_cycles``). ``counting``: the keywords of :func:`_flow_cycles` (level None,
+    hysteresis 0.25, min_cycle_s, relative 0.5), shared with :func:`flow_rate`. (N,) → (B,) int."""
+    boundaries = _flow_cycles(flow, fs, **counting)
+    return boundaries[0] if boundaries is not None else np.zeros(0, np.int64)
+
+
+def _flow_cycles(flow: np.ndarray, fs: float, *, level: float | None = None, hysteresis: float = 0.25,
+                 min_cycle_s: float = MIN_CYCLE_S, relative: float = 0.5):
+    """``crossing_cycles`` (ups, downs) of the zero-centred flow; None when it has no usable samples."""
     x = _zero_centred_flow(flow, level)
     if x is None:
-        return np.zeros(0, np.int64)
-    return crossing_cycles(x, fs, hysteresis=hysteresis, min_cycle_s=min_cycle_s, relative=relative)[0]
+        return None
+    return crossing_cycles(x, fs, hysteresis=hysteresis, min_cycle_s=min_cycle_s, relative=relative)
 
 
 def _zero_centred_flow(flow: np.ndarray, level: float | None) -> np.ndarray | None:
@@ -446,19 +443,9 @@ def _zero_centred_flow(flow: np.ndarray, level: float | None) -> np.ndarray | No
     return _detrend(x, type="linear") if level is None else x - float(level)
 
 
-def flow_rate(
-    flow: np.ndarray,
-    fs: float,
-    *,
-    level: float | None = None,
-    hysteresis: float = 0.25,
-    min_cycle_s: float = MIN_CYCLE_S,
-    relative: float = 0.5,
-) -> float:
+def flow_rate(flow: np.ndarray, fs: float, **counting: float | None) -> float:
     """Reference breathing rate (bpm) from a spirometer flow: complete cycles of the detrended
     flow's zero crossings (both directions, see ``cycle_rate``), validated as in
-    ``flow_breaths``. NaN with no complete cycle."""
-    x = _zero_centred_flow(flow, level)
-    if x is None:
-        return math.nan
-    return cycle_rate(x, fs, hysteresis=hysteresis, min_cycle_s=min_cycle_s, relative=relative)[0]
+    ``flow_breaths`` (same ``counting`` keywords). NaN with no complete cycle."""
+    boundaries = _flow_cycles(flow, fs, **counting)
+    return math.nan if boundaries is None else _rate_of(boundaries, fs)[0]

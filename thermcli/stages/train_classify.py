@@ -149,7 +149,7 @@ class ClassifyTask:
     name = "classify"
 
     def __init__(self, cfg: ClassifyConfig, loop: LoopConfig, train, val, n_classes: int, norm, teacher=None,
-                 provenance: dict | None = None, model_kwargs: dict | None = None):
+                 provenance: dict | None = None, model_kwargs: dict | None = None, weights_record: dict | None = None):
         import torch
 
         self.cfg, self.loop = cfg, loop
@@ -159,6 +159,7 @@ class ClassifyTask:
         self.teacher = teacher
         self.provenance = provenance or {}
         self.model_kwargs = model_kwargs or {}
+        self.weights_record = weights_record  # the checkpoint names its initial weights (name, file, SHA-256)
         self.rows = train.labelled  # unlabelled (−1, e.g. pauses) frames do not train
         self.weight = None
         if cfg.balance == "weights":
@@ -234,7 +235,7 @@ class ClassifyTask:
             "train_config": {**asdict(self.cfg), "model_kwargs": dict(self.cfg.model_kwargs)},
             "loop": self.loop.to_json(),
             "provenance": self.provenance,
-            "weights": getattr(self, "weights_record", None),
+            "weights": self.weights_record,
         }
 
 
@@ -332,8 +333,7 @@ def train_on(train, val, norm, run, *, cfg: ClassifyConfig, loop: LoopConfig, re
     if teacher is not None:
         teacher.to(resolve_device(loop.device))
     task = ClassifyTask(cfg, loop, train, val, n_classes, norm, teacher=teacher, provenance=provenance,
-                        model_kwargs=model_kwargs)
-    task.weights_record = weights_record  # the checkpoint names its initial weights (name, file, SHA-256)
+                        model_kwargs=model_kwargs, weights_record=weights_record)
     return fit(model, task, loop, run, resume=resume, run_config={**run_config, "weights": weights_record},
                show_progress=not quiet)
 

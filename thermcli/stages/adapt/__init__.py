@@ -24,12 +24,12 @@ training-loop tasks), :mod:`.scoring` (metrics, embedding picture, seed summary)
 
 from thermcli.stages.adapt.config import ADDA_UPDATES, ADVERSARY_ON, METHODS, NORMALIZE, SOURCE_OPTIMIZERS, AdaptConfig
 from thermcli.stages.adapt.data import Domain, load_domains
-from thermcli.stages.adapt.run import removed_on_failure, run_adapt, run_one
+from thermcli.stages.adapt.run import run_adapt, run_one
 from thermcli.stages.adapt.scoring import embedding_png, per_label_f1, score, summarize_seeds
 from thermcli.stages.adapt.tasks import AddaTask, DannTask, SourceTask, StageRun
 
 __all__ = [
     "ADDA_UPDATES", "ADVERSARY_ON", "METHODS", "NORMALIZE", "SOURCE_OPTIMIZERS", "AdaptConfig", "AddaTask", "DannTask",
-    "Domain", "SourceTask", "StageRun", "embedding_png", "load_domains", "per_label_f1", "removed_on_failure", "run_adapt",
+    "Domain", "SourceTask", "StageRun", "embedding_png", "load_domains", "per_label_f1", "run_adapt",
     "run_one", "score", "summarize_seeds",
 ]

@@ -7,13 +7,12 @@ import copy
 import json
 import shutil
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from thermcli.errors import DataError, ThermcliError, UsageError
+from thermcli.errors import DataError, UsageError
 from thermcli.stages.adapt.build import build_classifier, check_encoder_fits, checkpoint_config, load_source_model
 from thermcli.stages.adapt.config import AdaptConfig
 from thermcli.stages.adapt.data import load_domains
@@ -21,23 +20,6 @@ from thermcli.stages.adapt.scoring import embedding_png, evaluate, forward, head
 from thermcli.stages.adapt.tasks import AddaTask, DannTask, SourceTask, StageRun
 
 EMBED_SAMPLES = 400
-
-
-@contextmanager
-def removed_on_failure(path: Path) -> Iterator[None]:
-    """A run folder that this block creates is removed again when the block fails on bad input (a
-    typed :class:`~thermcli.errors.ThermcliError`): a failed command leaves no run folder. A
-    folder that existed before is left alone, and so is any folder after Ctrl-C/SIGTERM (its
-    ``last.pt`` is what ``--resume`` continues from).
-
-    Local to adapt until :mod:`thermcli.runs` offers the same for every command; swap it then."""
-    existed = Path(path).exists()
-    try:
-        yield
-    except ThermcliError:
-        if not existed:
-            shutil.rmtree(path, ignore_errors=True)
-        raise
 
 
 def _finished(out: Path, seed: int) -> dict[str, Any] | None:
@@ -94,8 +76,10 @@ def run_one(
     domains=None,
     force: bool = False,
     resume: bool = False,
+    run=None,
 ) -> dict[str, Any]:
     """One seed: stage 1 (or --source-model), adaptation, outputs in ``out`` (a RunDir).
+    ``run``: the seed's folder as :func:`thermcli.runs.open_run` opened it (``out`` is its path).
 
     Each stage runs through :func:`~thermcli.stages.trainer.fit`, which writes ``last.pt`` after
     every epoch (the network, optimisers, the discriminator, torch's RNG); ``resume`` continues
@@ -144,7 +128,10 @@ def run_one(
         check_encoder_fits(untied.encoder, model.head, tgt.x, cfg.target_encoder, str(target))
     model = model.to(device)
 
-    run = RunDir(out, force=force, resume=stage is not None)
+    if run is None:
+        run = RunDir(out, force=force, resume=stage is not None)
+    elif stage is None:
+        run.rows = []  # a fresh seed: no rows of an earlier, unfinished attempt
     run.write_config({"adapt": cfg.to_json(), "seed": seed, "class_names": names, "label_kind": kind, "notes": notes, "provenance": provenance})
     source_config = checkpoint_config(model_kwargs, names, kind, src.input_spec, {"domain": "source", "method": "source-only", "provenance": provenance})
     if weights_record is not None:
@@ -154,7 +141,7 @@ def run_one(
     if source_model is None and stage != "adapt":
         task = SourceTask(cfg, src, val, kind, source_config, seed)
         loop = _loop(cfg, seed, epochs=cfg.source_epochs, lr=cfg.lr, weight_decay=cfg.weight_decay, drop_last=False)
-        fit(model, task, loop, StageRun(run, phase="source", offset=0, best=run.path / "source.pt"), resume=stage == "source")
+        fit(model, task, loop, StageRun(run, phase="source", offset=0, best="source.pt"), resume=stage == "source")
     elif source_model is None:  # resumed in the adaptation: stage 1 ended in source.pt
         model.load_state_dict(read_checkpoint(run.path / "source.pt")["state_dict"])
     source_only = {"source": evaluate(model.encoder, model.head, src, kind, device), "target": evaluate(model.encoder, model.head, val, kind, device)}
@@ -192,7 +179,7 @@ def run_one(
     if cfg.epochs > 0:
         loop = _loop(cfg, seed, epochs=cfg.epochs, lr=cfg.resolved_adapt_lr(), weight_decay=0.0, drop_last=True)
         offset = cfg.source_epochs if source_model is None else 0
-        fit(adapted, task, loop, StageRun(run, phase="adapt", offset=offset, best=run.best), resume=stage == "adapt")
+        fit(adapted, task, loop, StageRun(run, phase="adapt", offset=offset, best=run.best.name), resume=stage == "adapt")
     adapted.__dict__.pop("_frozen_modules", None)
     for p in adapted.parameters():
         p.requires_grad_(True)
@@ -201,6 +188,9 @@ def run_one(
     after = (forward(source_encoder, model.head, src.x[pick_s], device)[0], forward(adapted.encoder, adapted.head, tgt.x[pick_t], device)[0])
     adapted_scores = {"source": evaluate(adapted.encoder, adapted.head, src, kind, device), "target": evaluate(adapted.encoder, adapted.head, val, kind, device)}
     save_checkpoint(run.best, state_dict=adapted.state_dict(), config=adapted_config)
+    checkpointed = getattr(run, "checkpointed", None)
+    if checkpointed is not None:
+        checkpointed()  # a run built in a staging folder moves into place (also with no epochs trained)
     if run.rows:
         run.plot()
     write_bytes_atomic(run.path / "embedding.png", embedding_png(before, after, f"{cfg.method.upper()}: source vs target features (PCA)"))
@@ -245,13 +235,14 @@ def run_adapt(
 ) -> dict[str, Any]:
     """Every seed (in ``out`` itself for one seed, ``out/seedN`` for several) + a summary.
     ``resume``: seeds already finished are read back, an interrupted one continues from its
-    ``last.pt``, the rest run as usual. A run folder this call creates is removed again when it
-    fails on bad input."""
+    ``last.pt``, the rest run as usual. The folder is opened with :func:`thermcli.runs.open_run`
+    (locked; built in a hidden sibling until the first checkpoint), so a call that fails on bad
+    input leaves no run folder, and Ctrl-C after a checkpoint leaves one to ``--resume``."""
     import torch
 
     from thermcli.io.atomic import write_text_atomic
     from thermcli.models.registry import check_name
-    from thermcli.runs import RunDir
+    from thermcli.runs import open_run
     from thermcli.stages.trainer import distributed_from_env
 
     cfg.validate(source_model=source_model is not None)
@@ -265,16 +256,17 @@ def run_adapt(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     domains = load_domains(source, target, target_val, size=cfg.size, normalize=cfg.normalize)
-    out = Path(out)
-    with removed_on_failure(out):
-        RunDir(out, force=force, resume=resume)  # refuse an existing run before any training
+    # the locked run folder of train/distill: built in a hidden sibling until its first
+    # checkpoint, so a call that fails before one leaves no run folder
+    with open_run(Path(out), force=force, resume=resume) as parent:
         results = []
         for seed in seeds:
-            where = out if len(seeds) == 1 else out / f"seed{seed}"
+            run = parent if len(seeds) == 1 else parent.subrun(f"seed{seed}")
             results.append(
                 run_one(
-                    source=source, target=target, target_val=target_val, out=where, cfg=cfg, seed=seed,
+                    source=source, target=target, target_val=target_val, out=run.path, cfg=cfg, seed=seed,
                     source_model=source_model, provenance=provenance, domains=domains, force=True, resume=resume,
+                    run=run,
                 )
             )
         kind = domains[4]
@@ -285,6 +277,7 @@ def run_adapt(
             f"; {target_val} used only to report target metrics" if target_val is not None else ""
         )
         summary["provenance"] = provenance
+        out = parent.path
         write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
         if len(seeds) > 1:
             from thermcli.io import atomic_path

@@ -36,15 +36,15 @@ class StageRun:
     """One stage's view of a :class:`thermcli.runs.RunDir` for :func:`~thermcli.stages.trainer.fit`.
 
     ``offset``: the epochs of the stages before (metrics.csv numbers epochs across the stages);
-    ``phase``: the ``phase`` column; ``best``: where the loop writes the stage's weights when it
-    selects none by a metric (adaptation never selects a model by target labels: the driver
-    writes the final files itself)."""
+    ``phase``: the ``phase`` column; ``best``: the file (a name in the run folder) where the loop
+    writes the stage's weights when it selects none by a metric (adaptation never selects a model
+    by target labels: the driver writes the final files itself)."""
 
-    def __init__(self, run, *, phase: str, offset: int, best: Path):
+    def __init__(self, run, *, phase: str, offset: int, best: str):
         self.run = run
         self.phase = phase
         self.offset = offset
-        self._best = Path(best)
+        self._best = best  # a file name in the run folder (which moves at its first checkpoint)
 
     @property
     def path(self) -> Path:
@@ -56,7 +56,7 @@ class StageRun:
 
     @property
     def best(self) -> Path:
-        return self._best
+        return self.run.path / self._best
 
     def write_config(self, config: dict[str, Any]) -> None:
         self.run.write_config(config)

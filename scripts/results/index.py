@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _record as R  # noqa: E402
 
-ORDER = ["demo", "breathing-pipeline", "breathing-real", "respiration", "keypoints-tug", "adda-digits",
+ORDER = ["demo", "breathing-pipeline", "breathing-real", "respiration", "respiration-raw", "keypoints-tug", "adda-digits",
          "adapt-domains", "align", "radiometric", "examples", "benchmarks"]
 
 

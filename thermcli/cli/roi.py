@@ -25,6 +25,8 @@ def roi(
     anchor: Annotated[Optional[list[str]], typer.Option("--anchor", help="Keypoint-anchored region, repeatable: NAME=disc:KP:RADIUS or NAME=segment:KP1,KP2:WIDTH (KP may be a+b, the mean).")] = None,
     model: Annotated[Optional[Path], typer.Option("--model", help="Keypoint model checkpoint for --anchor (default: the dataset's keypoints).")] = None,
     person: Annotated[int, typer.Option("--person", min=0, help="Which person's keypoints anchor the regions.")] = 0,
+    region: Annotated[Optional[list[str]], typer.Option("--region", help="A region found from the video alone: auto-airway (the disc 'airway' where the intensity oscillates in the breathing band, tracked).")] = None,
+    airway_radius: Annotated[float, typer.Option("--airway-radius", min=0.5, help="Radius in px of the auto-airway disc.")] = 6.0,
     percentiles: Annotated[str, typer.Option("--percentiles", help="Comma list of percentiles to report (empty: none).")] = "5,95",
     saturation: Annotated[Optional[str], typer.Option("--saturation", help="LO:HI: pixels at or beyond count as saturated (default: the integer dtype's limits; none for °C).")] = None,
     smooth: Annotated[str, typer.Option("--smooth", help="none, moving, median, savgol or ema (applied per recording).")] = "none",
@@ -68,6 +70,14 @@ def roi(
     check_output(out, force=force, inputs=[source, regions, model])
     region_list = list(stage.load_regions(regions)) if regions is not None else []
     region_list += [stage.parse_anchor(text) for text in anchor or []]
+    for name in region or []:
+        _choice(name, ["auto-airway"], "--region")
+    if region:
+        from thermcli.stages.roi.airway import auto_airway_region
+
+        region_list.append(auto_airway_region(airway_radius))
+    elif airway_radius != 6.0:
+        raise UsageError("--airway-radius needs --region auto-airway", param="--airway-radius")
     band_spec = None
     if band is not None:
         low, high = parse_interval(band, "--band")

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from thermcli.errors import DataError, UsageError
-from thermcli.ops.roi import band_mask, region_stats, stat_columns
+from thermcli.ops.roi import band_mask, disc_mask, region_stats, stat_columns
 from thermcli.ops.series import recording_bounds, summarize_series
 from thermcli.stages.roi.config import SHAPES, KeypointPredictor, Region, RoiConfig, RoiResult, _check_unique
 from thermcli.stages.roi.regions import (
@@ -22,6 +22,7 @@ from thermcli.stages.roi.regions import (
     _region_mask,
     _shape_mask,
 )
+from thermcli.stages.roi.airway import AUTO_AIRWAY, airway_tracks
 from thermcli.stages.roi.respiration import _respiration
 from thermcli.stages.roi.timeline import _reference_column, _smooth_by_recording, _timeline
 from thermcli.stages.roi.writing import _write
@@ -103,6 +104,7 @@ def run_roi(
             for r in regions
             if r.kind in SHAPES and not any(isinstance(v, str) for v in _flat(r))
         }
+        tracks = airway_tracks(reader, regions, times, config.batch_size, where)
         for batch_start, batch in _batches(reader, config.batch_size, track):
             keypoints = None
             if anchors:
@@ -120,7 +122,9 @@ def run_roi(
                     band = band_mask(frame, b.low, b.high, open_px=b.open_px, close_px=b.close_px, largest=b.largest, min_area=b.min_area)
                 for region in regions:
                     mask = static.get(region.name)
-                    if mask is None:
+                    if region.kind == AUTO_AIRWAY:
+                        mask = disc_mask((height, width), tracks[region.name][batch_start + j], region.size)
+                    elif mask is None:
                         mask = _region_mask(region, (height, width), batch, j, keypoints, keypoint_index, config.person)
                     if mask is None:
                         missing_anchor[region.name] += 1

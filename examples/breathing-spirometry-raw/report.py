@@ -59,6 +59,10 @@ def main() -> None:
           f"range {sync['offset_range_s'][0]:+.2f}…{sync['offset_range_s'][1]:+.2f} s), clock ratio {sync['rate_ratio']:.4f}, "
           f"spirometer {sync['signal_rate_hz']:g} Hz (estimated {sync['signal_rate_estimated_hz']:.2f} Hz), "
           f"{sync['frames_covered']}/{sync['frames']} frames covered.")
+    xcorr = sync.get("xcorr")
+    if xcorr:
+        print(f"- Sync check by cross-correlation (box {xcorr['roi']}): the ROI mean trails the flow by {xcorr['lag_s']:+.3f} s "
+              f"± {xcorr['lag_sd_s']:.3f} s ({xcorr['windows_used']}/{xcorr['windows']} windows, median r {xcorr['median_corr']:.2f}).")
     print(f"- Rate ({len(centre)} windows, {int((~accepted).sum())} flagged unreadable): MAE {ba['mae']:.2f} breaths/min, "
           f"bias {ba['bias']:+.2f} (95 % CI {ba['bias_ci'][0]:+.2f}…{ba['bias_ci'][1]:+.2f}), limits of agreement "
           f"{ba['loa'][0]:+.2f}…{ba['loa'][1]:+.2f} breaths/min, n = {ba['n']}.")

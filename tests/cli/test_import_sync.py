@@ -165,3 +165,34 @@ def test_synced_recording_1_holds_the_authors_segment_00(cli, tmp_path, shared_d
     lags = {lag: np.corrcoef(flow[80 + lag: 80 + lag + n], segment)[0, 1] for lag in range(-20, 21)}
     best = max(lags, key=lags.get)
     assert lags[0] > 0.85 and abs(best) <= 4, (lags[0], best, lags[best])  # within 0.2 s: the marks interpolate
+
+
+def test_sync_xcorr_reports_how_far_the_video_trails_the_flow(cli, tmp_path):
+    import cv2
+
+    fps, rate, n, delay = 10.0, 50.0, 400, 0.3
+    rng = np.random.default_rng(2)
+    t_sig = np.arange(int((n / fps + OFFSET + 1) * rate)) / rate
+    freq = 0.3 + 0.1 * np.sin(2 * np.pi * t_sig / 17.0)  # a changing pace: one lag fits
+    flow = 30 * np.sin(2 * np.pi * np.cumsum(freq) / rate)
+    t_frames = np.arange(n) / fps
+    seen = np.interp(t_frames + OFFSET - delay, t_sig, flow)  # the ROI warms `delay` s after the flow
+    writer = cv2.VideoWriter(str(tmp_path / "v.avi"), cv2.VideoWriter_fourcc(*"MJPG"), fps, (16, 12))
+    for value in seen:
+        frame = np.full((12, 16, 3), 60, np.uint8)
+        frame[2:10, 4:12] = np.uint8(np.clip(120 + 3 * value + rng.normal(0, 1), 0, 255))
+        writer.write(frame)
+    writer.release()
+    (tmp_path / "s.txt").write_text("\n".join(f"{v:.5f}" for v in flow) + "\n")
+    (tmp_path / "vm.txt").write_text("1\n20\n")
+    (tmp_path / "sm.txt").write_text(f"{1 + OFFSET}\n{20 + OFFSET}\n")
+    args = ("import", tmp_path / "v.avi", tmp_path / "o.h5", "--signals", tmp_path / "s.txt", "--signal-columns", "flow",
+            "--sync-marks", f"{tmp_path / 'vm.txt'}:{tmp_path / 'sm.txt'}", "--signal-rate", "50", "--sync-xcorr", "flow")
+    result = cli(*args, "--sync-roi", "4,2,8,8", "--json")
+    assert result.exit_code == 0, result.output
+    xcorr = json.loads(result.stdout)["sync"]["xcorr"]
+    assert xcorr["windows_used"] >= 1 and abs(xcorr["lag_s"] - delay) <= 1 / fps + 1e-9
+    assert xcorr["roi"] == [4, 2, 8, 8] and xcorr["applied"] is False
+    assert_clean_error(cli(*args, "--sync-roi", "10,2,8,8", "--force"), 2, "--sync-roi")
+    assert_clean_error(cli(*args[:-2], "--sync-roi", "4,2,8,8", "--force"), 2, "--sync-roi")
+    assert_clean_error(cli(*args[:-1], "nope", "--force"), 2, "--sync-xcorr")

@@ -121,3 +121,21 @@ def test_leading_columns_of_ragged_rows(tmp_path):
     path.write_text("1,2\n3\n")
     with pytest.raises(DataError, match="row 2"):
         read_leading_columns(path, ("a", "b"))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(-25, 25), st.integers(0, 2**16))
+def test_xcorr_finds_a_known_lag(lag, seed):
+    from thermcli.ops.clock import xcorr_lag
+
+    fps = 20.0
+    rng = np.random.default_rng(seed)
+    n = 2400
+    # irregular breathing: a random walk of the rate, so the lag is unambiguous
+    phase = np.cumsum(2 * np.pi * np.clip(0.3 + 0.05 * np.cumsum(rng.normal(0, 0.05, n + 100)) / 10, 0.1, 0.8) / fps)
+    flow = np.sin(phase) + 0.1 * rng.normal(size=n + 100)
+    video = np.roll(flow, lag)[50:50 + n] + 0.2 * rng.normal(size=n)  # the video trails by `lag` frames
+    got = xcorr_lag(video, flow[50:50 + n], fps)
+    assert got["windows_used"] >= 3
+    assert abs(got["lag_s"] - lag / fps) <= 1 / fps
+    assert got["lag_sd_s"] <= 2 / fps

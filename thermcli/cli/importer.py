@@ -93,6 +93,10 @@ def import_(
     phase_dead_band: Annotated[
         float, typer.Option("--phase-dead-band", help="Pause band around zero flow, as a fraction of the flow's 95th-percentile magnitude.", rich_help_panel=_SYNC)
     ] = 0.05,
+    sync_xcorr: Annotated[
+        Optional[str], typer.Option("--sync-xcorr", help="Signal column (e.g. flow) to cross-correlate with the mean of --sync-roi: report how far the video trails it, ± its spread over 30-s windows (reported, not applied; --sync-shift applies a shift).", rich_help_panel=_SYNC)
+    ] = None,
+    sync_roi: Annotated[Optional[str], typer.Option("--sync-roi", help="X,Y,W,H box whose mean --sync-xcorr uses (default: the whole frame).", rich_help_panel=_SYNC)] = None,
     phase_zero: Annotated[
         str, typer.Option("--phase-zero", help="The flow's zero level for --phase-from: a number, or 'mode' (its most common value: where the flow sits during pauses).", rich_help_panel=_SYNC)
     ] = "0",
@@ -149,6 +153,14 @@ def import_(
             zero = float(phase_zero)
         except ValueError:
             raise UsageError(f"{phase_zero!r}: give a number or 'mode'", param="--phase-zero") from None
+    roi_box = None
+    if sync_roi is not None:
+        try:
+            roi_box = tuple(int(v) for v in sync_roi.split(","))
+        except ValueError:
+            raise UsageError(f"{sync_roi!r}: give X,Y,W,H in pixels", param="--sync-roi") from None
+        if len(roi_box) != 4:
+            raise UsageError(f"{sync_roi!r}: give X,Y,W,H in pixels", param="--sync-roi")
     options = ImportOptions(
         unit=unit,
         modality=modality,
@@ -180,6 +192,8 @@ def import_(
         phase_dead_band=phase_dead_band,
         phase_positive=phase_positive,
         phase_zero=zero,
+        sync_xcorr=sync_xcorr,
+        sync_roi=roi_box,
         yolo=yolo,
         box_classes=parse_name_list(box_classes, "--box-classes"),
         image_root=image_root,

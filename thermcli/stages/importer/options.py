@@ -43,6 +43,8 @@ class ImportOptions:
     phase_from: str | None = None  # signed flow column → per-frame INH/EXH labels
     phase_dead_band: float = 0.05  # fraction of the flow's 95th-percentile |flow|
     phase_positive: str = "EXH"
+    sync_xcorr: str | None = None  # signal column cross-correlated with the ROI mean: lag reported
+    sync_roi: tuple[int, int, int, int] | None = None  # X,Y,W,H of that ROI (None: the whole frame)
     phase_zero: float | str = 0.0  # the flow's zero level: a number, or "mode" (its most common value)
     yolo: Path | None = None
     box_classes: tuple[str, ...] | None = None

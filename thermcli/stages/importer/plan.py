@@ -41,7 +41,8 @@ def validate_options(options: ImportOptions) -> None:
     if options.sync_marks is None:
         for given, param in ((options.signal_columns, "--signal-columns"), (options.sync_delays, "--sync-delays"),
                              (options.sync_delay_rows, "--sync-delay-rows"), (options.signal_rate, "--signal-rate"),
-                             (options.phase_from, "--phase-from"), (options.sync_shift or None, "--sync-shift")):
+                             (options.phase_from, "--phase-from"), (options.sync_shift or None, "--sync-shift"),
+                             (options.sync_xcorr, "--sync-xcorr"), (options.sync_roi, "--sync-roi")):
             if given is not None:
                 raise UsageError("goes with --sync-marks (a signal file on its own clock)", param=param)
     if options.phase_from is None:
@@ -49,6 +50,8 @@ def validate_options(options: ImportOptions) -> None:
                                  (options.phase_zero != 0.0, "--phase-zero")):
             if changed:
                 raise UsageError("goes with --phase-from", param=param)
+    if options.sync_roi is not None and options.sync_xcorr is None:
+        raise UsageError("goes with --sync-xcorr", param="--sync-roi")
     if options.signal_rate is not None and not options.signal_rate > 0:
         raise UsageError("must be > 0 (Hz)", param="--signal-rate")
     if not 0 <= options.phase_dead_band < 1:

@@ -112,6 +112,8 @@ def sync_signals(units: list[_Unit], options: ImportOptions, warnings: list[str]
         "signal_rate_given": options.signal_rate is not None,
         "frames": int(u.n), "frames_covered": int(covered.sum()),
     }
+    if options.sync_xcorr is not None:
+        report["xcorr"] = _xcorr(u, columns, options)
     labels = None
     if options.phase_from is not None:
         if options.phase_from not in table:
@@ -141,6 +143,28 @@ def sync_signals(units: list[_Unit], options: ImportOptions, warnings: list[str]
     return columns, labels, report
 
 
+def _xcorr(u: _Unit, columns: dict[str, np.ndarray], options: ImportOptions) -> dict[str, Any]:
+    """The lag of the ROI mean (one pass over the video) behind the synced signal column."""
+    from thermcli.io.video import iter_video
+    from thermcli.ops.clock import xcorr_lag
+
+    column = options.sync_xcorr
+    if column not in columns:
+        raise UsageError(f"no column {column!r} (columns: {', '.join(c for c in columns if c != 'signal_time')})", param="--sync-xcorr")
+    if u.video is None:
+        raise UsageError("cross-correlation needs a video SOURCE", param="--sync-xcorr")
+    x, y, w, h = options.sync_roi or (0, 0, u.video.width, u.video.height)
+    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > u.video.width or y + h > u.video.height:
+        raise UsageError(f"{x},{y},{w},{h} is not inside the {u.video.width}×{u.video.height} frame", param="--sync-roi")
+    means = np.full(u.n, np.nan)
+    for index, frame in iter_video(u.video, np.arange(u.n)):
+        crop = np.asarray(frame[y:y + h, x:x + w], np.float64)
+        means[index] = crop.mean()
+    result = xcorr_lag(means, columns[column], u.video.fps)
+    result.update({"column": column, "roi": [int(x), int(y), int(w), int(h)], "applied": False})
+    return result
+
+
 def describe_sync(report: dict[str, Any]) -> str:
     """One line for people: the offset, its uncertainty and the sample rate."""
     text = (f"synced {Path(report['signal']).name} through {report['marks']} marks: offset "
@@ -149,6 +173,10 @@ def describe_sync(report: dict[str, Any]) -> str:
             f"{report['rate_ratio']:.4f}, signal rate {report['signal_rate_hz']:g} Hz "
             f"({'given' if report['signal_rate_given'] else 'estimated'} {report['signal_rate_estimated_hz']:.2f} Hz), "
             f"{report['frames_covered']}/{report['frames']} frames inside the signal")
+    xcorr = report.get("xcorr")
+    if xcorr:
+        text += (f"; cross-correlation: the ROI mean trails {xcorr['column']} by {xcorr['lag_s']:+.3f} s ± {xcorr['lag_sd_s']:.3f} s "
+                 f"({xcorr['windows_used']}/{xcorr['windows']} windows, median r {xcorr['median_corr']:.2f}; not applied)")
     phase = report.get("phase")
     if phase:
         r = phase.get("flow_volume_correlation")

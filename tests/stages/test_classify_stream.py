@@ -184,3 +184,41 @@ def test_cache_option_is_checked(cli, frames_h5, tmp_path):
     assert result.exit_code == 2
     assert "--cache" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_streamed_predict_equals_the_in_memory_prediction_and_eval_reads_no_frames(cli, frames_h5, tiny_blocks, tmp_path):
+    from thermcli.device import resolve_device
+    from thermcli.io import read_dataset
+    from thermcli.stages.evaluate import read_without_frames
+    from thermcli.stages.predict_classify import classifier_probabilities
+
+    path, ds = frames_h5
+    _train(cli, path, tmp_path / "run", "--cache", "none")
+    model = tmp_path / "run" / "best.pt"
+    result = cli("-q", "predict", model, path, tmp_path / "pred.h5", "--device", "cpu", "--batch-size", "5")
+    assert result.exit_code == 0, result.output
+    written = read_dataset(tmp_path / "pred.h5")
+    probs, _, _ = classifier_probabilities(model, path, device=resolve_device("cpu"))
+    np.testing.assert_allclose(written.columns["probabilities"], probs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(written.labels, probs.argmax(1))
+    np.testing.assert_array_equal(written.frames, ds.frames)  # the frames kept, as before
+    np.testing.assert_array_equal(written.columns["true_labels"], ds.labels)
+    light = read_without_frames(tmp_path / "pred.h5")
+    assert light.frames.shape == ds.frames.shape and light.frames.base is not None and light.frames.strides[0] == 0
+    np.testing.assert_array_equal(light.columns["probabilities"], written.columns["probabilities"])
+    report = cli("eval", tmp_path / "pred.h5", "--output", tmp_path / "e.json")
+    assert report.exit_code == 0, report.output
+    import json
+
+    scores = json.loads((tmp_path / "e.json").read_text())
+    accuracy = float(np.mean(probs.argmax(1) == ds.labels))
+    found = []
+
+    def walk(node):  # the report's "accuracy" wherever the report nests it
+        if isinstance(node, dict):
+            found.extend(v for k, v in node.items() if k == "accuracy" and isinstance(v, float))
+            for v in node.values():
+                walk(v)
+
+    walk(scores)
+    assert found and found[0] == pytest.approx(accuracy)  # scored from the labels read without frames

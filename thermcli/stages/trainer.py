@@ -21,6 +21,14 @@ DDP: ``--batch-size`` is the *global* batch. Under ``torchrun`` each of the W pr
 W-th sample of each global batch; DDP averages the gradients, which equals the single-process
 gradient of the same global batch when the local batches have the same size (so B % W == 0 and an
 incomplete last batch is dropped).
+
+Streamed data: a task with ``sample_blocks()`` (the disk block of each sample) and
+``shuffle_buffer(lanes)`` gets its epoch from :func:`block_batches` instead — blocks shuffled,
+rows shuffled within buffers, cut into lanes of which each process takes its own share, so it
+reads only its share of the blocks and the global batches are the same for 1, 2, 4 or 8
+processes. Optional hooks: ``plan_epoch(local_batches)`` (the batches still to come, so a reader
+can drop a block after its last use), ``end_epoch()``, and ``prefetch = True`` (batches prepared
+in a background thread, in order, while the model trains).
 """
 
 from __future__ import annotations

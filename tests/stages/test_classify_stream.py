@@ -222,3 +222,22 @@ def test_streamed_predict_equals_the_in_memory_prediction_and_eval_reads_no_fram
 
     walk(scores)
     assert found and found[0] == pytest.approx(accuracy)  # scored from the labels read without frames
+
+
+def test_png_folder_streams_like_hdf5(tmp_path, tiny_blocks):
+    from thermcli.io import write_dataset
+    from thermcli.stages.classify_data import load_split
+    from thermcli.stages.classify_stream import open_split
+
+    ds = make_dataset(n=30, h=12, w=10, seed=6)
+    ds.labels = (np.arange(30) % 2).astype(np.int64)
+    write_dataset(tmp_path / "pngs", ds)
+    streamed = open_split(tmp_path / "pngs", frames_k=3, centered=False, norm=None, cache="none")
+    held, norm, _ = load_split(tmp_path / "pngs", frames_k=3, norm=None)
+    assert streamed.norm.std == pytest.approx(norm.std, rel=1e-9)
+    rows = np.random.default_rng(1).permutation(30)
+    x, y = streamed.batch(rows)
+    x_ref, y_ref = held.batch(torch.from_numpy(rows))
+    np.testing.assert_allclose(x.numpy(), x_ref.numpy(), rtol=1e-6, atol=1e-6)
+    assert torch.equal(y, y_ref)
+    assert streamed.n_blocks > 1

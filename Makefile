@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stamp-install
 
-.PHONY: install test test-all demo bench clean
+.PHONY: install test test-all demo bench docs results results-all clean
 
 install: $(STAMP)
 
@@ -29,5 +29,25 @@ demo: $(STAMP)
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/run_all.py
 
+# The manual (README.md + docs/) as a static site in site/; strict: a broken link fails it
+# (tests/test_docs.py runs the same build, so `make test` checks it too).
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict
+
+# docs/results/*.md: every page written by its script under scripts/results/ (date, commit,
+# machine and commands beside the numbers). `results`: the quick ones (a few minutes);
+# `results-all` also re-runs `make demo`, the real-data breathing example and the benchmarks
+# (run it on an idle machine).
+RESULTS_QUICK := radiometric respiration adda_digits carried
+results: $(STAMP)
+	for s in $(RESULTS_QUICK); do PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/results/$$s.py || exit 1; done
+	$(PY) scripts/results/index.py
+
+results-all: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/results/demo.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/results/breathing_real.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/results/benchmarks.py --all
+	$(MAKE) results
+
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache
+	rm -rf $(VENV) demo_out .pytest_cache site

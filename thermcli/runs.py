@@ -24,12 +24,17 @@ import io
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
 from thermcli.errors import DataError, OutputExistsError
-from thermcli.io.atomic import write_bytes_atomic, write_text_atomic
+from thermcli.io.atomic import (
+    check_parent_writable,
+    pid_alive,
+    remove_path,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 
 STAGING_MARK = ".run-"
 
@@ -70,10 +75,10 @@ class RunDir:
             return
         if self.final.exists():
             old = self.final.with_name(f".{self.final.name}.old{STAGING_MARK}{os.getpid()}")
-            _remove(old)
+            remove_path(old)
             os.replace(self.final, old)  # aside first: a crash never leaves neither
             os.replace(self.path, self.final)
-            _remove(old)
+            remove_path(old)
         else:
             os.replace(self.path, self.final)
         self.path = self.final
@@ -160,24 +165,6 @@ def lock_path(path: str | Path) -> Path:
     return final.with_name(f".{final.name}.lock")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's, and alive
-    return True
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
 def _holder(lock: Path) -> int | None:
     try:
         text = lock.read_text().strip()
@@ -200,14 +187,14 @@ def run_lock(path: str | Path) -> Iterator[Path]:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             pid = _holder(lock)
-            if pid is not None and pid != os.getpid() and _alive(pid):
+            if pid is not None and pid != os.getpid() and pid_alive(pid):
                 raise DataError(f"run folder {final} is being written by process {pid} (lock {lock}); "
                                 "wait for it, or stop it", path=str(final)) from None
             if pid == os.getpid():
                 raise DataError(f"run folder {final} is already open in this process", path=str(final)) from None
             # stale: its process is gone (killed); its half-built staging folder goes too
             if pid is not None:
-                _remove(final.with_name(f".{final.name}{STAGING_MARK}{pid}"))
+                remove_path(final.with_name(f".{final.name}{STAGING_MARK}{pid}"))
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()
             continue
@@ -228,13 +215,7 @@ def check_run_out(path: str | Path, *, force: bool = False, resume: bool = False
     """Refuse, before any work: an existing non-empty run without ``force``/``resume`` (exit 2) and
     a folder whose parent does not exist or is not writable (exit 1, as :func:`check_output`)."""
     final = Path(path)
-    parent = final.parent if str(final.parent) else Path(".")
-    if not parent.exists():
-        raise DataError(f"output folder {parent} does not exist", path=str(final))
-    if not parent.is_dir():
-        raise DataError(f"{parent} is not a folder", path=str(final))
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise DataError(f"output folder {parent} is not writable", path=str(final))
+    check_parent_writable(final)
     if final.exists() and not final.is_dir():
         raise OutputExistsError(f"{final} exists and is not a run folder", param=param)
     if final.is_dir() and any(final.iterdir()) and not (force or resume):
@@ -262,14 +243,14 @@ def open_run(path: str | Path, *, force: bool = False, resume: bool = False, par
             yield RunDir(final, resume=True)
             return
         staging = final.with_name(f".{final.name}{STAGING_MARK}{os.getpid()}")
-        _remove(staging)
+        remove_path(staging)
         staging.mkdir()
         run = RunDir(staging, force=True, final=final)
         try:
             yield run
         except BaseException:
             if not run.committed:
-                _remove(staging)
+                remove_path(staging)
             raise
         if not run.committed:
             run.checkpointed()
@@ -298,6 +279,13 @@ def curves_png(rows: list[dict[str, Any]], *, x: str = "epoch") -> bytes:
         ax.grid(alpha=0.3)
         if group:
             ax.legend(fontsize=8)
+    return figure_png(fig)
+
+
+def figure_png(fig) -> bytes:
+    """A matplotlib figure, laid out tight, as PNG bytes; the figure is closed."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

@@ -1,5 +1,5 @@
 """What each real radiometric file in ../shared/data/radiometric gives through `thermcli import`,
-as the Markdown rows of the README's "Radiometric files" table.
+as the Markdown rows of docs/results/radiometric.md (scripts/results/radiometric.py writes the page).
 
 Run: .venv/bin/python examples/radiometric/measure.py
 """

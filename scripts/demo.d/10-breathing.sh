@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Breathing phase (INH/EXH): split by subject → baseline → transfer → threshold copies + augment →
 # distillation → contrastive → SVM + RF ensemble, on sample_data/breathing.h5, a few epochs each
-# and a smaller source population (the README's table uses 20 epochs, --scale 2). Headline: the ensemble's balanced accuracy on unseen subjects.
+# and a smaller source population (docs/results/breathing-pipeline.md uses 20 epochs, --scale 2). Headline: the ensemble's balanced accuracy on unseen subjects.
 set -euo pipefail
 OUT=${DEMO_OUT:-demo_out}/breathing
 mkdir -p "$OUT"

@@ -351,6 +351,7 @@ def test_eval_refuses_single_label_predictions_for_multilabel_truth(cli, tmp_pat
     pred = read_dataset(domains / "target_test.h5")  # multi-class labels: one class a frame
     truth = read_dataset(domains / "au_target_test.h5")
     n = min(len(pred), len(truth))
+    pred.meta.attrs["predictions"] = {"task": "classify"}  # eval takes only predictions as SOURCE (issue 23)
     write_dataset(tmp_path / "p.h5", pred.take(np.arange(n)))
     write_dataset(tmp_path / "t.h5", truth.take(np.arange(n)))
     assert_clean_error(cli("eval", tmp_path / "p.h5", tmp_path / "t.h5"), 1, "multi-label")

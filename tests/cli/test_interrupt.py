@@ -66,8 +66,10 @@ def test_ctrl_c_with_workers_stops_every_process_and_writes_nothing(tmp_path):
     out = tmp_path / "out.h5"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
+        # --emit mask: uint8 rows, 1.2 GB reserved rather than 4.7 GB (the writer now checks the free space
+        # for the whole reservation before any work, issue 23); the same work per frame
         [sys.executable, "-m", "thermcli", "threshold", str(big), str(out), "--range", "10:250:10", "--method", "canny",
-         "--workers", "2"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+         "--emit", "mask", "--workers", "2"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
     )
     _wait_for(lambda: any(p.name.startswith(".out.h5") for p in tmp_path.iterdir()), proc)  # writing has begun

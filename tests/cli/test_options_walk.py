@@ -22,7 +22,11 @@ SAMPLES: dict[str, list[str]] = {
     "--resume": ["--resume"], "--force": ["--force"], "--student": ["resnet18"], "--temperature": ["2"],
     "--alpha": ["0.7"], "--beta": ["0.3"], "--target": ["labels"], "--test": ["t.h5"], "--cache": ["c.h5"],
     "--plot": ["p.png"], "--teacher-copies": ["2"], "--adapter": ["--no-adapter"], "--latent-norm": ["channel"],
-    "--teacher": ["u.pt"],
+    "--teacher": ["u.pt"], "--stem": ["conv2x3"], "--grey": ["--grey"],
+}
+# a task's own valid values where the shared sample does not fit it
+TASK_SAMPLES: dict[str, dict[str, list[str]]] = {
+    "detect": {"--arch": ["fcos_resnet50_fpn"], "--weights": ["coco.pth"], "--input-size": ["128x160"]},
 }
 # an option whose values differ between commands (distill --cache FILE, train --cache memory|none)
 SAMPLES_BY_COMMAND: dict[tuple[str, str], list[str]] = {("train", "--cache"): ["none"]}
@@ -36,6 +40,7 @@ MODES = [
     ("train", "classify", ["--head", "svm+rf", "--features", "f.pt"], {"head"}),
     ("train", "keypoints", [], set()),
     ("train", "keypoints", ["--cv", "loso"], {"cv"}),
+    ("train", "detect", [], set()),
     ("distill", "classify", [], set()),
     ("distill", "keypoints", ["--beta", "0.2,0.4"], set()),
 ]
@@ -81,7 +86,7 @@ def test_every_option_is_used_or_refused(cli, command, task, mode, selectors):
             continue
         opt = max(param.opts, key=len)
         assert opt in SAMPLES, f"{command} {opt}: add a sample value to SAMPLES (and use or refuse the option)"
-        sample = SAMPLES_BY_COMMAND.get((command, opt), SAMPLES[opt])
+        sample = SAMPLES_BY_COMMAND.get((command, opt), TASK_SAMPLES.get(task, {}).get(opt, SAMPLES[opt]))
         given = sample if sample[0].startswith("--") else [opt, *sample]
         if param.name in applicable:
             _, other = _job(command, [*base, *given])
@@ -99,6 +104,9 @@ def test_every_option_is_used_or_refused(cli, command, task, mode, selectors):
         assert "--sigma" in checked["refused"] and "--subjects" in checked["refused"]
     if (command, task) == ("distill", "keypoints"):
         assert "--temperature" in checked["refused"] and "--optimizer" in checked["used"]
+    if (command, task) == ("train", "detect"):
+        assert {"--optimizer", "--seed", "--resume", "--weights", "--augment"} <= set(checked["used"])
+        assert {"--sigma", "--cv", "--frames", "--head"} <= set(checked["refused"])
     if (command, task) == ("train", "keypoints") and not mode:
         assert {"--optimizer", "--weight-decay", "--cv"} <= set(checked["used"])
 

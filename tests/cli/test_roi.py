@@ -222,7 +222,7 @@ def test_anchor_from_model_boundary_with_stand_in(tmp_path, breath_h5):
 
 
 def test_model_without_keypoint_pipeline_is_one_line(cli, breath_h5, tmp_path, monkeypatch):
-    import thermcli.stages.roi as stage
+    import thermcli.stages.roi.keypoints as stage  # where model_keypoint_predictor reads it
 
     monkeypatch.setattr(stage, "KEYPOINT_INFERENCE", "thermcli.no_such_module:predict")
     fake = tmp_path / "model.pt"
@@ -335,7 +335,7 @@ def test_model_boundary_calls_keypoint_inference(cli, breath_h5, tmp_path, monke
     import sys
     import types
 
-    import thermcli.stages.roi as stage
+    import thermcli.stages.roi.keypoints as stage  # where model_keypoint_predictor reads it
 
     seen = {}
 
@@ -363,14 +363,13 @@ def test_model_boundary_calls_keypoint_inference(cli, breath_h5, tmp_path, monke
     assert any(i["path"].endswith("pose.pt") for i in provenance["inputs"])
 
 
-def test_readme_documents_every_option():
+def test_docs_page_documents_every_option():
     import re
 
     from tests.conftest import REPO
     from thermcli.cli.main import app  # noqa: F401  (registers the commands)
 
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("### `thermcli roi IN OUT`", 1)[1].split("\n### ", 1)[0]
+    section = (REPO / "docs" / "commands" / "roi.md").read_text()  # the manual moved to docs/
     import typer.main
 
     command = typer.main.get_command(app).commands["roi"]

@@ -276,7 +276,11 @@ def _datasets(rng, n=8, p=4, classes=("person", "face")):
     pb[fp & ~np.isfinite(boxes[..., 0])] = [10, 10, 20, 20]
     scores[fp & ~np.isfinite(boxes[..., 0])] = 0.3
     pcls = np.where(np.isfinite(pb[..., 0]), np.maximum(cls, 0), -1).astype(np.int32)
-    pred = Dataset(frames=np.zeros((n, 60, 80), np.float32), meta=meta, boxes=pb, box_classes=pcls, scores=scores)
+    import copy
+
+    pred_meta = copy.deepcopy(meta)
+    pred_meta.attrs["predictions"] = {"task": "detect"}  # eval takes only predictions as SOURCE (issue 23)
+    pred = Dataset(frames=np.zeros((n, 60, 80), np.float32), meta=pred_meta, boxes=pb, box_classes=pcls, scores=scores)
     return gt, pred
 
 

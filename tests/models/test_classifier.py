@@ -61,4 +61,4 @@ def test_imagenet_missing_says_where(monkeypatch, tmp_path):
     import torchvision
 
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
-    assert load_pretrained(model, "resnet18", "imagenet", in_chans=1)["weights"].startswith("imagenet:")
+    assert load_pretrained(model, "resnet18", "imagenet", in_chans=1)["weights"] == "ResNet18_Weights.IMAGENET1K_V1"

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from thermcli.cli.options import BatchSize, Device, Force, JsonOut, Resume, Seed, parse_size, resolved_options
+from thermcli.cli.options import BatchSize, Device, Force, JsonOut, Resume, Seed, Weights, parse_size, resolved_options
 
 
 def _parse_seeds(text: str | None) -> list[int] | None:
@@ -43,6 +43,7 @@ def adapt(
     backbone: Annotated[
         str, typer.Option("--backbone", help="For --encoder backbone_encoder: the registered CNN whose trunk is used (resnet18, small_cnn, ...).")
     ] = "small_cnn",
+    weights: Weights = "none",
     target_encoder: Annotated[
         Optional[str], typer.Option("--target-encoder", help="ADDA: an untied target encoder of this architecture (with --feature-dim), trained from scratch instead of initialised from the source encoder.")
     ] = None,
@@ -114,6 +115,7 @@ def adapt(
         method=method.lower(),
         encoder=encoder,
         backbone=backbone,
+        weights=weights,
         target_encoder=target_encoder,
         feature_dim=feature_dim,
         source_epochs=source_epochs,

@@ -122,7 +122,7 @@ def align(
     align_inputs = [*paths[:-1], calib, points, transform, initial]
     check_output(out, force=force, inputs=align_inputs)
     if save_transform is not None:
-        check_output(save_transform, force=force, param="--save-transform", inputs=[*align_inputs, out])
+        check_output(save_transform, force=force, param="--save-transform", inputs=align_inputs)
 
     from thermcli.stages import align as stage
 

@@ -10,14 +10,14 @@ import typer
 from thermcli.cli.train import Amp, GradClip
 from thermcli.cli.options import (
     Adapter, BatchSize, Device, Epochs, ExcludeSubjects, FlipTest, Force, Frames, JsonOut, LatentNorm, LearningRate,
-    MapWeight, Optimizer, Patience, Resume, RunOut, Scheduler, Seed, Subjects, Task, ValPath, WeightDecay, Weights, resolved_options,
+    MapWeight, Optimizer, Patience, Resume, RunOut, Scheduler, Seed, Subjects, Task, ValPath, WeightDecay, Weights,
 )
 
 
 def distill(
     ctx: typer.Context,
     train: Annotated[Path, typer.Argument(help="Training dataset (.h5 or PNG folder).", show_default=False)],
-    teacher: Annotated[Path, typer.Option("--teacher", help="The trained teacher checkpoint (.pt).", show_default=False)],
+    teacher: Annotated[Path, typer.Option("--teacher", help="The teacher: a trained thermcli checkpoint (.pt), or for --task keypoints a published ViTPose .pth (ViTPose repo / MMPose 0.x or 1.x), used frozen as it is: no training, no labels.", show_default=False)],
     out: RunOut,
     student: Annotated[str, typer.Option("--student", help="The student's architecture (registry name).")] = "small_cnn",
     val: ValPath = None,
@@ -71,22 +71,13 @@ def distill(
 
     Example: thermcli distill train.h5 --teacher runs/teacher/best.pt --student small_cnn --val val.h5 --out runs/student
     """
-    import json
-    import os
+    from thermcli.cli.train import run_and_report
 
-    from thermcli.cli import state
-    from thermcli.cli.train import run_job
-    from thermcli.progress import say
-
-    job = distill_job(ctx)
-    summary = run_job("distill", task, job, options=resolved_options(ctx), quiet=state.quiet or json_out)
-    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 speaks
-        return
-    if json_out:
-        typer.echo(json.dumps(summary, indent=2, default=str))
-    else:
+    def message(summary: dict) -> str:
         value = summary.get("best_value")
-        say(f"wrote {out}" + (f": best {summary.get('monitor')} {value:.4f}" if value is not None else ""))
+        return f"wrote {out}" + (f": best {summary.get('monitor')} {value:.4f}" if value is not None else "")
+
+    run_and_report(ctx, "distill", distill_job(ctx), message)
 
 
 # ---- typed jobs: every option is used by the task's job or refused --------------------------
@@ -105,15 +96,15 @@ def distill_applicable(task: str, params: dict[str, Any]) -> tuple[set[str], str
 
 def build_distill_job(task: str, params: dict[str, Any], given: set[str]):
     """The typed job of ``distill --task TASK`` from the parsed options (no I/O)."""
-    from thermcli.cli.train import _path, classify_config, loop_from
+    from thermcli.cli.train import _path, classify_config, classify_monitor, loop_from
     from thermcli.errors import UsageError
 
     if task == "classify":
         from thermcli.stages.train_classify import ClassifyJob
 
-        monitor = {"monitor": "val_balanced_accuracy", "mode": "max"} if params.get("val") else {"monitor": "train_loss", "mode": "min"}
         cfg = classify_config(params, arch=params["student"], teacher=str(params["teacher"]))
-        return ClassifyJob(data=Path(params["train"]), out=Path(params["out"]), cfg=cfg, loop=loop_from(params, **monitor),
+        return ClassifyJob(data=Path(params["train"]), out=Path(params["out"]), cfg=cfg,
+                           loop=loop_from(params, **classify_monitor(params)),
                            val=_path(params.get("val")), force=params["force"], resume=params["resume"])
     if task == "keypoints":
         from thermcli.cli.options import parse_levels
@@ -138,11 +129,6 @@ def build_distill_job(task: str, params: dict[str, Any], given: set[str]):
 
 
 def distill_job(ctx: typer.Context):
-    from thermcli.cli.train import given_options, refuse_inapplicable
-    from thermcli.stages.train import task_stage
+    from thermcli.cli.train import task_job
 
-    params = dict(ctx.params)
-    task_stage("distill", params["task"])
-    applicable, what = distill_applicable(params["task"], params)
-    refuse_inapplicable(ctx, applicable, what)
-    return build_distill_job(params["task"], params, given_options(ctx))
+    return task_job(ctx, "distill", distill_applicable, build_distill_job)

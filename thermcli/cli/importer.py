@@ -27,7 +27,8 @@ def import_(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            help="SOURCE... OUT: image folders/files, radiometric files (FLIR R-JPEG, InfiRay .irg), videos, "
+            help="SOURCE... OUT: image folders/files, radiometric files (FLIR R-JPEG, InfiRay .irg), FLIR radiometric "
+            "video (.seq, .csq, .fff), videos, "
             "or a COCO JSON; the last path is the output dataset (.h5 or PNG folder).",
             show_default=False,
         ),
@@ -44,6 +45,12 @@ def import_(
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Leave out files that cannot be read, and report them.")] = False,
     emissivity: Annotated[Optional[float], typer.Option("--emissivity", help="Emissivity override for every radiometric file.", rich_help_panel=_CAMERA)] = None,
     ambient: Annotated[Optional[float], typer.Option("--ambient", help="Ambient (reflected + atmospheric) temperature override, °C.", rich_help_panel=_CAMERA)] = None,
+    distance: Annotated[
+        Optional[float], typer.Option("--distance", help="Object distance override, m (FLIR .seq/.csq/.fff).", rich_help_panel=_CAMERA)
+    ] = None,
+    humidity: Annotated[
+        Optional[float], typer.Option("--humidity", help="Relative humidity override, % (FLIR .seq/.csq/.fff).", rich_help_panel=_CAMERA)
+    ] = None,
     overrides: Annotated[
         Optional[Path], typer.Option("--overrides", help="Per-file overrides table: columns file, emissivity, ambient.", rich_help_panel=_CAMERA)
     ] = None,
@@ -111,6 +118,8 @@ def import_(
         fps=fps,
         emissivity=emissivity,
         ambient=ambient,
+        distance=distance,
+        humidity=humidity,
         overrides=overrides,
         plausible=parse_interval(plausible, "--plausible"),
         skip_bad=skip_bad,

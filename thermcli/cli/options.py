@@ -75,11 +75,11 @@ def command_line(ctx: typer.Context) -> str:
 
 # ---- training options (train, distill; every task) --------------------------------------------
 
-Task = Annotated[str, typer.Option("--task", help="What to learn: classify (frames → classes) or keypoints.")]
+Task = Annotated[str, typer.Option("--task", help="What to learn: classify (frames → classes), keypoints or detect (boxes + box_classes).")]
 ValPath = Annotated[Optional[Path], typer.Option("--val", help="Validation dataset (early stopping, best.pt, ensemble weights).")]
 RunOut = Annotated[Path, typer.Option("--out", "-o", help="Run folder: config.json, metrics.csv, curves.png, best.pt, last.pt.")]
 Arch = Annotated[str, typer.Option("--arch", help="Backbone by name: small_cnn, resnet18, resnet50, mobilenet_v3_small, ...")]
-Weights = Annotated[str, typer.Option("--weights", help="Initial backbone weights: none, imagenet (local torch cache only) or a .pt/.pth file.")]
+Weights = Annotated[str, typer.Option("--weights", help="Initial backbone weights: none; a torchvision weights name (IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT or e.g. ResNet50_Weights.IMAGENET1K_V1; imagenet = DEFAULT) read from the torch cache ($TORCH_HOME/hub/checkpoints, never downloaded); or a .pt/.pth file.")]
 Frames = Annotated[int, typer.Option("--frames", min=1, help="K consecutive frames of one sequence as K input channels.")]
 Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Maximum epochs.")]
 LearningRate = Annotated[float, typer.Option("--lr", min=0.0, help="Learning rate.")]
@@ -91,7 +91,9 @@ Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in --ou
 
 
 # ---- keypoint options (train/distill --task keypoints, eval --metric oks) ---------------------
-InputSize = Annotated[str, typer.Option("--input-size", help="--task keypoints: person crop HxW, multiples of 16 (paper 256x192 → 64x48 heatmaps; CPU demos 128x96).")]
+InputSize = Annotated[Optional[str], typer.Option("--input-size", help="--task keypoints: person crop HxW, multiples of 16 (default 256x192, the paper's → 64x48 heatmaps; CPU demos 128x96). --task classify: resize every frame to HxW (e.g. 256x256) inside the model, so predict/eval resize the same.", show_default=False)]
+Stem = Annotated[str, typer.Option("--stem", help="--task classify, torchvision backbones: sum (grey/K-frame input into the first convolution, its ImageNet RGB filters summed) or conv2x3 (BreathAI: two learned 3x3 convolutions in→3→3 before the untouched ImageNet stem; 30 + 84 parameters for grey input).")]
+Grey = Annotated[bool, typer.Option("--grey", help="--task classify: convert 3-channel (RGB / pseudo-colour) frames to one grey channel (BT.601 luma); without it they feed the network as 3 channels.")]
 Sigma = Annotated[float, typer.Option("--sigma", min=0.1, help="--task keypoints: σ of the Gaussian heatmap targets, heatmap pixels.")]
 HeatmapLoss = Annotated[str, typer.Option("--loss", help="--task keypoints: heatmap loss, adaptive_wing (α 2.1, ω 14, ε 1, θ 0.5) or mse.")]
 Side = Annotated[str, typer.Option("--side", help="--task keypoints: frames (the dataset's frames, e.g. thermal) or rgb (its paired RGB frames: a teacher).")]

@@ -61,6 +61,7 @@ def roi(
     from thermcli.cli.options import parse_levels
     from thermcli.errors import UsageError
     from thermcli.io import check_output, make_provenance
+    from thermcli.io.jsonable import jsonable
     from thermcli.progress import say, warn
     from thermcli.stages import roi as stage
 
@@ -130,7 +131,7 @@ def roi(
     )
     if json_out:
         doc = {"summaries": result.summaries, "respiration": result.respiration_summary, "warnings": result.warnings}
-        typer.echo(json.dumps(stage._json_safe(doc), indent=2))
+        typer.echo(json.dumps(jsonable(doc), indent=2))
     say(f"wrote {out} ({len(result.series['frame'])} frames, {len(result.summaries)} recording × region summaries)")
     for row in result.respiration_summary:
         if row.get("recording") == "ALL":

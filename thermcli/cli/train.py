@@ -10,7 +10,7 @@ import typer
 from thermcli.cli.options import (
     Arch, Augment, BatchSize, Device, Epochs, ExcludeSubjects, FlipTest, Force, Frames, HeatmapLoss, InputSize, JsonOut,
     LearningRate, MapWeight, ColorJitter, Optimizer, Patience, Resume, RunOut, Scheduler, Seed, Side, Sigma, Subjects, Task,
-    TeacherWeights, ValPath, WeightDecay, Weights, resolved_options,
+    TeacherWeights, ValPath, WeightDecay, Weights, resolved_options, Stem, Grey,
 )
 
 GradClip = Annotated[float, typer.Option("--grad-clip", min=0.0, help="Clip the gradients' global L2 norm to this value before each step (0 = off).")]
@@ -51,7 +51,9 @@ def train(
     svm_c: Annotated[str, typer.Option("--svm-c", help="With --head svm+rf: the SVM's C, or auto (the best of 0.1, 1, 10 on --val; 1 without --val).")] = "auto",
     trees: Annotated[int, typer.Option("--trees", min=1, help="With --head svm+rf: random-forest trees.")] = 200,
     cache: Annotated[str, typer.Option("--cache", help="Classify: memory (hold the frames), none (stream them from disk in blocks: flat memory) or auto (by size). Same batches and weights either way.")] = "auto",
-    input_size: InputSize = "256x192",
+    input_size: InputSize = None,
+    stem: Stem = "sum",
+    grey: Grey = False,
     sigma: Sigma = 2.0,
     loss: HeatmapLoss = "adaptive_wing",
     map_weight: MapWeight = 0.0,
@@ -77,20 +79,25 @@ def train(
 
     Example: thermcli train sample_data/breathing.h5 --task classify --arch small_cnn --epochs 5 --out runs/breathing
     """
+    run_and_report(ctx, "train", train_job(ctx), lambda summary: f"wrote {out}: {_headline(summary)}")
+
+
+def run_and_report(ctx: typer.Context, kind: str, job, message) -> None:
+    """Run ``kind``'s job for ``--task``; rank 0 prints the summary (--json) or ``message(summary)``."""
     import json
     import os
 
     from thermcli.cli import state
     from thermcli.progress import say
 
-    job = train_job(ctx)
-    summary = run_job("train", task, job, options=resolved_options(ctx), quiet=state.quiet or json_out)
+    json_out = ctx.params["json_out"]
+    summary = run_job(kind, ctx.params["task"], job, options=resolved_options(ctx), quiet=state.quiet or json_out)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 speaks
         return
     if json_out:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
-        say(f"wrote {out}: {_headline(summary)}")
+        say(message(summary))
 
 
 def _headline(summary: dict) -> str:
@@ -110,9 +117,10 @@ LOOP = {"epochs", "batch_size", "lr", "weight_decay", "optimizer", "scheduler", 
         "device"}
 RUN = {"train", "out", "val", "task", "resume", "force", "json_out"}
 CLASSIFY_MODEL = {"arch", "weights", "frames", "window", "normalize", "finetune", "balance", "contrastive_weight",
-                  "margin", "dropout", "norm", "width", "cache"}
+                  "margin", "dropout", "norm", "width", "input_size", "stem", "grey", "cache"}
 KEYPOINT_MODEL = {"arch", "weights", "input_size", "sigma", "loss", "map_weight", "color_jitter", "side",
                   "teacher_weights", "flip_test", "augment", "subjects", "exclude_subjects"}
+DETECT_MODEL = {"arch", "weights", "input_size", "augment"}
 ENSEMBLE = {"train", "out", "val", "task", "head", "features", "ensemble_weights", "svm_c", "trees", "seed", "device",
             "force", "json_out"}
 
@@ -142,6 +150,8 @@ def train_applicable(task: str, params: dict[str, Any]) -> tuple[set[str], str]:
     """The options ``train --task TASK`` (in the mode ``params`` select) uses, and its name."""
     if task == "classify" and params.get("head") == "svm+rf":
         return set(ENSEMBLE), "--task classify --head svm+rf"
+    if task == "detect":
+        return RUN | LOOP | DETECT_MODEL, "--task detect"
     model = CLASSIFY_MODEL | {"head"} if task == "classify" else KEYPOINT_MODEL
     used = RUN | LOOP | model | {"cv"}
     if params.get("cv"):
@@ -158,11 +168,17 @@ def loop_from(params: dict[str, Any], **monitor: Any):
                       grad_clip=params.get("grad_clip", 0.0), amp=params.get("amp", False), **monitor)
 
 
+def classify_monitor(params: dict[str, Any]) -> dict[str, str]:
+    """What a classify run selects its best epoch on: balanced accuracy on --val, else the loss."""
+    return {"monitor": "val_balanced_accuracy", "mode": "max"} if params.get("val") else {"monitor": "train_loss", "mode": "min"}
+
+
 def _path(value) -> Path | None:
     return Path(value) if value is not None else None
 
 
 def classify_config(params: dict[str, Any], *, arch: str, teacher: str | None = None):
+    from thermcli.models.classifier import parse_input_size
     from thermcli.stages.train_classify import ClassifyConfig
 
     model_kwargs = tuple((key, params[key]) for key in ("norm", "width") if params.get(key))
@@ -171,7 +187,8 @@ def classify_config(params: dict[str, Any], *, arch: str, teacher: str | None = 
         window=params.get("window") or "causal", finetune=params["finetune"], balance=params["balance"],
         contrastive_weight=params["contrastive_weight"], margin=params["margin"], dropout=params["dropout"],
         model_kwargs=model_kwargs, teacher=teacher, temperature=params.get("temperature", 4.0),
-        alpha=params.get("alpha", 0.5),
+        alpha=params.get("alpha", 0.5), input_size=parse_input_size(params.get("input_size")),
+        stem=params.get("stem") or "sum", grey=bool(params.get("grey")),
     )
 
 
@@ -190,9 +207,8 @@ def build_train_job(task: str, params: dict[str, Any], given: set[str]):
                                trees=params["trees"], seed=params["seed"], device=params["device"], force=params["force"])
         if params["head"] != "softmax":
             raise UsageError(f"{params['head']!r}: expected softmax or svm+rf", param="--head")
-        monitor = {"monitor": "val_balanced_accuracy", "mode": "max"} if params.get("val") else {"monitor": "train_loss", "mode": "min"}
         return ClassifyJob(data=Path(params["train"]), out=Path(params["out"]), cfg=classify_config(params, arch=params["arch"]),
-                           loop=loop_from(params, **monitor), val=_path(params.get("val")), cv=params.get("cv"),
+                           loop=loop_from(params, **classify_monitor(params)), val=_path(params.get("val")), cv=params.get("cv"),
                            force=params["force"], resume=params["resume"], cache=params.get("cache") or "auto")
     if task == "keypoints":
         from thermcli.cli.options import parse_size
@@ -202,7 +218,7 @@ def build_train_job(task: str, params: dict[str, Any], given: set[str]):
         # the classify default small_cnn is no pose encoder: keypoints default to the paper's student
         arch = params["arch"] if "arch" in given else "mobilenet_v3_small"
         cfg = KeypointTrainConfig(
-            arch=arch, side=params["side"], input_size=parse_size(params["input_size"], "--input-size"),
+            arch=arch, side=params["side"], input_size=parse_size(params["input_size"] or "256x192", "--input-size"),
             sigma=params["sigma"], loss=params["loss"], augment=params["augment"], flip_test=params["flip_test"],
             weights=params["weights"], teacher_weights=str(params["teacher_weights"]) if params.get("teacher_weights") else None,
             map_weight=params["map_weight"], color_jitter=params["color_jitter"],
@@ -211,18 +227,34 @@ def build_train_job(task: str, params: dict[str, Any], given: set[str]):
         )
         return KeypointJob(data=Path(params["train"]), out=Path(params["out"]), cfg=cfg, loop=loop_from(params),
                            val=_path(params.get("val")), force=params["force"], resume=params["resume"])
+    if task == "detect":
+        from thermcli.parsing import parse_size
+        from thermcli.stages.train_detect import DEFAULT_ARCH, DetectConfig, DetectJob
+
+        size = params.get("input_size") or "320x320"
+        cfg = DetectConfig(arch=params["arch"] if "arch" in given else DEFAULT_ARCH, weights=params["weights"],
+                           input_size=parse_size(size if "x" in size else f"{size}x{size}", "--input-size"),
+                           augment=params["augment"])
+        return DetectJob(data=Path(params["train"]), out=Path(params["out"]), cfg=cfg, loop=loop_from(params),
+                         val=_path(params.get("val")), force=params["force"], resume=params["resume"])
     raise UsageError(f"no job builder for task {task!r}", param="--task")
 
 
 def train_job(ctx: typer.Context):
     """Check the task, refuse the options it does not use, build its typed job."""
+    return task_job(ctx, "train", train_applicable, build_train_job)
+
+
+def task_job(ctx: typer.Context, kind: str, applicable, build):
+    """``kind``'s job for ``--task``: check the task, refuse the options ``applicable(task,
+    params)`` leaves out, then ``build(task, params, given)``."""
     from thermcli.stages.train import task_stage
 
     params = dict(ctx.params)
-    task_stage("train", params["task"])  # unknown task: exit 2 with suggestions
-    applicable, what = train_applicable(params["task"], params)
-    refuse_inapplicable(ctx, applicable, what)
-    return build_train_job(params["task"], params, given_options(ctx))
+    task_stage(kind, params["task"])  # unknown task: exit 2 with suggestions
+    usable, what = applicable(params["task"], params)
+    refuse_inapplicable(ctx, usable, what)
+    return build(params["task"], params, given_options(ctx))
 
 
 def run_job(kind: str, task: str, job, *, options: dict[str, Any], quiet: bool) -> dict[str, Any]:

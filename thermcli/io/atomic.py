@@ -81,6 +81,12 @@ def check_output(path: str | os.PathLike, *, force: bool, param: str = "OUT", in
     out = Path(path)
     if out.exists() and not force:
         raise OutputExistsError(f"output {out} exists; pass --force to overwrite it", param=param)
+    check_parent_writable(out)
+    return out
+
+
+def check_parent_writable(out: Path) -> None:
+    """Refuse (exit 1) an output whose folder does not exist, is not a folder or is not writable."""
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.exists():
         raise DataError(f"output folder {parent} does not exist", path=str(out))
@@ -88,7 +94,6 @@ def check_output(path: str | os.PathLike, *, force: bool, param: str = "OUT", in
         raise DataError(f"{parent} is not a folder", path=str(out))
     if not os.access(parent, os.W_OK | os.X_OK):
         raise DataError(f"output folder {parent} is not writable", path=str(out))
-    return out
 
 
 def _tmp_name(final: Path) -> Path:
@@ -112,17 +117,22 @@ def _sweep_stale(final: Path) -> None:
         pid = int(pid_text)
         if pid == os.getpid():
             continue
-        try:
-            os.kill(pid, 0)
-            continue  # still alive: not ours to remove
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue
-        _remove(sibling)
+        if not pid_alive(pid):
+            remove_path(sibling)
 
 
-def _remove(path: Path) -> None:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user's counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's, and alive
+    return True
+
+
+def remove_path(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -143,7 +153,7 @@ def atomic_path(final: str | os.PathLike, *, force: bool = False, directory: boo
         _OUTPUT.append(str(final))
     _sweep_stale(final)
     tmp = _tmp_name(final)
-    _remove(tmp)
+    remove_path(tmp)
     if directory:
         tmp.mkdir()
     try:
@@ -156,14 +166,14 @@ def atomic_path(final: str | os.PathLike, *, force: bool = False, directory: boo
             if final.is_dir() and not final.is_symlink():
                 # rename the old folder aside first so a crash never leaves neither
                 old = final.with_name(f".{final.name}.old{TMP_MARK}{os.getpid()}")
-                _remove(old)
+                remove_path(old)
                 os.replace(final, old)
                 os.replace(tmp, final)
-                _remove(old)
+                remove_path(old)
                 return
         os.replace(tmp, final)
     except BaseException:
-        _remove(tmp)
+        remove_path(tmp)
         raise
 
 
@@ -229,3 +239,44 @@ def is_no_space(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return "No space left on device" in text or "errno = 28" in text or "Disk quota exceeded" in text
+
+
+class AtomicWriter:
+    """Base of the streamed writers over an :func:`atomic_path` temporary (``self._ctx``, entered
+    by the subclass): used as a context manager, it commits on success and discards on error.
+    A subclass's ``close`` writes its last bytes, then calls :meth:`_commit`; :meth:`_discard`
+    frees what it holds before the temporary is removed."""
+
+    _ctx: contextlib.AbstractContextManager
+    _closed: bool = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort(exc_type, exc, tb)
+
+    def close(self) -> None:  # pragma: no cover - every writer defines it
+        raise NotImplementedError
+
+    def _commit(self) -> None:
+        """Rename the finished temporary into place."""
+        self._closed = True
+        self._ctx.__exit__(None, None, None)
+
+    def _discard(self) -> None:
+        """Free what the writer holds on the temporary (before it is removed)."""
+
+    def abort(self, exc_type=None, exc=None, tb=None) -> None:
+        """Remove the temporary; the final path is left as it was. Idempotent, never raises."""
+        if self._closed:
+            return
+        self._closed = True
+        self._discard()
+        try:
+            self._ctx.__exit__(exc_type or RuntimeError, exc or RuntimeError("aborted"), tb)
+        except BaseException:
+            pass

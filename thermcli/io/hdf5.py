@@ -15,15 +15,16 @@ import datetime as _dt
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 import thermcli
 from thermcli import interrupt
 from thermcli.errors import DataError
-from thermcli.io.atomic import atomic_path, check_space, is_no_space, no_space_error
+from thermcli.io.atomic import AtomicWriter, atomic_path, check_space, is_no_space, no_space_error
 from thermcli.io.provenance import provenance_problem
+from thermcli.io.reader import DatasetReader
 from thermcli.io.schema import (
     KNOWN_VERSIONS,
     PER_FRAME_FIELDS,
@@ -48,7 +49,7 @@ def is_hdf5(path: str | os.PathLike) -> bool:
         return False
 
 
-class HDF5Reader:
+class HDF5Reader(DatasetReader):
     """Streamed reader of a thermcli HDF5 dataset. Use as a context manager."""
 
     def __init__(self, path: str | os.PathLike):
@@ -132,12 +133,6 @@ class HDF5Reader:
     def __len__(self) -> int:
         return self.n
 
-    def __enter__(self) -> "HDF5Reader":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
     def close(self) -> None:
         self._file.close()
 
@@ -169,12 +164,6 @@ class HDF5Reader:
         if name in STRING_FIELDS:
             return np.asarray(ds.asstr()[...], dtype=object)
         return ds[...]
-
-    def iter_batches(self, batch_size: int = 256, start: int = 0, stop: int | None = None) -> Iterator[Dataset]:
-        stop = self.n if stop is None else min(stop, self.n)
-        for lo in range(start, stop, batch_size):
-            interrupt.check()
-            yield self.read(lo, min(lo + batch_size, stop))
 
     def read_all(self) -> Dataset:
         _check_fits_in_memory(self.n, self.frame_shape, self.frame_dtype, str(self.path))
@@ -248,7 +237,7 @@ def _check_fits_in_memory(n: int, frame_shape: tuple[int, ...], dtype: np.dtype,
         )
 
 
-class HDF5Writer:
+class HDF5Writer(AtomicWriter):
     """Streamed, atomic writer. ``append`` batches; ``close`` (or leaving ``with``) commits.
 
     Nothing appears at ``path`` until the write completes; on any exception the temporary file
@@ -307,15 +296,6 @@ class HDF5Writer:
         self._reserved = total
         self._reserved_layout = (tuple(row_shape), dtype)
         return int(offset)
-
-    def __enter__(self) -> "HDF5Writer":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort(exc_type, exc, tb)
 
     def _create(self, batch: Dataset) -> None:
         import h5py
@@ -441,13 +421,9 @@ class HDF5Writer:
         if full:
             self.abort()
             raise no_space_error(self.path)
-        self._closed = True
-        self._ctx.__exit__(None, None, None)
+        self._commit()
 
-    def abort(self, exc_type=None, exc=None, tb=None) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def _discard(self) -> None:
         # The file is discarded: free its blocks first, so that the metadata HDF5 still flushes
         # at close lands in a sparse file and succeeds even on a full disk. A close that fails
         # leaves the file open in the HDF5 library, whose exit-time flush then crashed the
@@ -460,10 +436,6 @@ class HDF5Writer:
             self.__dict__.pop("_handles", None)
             self._file.close()
         except Exception:
-            pass
-        try:
-            self._ctx.__exit__(exc_type or RuntimeError, exc or RuntimeError("aborted"), tb)
-        except BaseException:
             pass
 
 

@@ -24,15 +24,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from thermcli import interrupt
 from thermcli.errors import DataError
-from thermcli.io.atomic import atomic_path
+from thermcli.io.atomic import AtomicWriter, atomic_path
 from thermcli.io.images import read_image
 from thermcli.io.provenance import provenance_problem
+from thermcli.io.reader import DatasetReader
 from thermcli.io.schema import (
     KNOWN_VERSIONS,
     PER_FRAME_FIELDS,
@@ -127,7 +128,7 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-class PNGFolderReader:
+class PNGFolderReader(DatasetReader):
     """Reader of a PNG folder (with or without ``thermcli.json``), same interface as HDF5Reader."""
 
     def __init__(self, path: str | os.PathLike):
@@ -225,15 +226,6 @@ class PNGFolderReader:
     def __len__(self) -> int:
         return self.n
 
-    def __enter__(self) -> "PNGFolderReader":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def close(self) -> None:
-        pass
-
     def _load_frame(self, i: int) -> np.ndarray:
         paths = self._frame_paths[i]
         images = [read_image(p) for p in paths]
@@ -274,17 +266,8 @@ class PNGFolderReader:
             raise DataError(f"has no {name}", path=str(self.path))
         return self._fields[name]
 
-    def iter_batches(self, batch_size: int = 256, start: int = 0, stop: int | None = None) -> Iterator[Dataset]:
-        stop = self.n if stop is None else min(stop, self.n)
-        for lo in range(start, stop, batch_size):
-            interrupt.check()
-            yield self.read(lo, min(lo + batch_size, stop))
 
-    def read_all(self) -> Dataset:
-        return self.read(0, self.n)
-
-
-class PNGFolderWriter:
+class PNGFolderWriter(AtomicWriter):
     """Streamed, atomic writer of a PNG folder (the folder appears only when complete)."""
 
     def __init__(self, path: str | os.PathLike, meta: Meta, *, force: bool = False):
@@ -303,15 +286,6 @@ class PNGFolderWriter:
         self._has_rgb = False
         self.n = 0
         self._closed = False
-
-    def __enter__(self) -> "PNGFolderWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort(exc_type, exc, tb)
 
     def append(self, batch: Dataset) -> None:
         interrupt.check()
@@ -370,14 +344,4 @@ class PNGFolderWriter:
         except BaseException as exc:
             self.abort(type(exc), exc, exc.__traceback__)
             raise
-        self._closed = True
-        self._ctx.__exit__(None, None, None)
-
-    def abort(self, exc_type=None, exc=None, tb=None) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._ctx.__exit__(exc_type or RuntimeError, exc or RuntimeError("aborted"), tb)
-        except BaseException:
-            pass
+        self._commit()

@@ -25,10 +25,11 @@ def families() -> dict[str, ModuleType]:
     return plugin_modules("thermcli.metrics", "FAMILY", "evaluate")
 
 
-def metric_index() -> dict[str, str]:
-    """metric name → family name (a family's own name selects all its metrics)."""
+def metric_index(by_family: dict[str, ModuleType] | None = None) -> dict[str, str]:
+    """metric name → family name (a family's own name selects all its metrics), over
+    ``by_family`` (default: :func:`families`)."""
     index: dict[str, str] = {}
-    for family, module in families().items():
+    for family, module in (families() if by_family is None else by_family).items():
         index[family] = family
         for name in getattr(module, "METRICS", ()):
             index.setdefault(name, family)

@@ -42,8 +42,11 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu", expec
     problem = model_kwargs_problem(config.get("model_kwargs", {}))
     if problem is not None:
         raise DataError(f"impossible model config: {problem}", path=where)
+    kwargs = dict(config.get("model_kwargs", {}))
+    if kwargs.get("weights") not in (None, "none"):
+        kwargs["weights"] = "none"  # initial weights were for training: the state dict holds every value
     try:
-        model = create_model(config["arch"], **config.get("model_kwargs", {}))
+        model = create_model(config["arch"], **kwargs)
     except (TypeError, ValueError, RuntimeError, ThermcliError) as exc:  # kwargs of another architecture, unknown name
         reason = exc.one_line() if isinstance(exc, ThermcliError) else " ".join(str(exc).split())[:160]
         raise DataError(f"cannot rebuild architecture {config['arch']!r} from this checkpoint ({reason})", path=where) from None
@@ -108,6 +111,9 @@ def recorded_input_shape(config: dict[str, Any], frame_shape=None) -> tuple[int,
         frame_shape = config.get("frame_shape") or frame_shape
         if not frame_shape:
             return None
-        shape = [config.get("frames", config.get("model_kwargs", {}).get("in_chans", 1)), *list(frame_shape)[:2]]
+        kwargs = config.get("model_kwargs") or {}
+        # a classifier's input channels: frames × channels of a frame (3 for RGB / pseudo-colour)
+        chans = kwargs.get("in_chans") or (kwargs.get("encoder_kwargs") or {}).get("in_chans") or config.get("frames", 1)
+        shape = [chans, *list(frame_shape)[:2]]
     return tuple(int(s) for s in shape)
 

@@ -56,19 +56,29 @@ def _build_classes():
             return self.out(self.dropout(embedding)), embedding
 
     class Classifier(nn.Module):
-        def __init__(self, backbone, stages, channels, num_classes, embed_dim, dropout, first_conv_name):
+        def __init__(self, backbone, stages, channels, num_classes, embed_dim, dropout, first_conv_name, *,
+                     stem=None, input_size=None):
             super().__init__()
             self.backbone = backbone
             self.head = Head(channels, num_classes, embed_dim, dropout)
             self._stage_names = stages
             self.first_conv_name = "backbone." + first_conv_name
+            # the input front end, part of the model so predict/eval/export do what training did
+            self.input_size = tuple(int(v) for v in input_size) if input_size else None
+            self.stem = stem  # None, or the conv2x3 front end (trains with the head)
 
         @property
         def stages(self) -> list:
             return [self.backbone.get_submodule(name) for name in self._stage_names]
 
+        def prepare(self, x):
+            """Network input → what the backbone sees: resized to ``input_size``, through the stem."""
+            if self.input_size is not None and tuple(x.shape[-2:]) != self.input_size:
+                x = resize_input(x, self.input_size)
+            return self.stem(x) if self.stem is not None else x
+
         def forward(self, x, return_embedding: bool = False):
-            logits, embedding = self.head(self.backbone(x))
+            logits, embedding = self.head(self.backbone(self.prepare(x)))
             return (logits, embedding) if return_embedding else logits
 
     return Head, Classifier
@@ -101,13 +111,60 @@ def _small_cnn(in_chans: int, width: int, norm: str):
     return body, ["block1", "block2", "block3"], 4 * w, "block1.0.weight"
 
 
+STEMS = ("sum", "conv2x3")
+
+
+def parse_input_size(text) -> tuple[int, int] | None:
+    """``"256x256"`` / ``(256, 256)`` / None → (H, W) or None."""
+    if text in (None, "", "none"):
+        return None
+    if isinstance(text, str):
+        parts = text.lower().replace("×", "x").split("x")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise UsageError(f"{text!r}: expected HxW, e.g. 256x256", param="--input-size")
+        text = parts
+    h, w = (int(v) for v in text)
+    if h < 1 or w < 1:
+        raise UsageError(f"{h}x{w}: both sides must be ≥ 1", param="--input-size")
+    return h, w
+
+
+def resize_input(x, size):
+    """(B, C, h, w) → (B, C, H, W), bilinear (half-pixel centres, as OpenCV's INTER_LINEAR), with
+    antialiasing when shrinking (as PIL): the one resize of training, predict and eval."""
+    import torch.nn.functional as F
+
+    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=shrink)
+
+
+def conv2x3_stem(in_chans: int):
+    """BreathAI's front end: two 3×3 convolutions in_chans → 3 → 3 (bias, 'same' padding, linear as
+    Keras' Conv2D default) before the ImageNet stem: 27·in_chans + 3 and 84 parameters (30 + 84 for
+    grey input). Initialised as a pass-through (every output channel = the mean of the input
+    channels), so at the start the ImageNet backbone sees the grey image on R, G and B."""
+    torch, nn = _torch()
+    stem = nn.Sequential(nn.Conv2d(in_chans, 3, 3, padding=1), nn.Conv2d(3, 3, 3, padding=1))
+    with torch.no_grad():
+        for conv, fan in ((stem[0], in_chans), (stem[1], None)):
+            conv.weight.zero_()
+            conv.bias.zero_()
+            if fan is None:  # identity on the 3 channels
+                for c in range(3):
+                    conv.weight[c, c, 1, 1] = 1.0
+            else:
+                conv.weight[:, :, 1, 1] = 1.0 / fan
+    return stem
+
+
 @register("small_cnn")
 def small_cnn(*, in_chans: int = 1, num_classes: int = 2, embed_dim: int = 128, dropout: float = 0.5,
-              width: int = 16, norm: str = "batch"):
+              width: int = 16, norm: str = "batch", input_size=None):
     """A 6-convolution CNN for tiny thermal crops (20×24 … 64×64): 3 stages, 2 poolings."""
     _, Classifier = _build_classes()
     body, stages, channels, first = _small_cnn(in_chans, width, norm)
-    return Classifier(body, stages, channels, num_classes, embed_dim, dropout, first)
+    return Classifier(body, stages, channels, num_classes, embed_dim, dropout, first,
+                      input_size=parse_input_size(input_size))
 
 
 def _torchvision_backbone(arch: str, in_chans: int):
@@ -139,10 +196,17 @@ def _torchvision_backbone(arch: str, in_chans: int):
 
 
 def _make_torchvision_factory(arch: str):
-    def factory(*, in_chans: int = 1, num_classes: int = 2, embed_dim: int = 128, dropout: float = 0.5):
+    def factory(*, in_chans: int = 1, num_classes: int = 2, embed_dim: int = 128, dropout: float = 0.5,
+                stem: str = "sum", input_size=None):
         _, Classifier = _build_classes()
-        body, stages, channels, first = _torchvision_backbone(arch, in_chans)
-        return Classifier(body, stages, channels, num_classes, embed_dim, dropout, first)
+        if stem not in STEMS:
+            raise UsageError(f"{stem!r}: expected {' or '.join(STEMS)}", param="--stem")
+        # sum: the first convolution takes in_chans directly (its RGB filters summed when loading
+        # ImageNet weights); conv2x3: a learned in_chans → 3 front end keeps the RGB convolution
+        body, stages, channels, first = _torchvision_backbone(arch, 3 if stem == "conv2x3" else in_chans)
+        front = conv2x3_stem(in_chans) if stem == "conv2x3" else None
+        return Classifier(body, stages, channels, num_classes, embed_dim, dropout, first, stem=front,
+                          input_size=parse_input_size(input_size))
 
     factory.__name__ = arch
     factory.__doc__ = f"torchvision {arch} backbone + GAP → 128 → dropout → classes head."
@@ -155,16 +219,13 @@ for _arch in _TORCHVISION:
 
 # ---- pretrained weights -----------------------------------------------------------------------
 
-def imagenet_file(arch: str) -> tuple[Path, str]:
-    """(where torch.hub looks for ``arch``'s ImageNet weights, the URL they come from)."""
-    import torch
-    import torchvision
+def imagenet_file(arch: str, name: str = "DEFAULT") -> tuple[Path, str]:
+    """(where torch.hub caches ``arch``'s torchvision weights ``name``, the URL they come from)."""
+    from thermcli.models.weights import resolve_torchvision, torchvision_file
 
     if arch not in _TORCHVISION:
         raise UsageError(f"no ImageNet weights for {arch!r} (only torchvision backbones have them)", param="--weights")
-    enum = getattr(torchvision.models, _TORCHVISION[arch][1])
-    url = enum.DEFAULT.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name, url
+    return torchvision_file(resolve_torchvision(arch, name))
 
 
 def adapt_first_conv(weight, in_chans: int):
@@ -179,32 +240,27 @@ def adapt_first_conv(weight, in_chans: int):
 
 
 def load_pretrained(model, arch: str, weights: str, *, in_chans: int) -> dict[str, Any]:
-    """Load ``weights`` (``none``, ``imagenet`` or a file) into ``model``'s backbone; returns a record.
+    """Load ``weights`` into ``model``'s backbone; returns the provenance record (name, file, SHA-256).
 
-    A file may be a thermcli checkpoint of the same architecture (its backbone is reused, the
-    head too when the classes match) or a plain torchvision state dict (``*.pth``).
+    ``weights``: ``none``; a torchvision weights name (``IMAGENET1K_V1``, ``IMAGENET1K_V2``,
+    ``DEFAULT``, ``ResNet50_Weights.IMAGENET1K_V1``; ``imagenet`` = ``DEFAULT``) read from the torch
+    hub cache; or a file: a thermcli checkpoint of the same architecture (its backbone is reused,
+    the head too when the classes match) or a plain torchvision state dict (``*.pth``).
     """
-    import torch
+    from thermcli.models.weights import extract_state_dict, is_weight_name, locate_torchvision, safe_load, weights_record
 
-    if weights == "none":
+    if weights in ("none", "", None):
         return {"weights": "none"}
-    if weights == "imagenet":
-        path, url = imagenet_file(arch)
-        if not path.is_file():
-            raise DataError(
-                f"ImageNet weights for {arch} are not in the local torch cache: download {url} and place it "
-                f"at {path} (nothing is downloaded at run time)",
-                path=str(path),
-            )
-        source = _read_state_dict(path)
-        return _load_torchvision_state(model, arch, source, in_chans, f"imagenet:{path.name}")
     path = Path(weights)
+    if not path.is_file() and is_weight_name(weights):
+        path, full, _ = locate_torchvision(arch, weights)
+        source = extract_state_dict(safe_load(path), where=str(path))
+        loaded = _load_torchvision_state(model, arch, source, in_chans, str(path))
+        return weights_record(full, path, **loaded)
     if not path.is_file():
-        raise DataError("no such weights file (expected none, imagenet or a .pt/.pth path)", path=str(path))
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise DataError(f"not a loadable weights file ({' '.join(str(exc).split())[:100]})", path=str(path)) from None
+        raise DataError("no such weights file (expected none, a torchvision weights name such as IMAGENET1K_V1, "
+                        "or a .pt/.pth path)", path=str(path))
+    payload = safe_load(path)
     if isinstance(payload, dict) and payload.get("format") == "thermcli.checkpoint":
         from thermcli.models.checkpoint import read_checkpoint
 
@@ -217,36 +273,49 @@ def load_pretrained(model, arch: str, weights: str, *, in_chans: int) -> dict[st
         if not any(k.startswith("backbone.") for k in usable):
             raise DataError("no backbone weights in this checkpoint fit the model", path=str(path))
         model.load_state_dict(usable, strict=False)
-        return {"weights": str(path), "loaded_tensors": len(usable), "of": len(own)}
-    if isinstance(payload, dict):
-        return _load_torchvision_state(model, arch, payload, in_chans, str(path))
-    raise DataError("not a state dict or thermcli checkpoint", path=str(path))
-
-
-def _read_state_dict(path: Path):
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise DataError(f"unreadable weights ({' '.join(str(exc).split())[:100]})", path=str(path)) from None
+        return weights_record(str(path), path, loaded_tensors=len(usable), of=len(own))
+    source = extract_state_dict(payload, where=str(path))
+    return weights_record(str(path), path, **_load_torchvision_state(model, arch, source, in_chans, str(path)))
 
 
 def _load_torchvision_state(model, arch: str, source: dict, in_chans: int, label: str) -> dict[str, Any]:
     if arch not in _TORCHVISION:
         raise DataError(f"a torchvision state dict cannot initialise {arch!r}", path=label)
     first = _TORCHVISION[arch][3]
+    own = model.state_dict()
     mapped = {}
     for key, value in source.items():
         target = "backbone." + key
-        if key == first and value.ndim == 4 and value.shape[1] == 3:
-            value = adapt_first_conv(value, in_chans)
+        own_first = own.get(target)
+        if key == first and value.ndim == 4 and value.shape[1] == 3 and own_first is not None \
+                and own_first.shape[1] != 3:  # grey / K-frame input straight into the first conv
+            value = adapt_first_conv(value, own_first.shape[1])
         mapped[target] = value
-    own = model.state_dict()
     usable = {k: v for k, v in mapped.items() if k in own and own[k].shape == v.shape}
     backbone_keys = [k for k in own if k.startswith("backbone.")]
     missing = [k for k in backbone_keys if k not in usable and not k.endswith("num_batches_tracked")]
     if missing:
         raise DataError(f"weights do not fit {arch}: {len(missing)} backbone tensors missing (e.g. {missing[0]})", path=label)
     model.load_state_dict(usable, strict=False)
-    return {"weights": label, "loaded_tensors": len(usable)}
+    return {"loaded_tensors": len(usable)}
+
+
+def load_backbone_pretrained(trunk, arch: str, weights: str, *, in_chans: int) -> dict[str, Any]:
+    """:func:`load_pretrained` for a registry classifier's ``.backbone`` used on its own (an
+    encoder's trunk, e.g. adapt's ``backbone_encoder``): same names, same sources, same record."""
+    _, nn = _torch()
+    holder = nn.Module()
+    holder.backbone = trunk
+    return load_pretrained(holder, arch, weights, in_chans=in_chans)
+
+
+def load_adapt_encoder_pretrained(model, model_kwargs: dict[str, Any], weights: str) -> dict[str, Any]:
+    """Pretrained weights (a torchvision name such as ``IMAGENET1K_V1``, or a file) into the trunk
+    of an ``adapt_classifier`` whose encoder is ``backbone_encoder`` (``adapt --weights``)."""
+    encoder_kwargs = model_kwargs.get("encoder_kwargs") or {}
+    if model_kwargs.get("encoder") != "backbone_encoder":
+        raise UsageError(f"pretrained weights need --encoder backbone_encoder (a registry backbone), not "
+                         f"{model_kwargs.get('encoder')!r}", param="--weights")
+    arch = encoder_kwargs.get("backbone", "small_cnn")
+    in_chans = int(encoder_kwargs.get("in_chans", 1))
+    return load_backbone_pretrained(model.encoder[0], arch, weights, in_chans=in_chans)

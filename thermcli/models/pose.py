@@ -12,8 +12,6 @@ Official ViTPose-B / MMPose checkpoints load through :func:`map_vitpose_state_di
 
 from __future__ import annotations
 
-import math
-import re
 from typing import Any, Mapping, Sequence
 
 from thermcli.errors import DataError, UsageError
@@ -118,6 +116,9 @@ def _build_encoder(name: str, in_chans: int, input_size: Sequence[int], weights:
     import torchvision
 
     if name == "vit":
+        if weights not in ("none", "", None):
+            raise UsageError("a ViT encoder takes published ViTPose weights through --teacher-weights / --teacher, "
+                             "not --weights", param="--weights")
         return _build_vit(in_chans, input_size, vit["vit_dim"], vit["vit_depth"], vit["vit_heads"],
                           vit.get("vit_mlp_ratio", 4.0), vit.get("vit_drop_path", 0.0))
     if name == "mobilenet_v3_small":
@@ -143,7 +144,7 @@ def _build_encoder(name: str, in_chans: int, input_size: Sequence[int], weights:
     else:
         raise UsageError(f"unknown pose encoder {name!r}; choose from {', '.join(ENCODERS)}", param="--arch")
     if weights not in ("none", "", None):
-        _load_imagenet(net, name, weights)
+        body.weights_record = _load_imagenet(net, name, weights)
     if in_chans != 3:
         # grey thermal input: average the RGB filters (keeps pretrained responses meaningful)
         conv = first if isinstance(first, nn.Conv2d) else first
@@ -163,31 +164,21 @@ def _build_encoder(name: str, in_chans: int, input_size: Sequence[int], weights:
     return body
 
 
-def _load_imagenet(net, name: str, weights: str) -> None:
-    import torch
+def _load_imagenet(net, name: str, weights: str) -> dict[str, Any]:
+    """torchvision weights (``imagenet``, ``IMAGENET1K_V1``, ``DEFAULT``, ``ResNet50_Weights.…``)
+    from the torch hub cache, or a state-dict file, into the torchvision ``net``; returns the record."""
+    from pathlib import Path
 
-    if weights == "imagenet":
-        hub = torch.hub.get_dir()
-        pattern = f"{name}-*.pth"
-        from pathlib import Path
+    from thermcli.models.weights import extract_state_dict, is_weight_name, locate_torchvision, safe_load, weights_record
 
-        found = sorted(Path(hub, "checkpoints").glob(pattern))
-        if not found:
-            raise DataError(
-                f"ImageNet weights for {name} are not in the local torch cache; put the torchvision file "
-                f"({pattern}) into {Path(hub, 'checkpoints')} (nothing is downloaded at run time)",
-                path=str(Path(hub, "checkpoints")),
-            )
-        path = found[-1]
-    else:
-        path = weights
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise DataError(f"cannot load weights ({' '.join(str(exc).split())[:100]})", path=str(path)) from None
+    path, label = Path(weights), str(weights)
+    if not path.is_file() and is_weight_name(weights):
+        path, label, _ = locate_torchvision(name, weights)
+    state = extract_state_dict(safe_load(path), where=str(path))
     missing, unexpected = net.load_state_dict(state, strict=False)
     if len(missing) > len(state) // 2:
         raise DataError(f"weights do not fit {name} ({len(missing)} tensors missing)", path=str(path))
+    return weights_record(label, path, loaded_tensors=len(state) - len(unexpected))
 
 
 def _build_decoder(in_channels: int, num_keypoints: int, channels: int = 256):
@@ -228,6 +219,17 @@ def _pose_class():
             self.projection = projection
             self.decoder = decoder
             self.config = config
+            self.input_affine = None
+            mean, std = config.get("input_mean"), config.get("input_std")
+            if mean is not None:
+                # x' = (255·(x·σ_in + μ_in) − mean) / std per channel, with μ_in, σ_in ImageNet's (0–1)
+                imean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+                istd = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+                m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+                sd = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+                self.register_buffer("_in_scale", 255 * istd / sd, persistent=False)
+                self.register_buffer("_in_shift", (255 * imean - m) / sd, persistent=False)
+                self.input_affine = (self._in_scale, self._in_shift)
 
         @property
         def input_size(self) -> tuple[int, int]:
@@ -240,6 +242,9 @@ def _pose_class():
 
         def encode(self, x):
             """The latent the decoder reads (after the projection, when there is one)."""
+            if self.input_affine is not None:  # ImageNet-normalised input → the file's own mean/std
+                scale, shift = self.input_affine
+                x = x * scale.to(x.dtype) + shift.to(x.dtype)
             z = self.encoder(x)
             return self.projection(z) if self.projection is not None else z
 
@@ -264,6 +269,8 @@ def topdown_pose(
     vit_heads: int = 12,
     vit_mlp_ratio: float = 4.0,
     vit_drop_path: float = 0.0,
+    input_mean: Sequence[float] | None = None,
+    input_std: Sequence[float] | None = None,
 ):
     """A top-down heatmap pose model.
 
@@ -287,6 +294,11 @@ def topdown_pose(
     projection = nn.Conv2d(latent, dec_in, 1) if (dec_in != latent or projection) else None
     config = {"encoder": encoder, "num_keypoints": num_keypoints, "in_chans": in_chans, "input_size": [h, w],
               "latent_channels": latent, "decoder_in": dec_in}
+    if input_mean is not None or input_std is not None:
+        # the mean/std (0–255 RGB) a published teacher was trained with; inputs arrive ImageNet-normalised
+        if input_mean is None or input_std is None or len(input_mean) != 3 or len(input_std) != 3 or in_chans != 3:
+            raise UsageError("input_mean and input_std need three values each (RGB input)", param="--teacher")
+        config["input_mean"], config["input_std"] = list(input_mean), list(input_std)
     return _pose_class()(enc, _build_decoder(dec_in, num_keypoints, decoder_channels), projection, config)
 
 
@@ -358,87 +370,30 @@ HEATMAP_LOSSES = {"mse": heatmap_mse, "adaptive_wing": adaptive_wing, "awing": a
 
 # ---- official ViTPose / MMPose checkpoints ---------------------------------------------------
 
-_HEAD_PREFIXES = ("keypoint_head.", "head.")
-
-
 def map_vitpose_state_dict(official: Mapping[str, Any]) -> dict[str, Any]:
-    """Rename an official ViTPose (MMPose 0.x ``backbone.*``/``keypoint_head.*``, or 1.x
-    ``head.*``) state dict onto this module's ``encoder.*``/``decoder.*`` names.
+    """Rename a published ViTPose state dict (ViTPose repo / MMPose 0.x or MMPose 1.x layout, see
+    :mod:`thermcli.models.vitpose`) onto this module's ``encoder.*``/``decoder.*`` names.
 
     Raises :class:`DataError` naming the first tensor that has no place here.
     """
+    from thermcli.models.vitpose import map_state_dict
+
     if "state_dict" in official and isinstance(official["state_dict"], Mapping):
         official = official["state_dict"]
-    mapped: dict[str, Any] = {}
-    for name, tensor in official.items():
-        key = name[len("module."):] if name.startswith("module.") else name
-        if key.startswith("backbone."):
-            rest = key[len("backbone."):]
-            if rest.startswith("cls_token"):
-                continue  # ViTPose never uses it
-            mapped["encoder." + rest] = tensor
-            continue
-        for prefix in _HEAD_PREFIXES:
-            if key.startswith(prefix):
-                rest = key[len(prefix):]
-                if re.match(r"(deconv_layers\.\d+\.|final_layer\.)", rest):
-                    mapped["decoder." + rest] = tensor
-                    break
-        else:
-            if key.startswith(("target_generator", "data_preprocessor")):
-                continue
-            raise DataError(f"unexpected tensor {name!r} in the ViTPose checkpoint")
-    return mapped
+    return map_state_dict(official)[0]
 
 
 def load_vitpose_checkpoint(model, path) -> dict[str, int]:
-    """Load an official ViTPose-B ``.pth`` into a ``topdown_pose(encoder='vit')`` model.
+    """Load a published ViTPose ``.pth`` (either layout; NumPy values in mmengine's ``meta`` are
+    allowed, nothing else is unpickled) into a ``topdown_pose(encoder='vit')`` model.
 
     Positional embeddings are resized (bicubic) when the crop size differs from the checkpoint's.
     Returns counts of loaded tensors; a missing or misshapen tensor is a :class:`DataError`.
     """
-    import torch
+    from thermcli.models.vitpose import load_into, read_published
 
-    where = str(path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise DataError(f"cannot read the ViTPose checkpoint ({' '.join(str(exc).split())[:100]})", path=where) from None
-    try:
-        mapped = map_vitpose_state_dict(payload)
-    except DataError as exc:
-        raise DataError(exc.message, path=where) from None
-    own = model.state_dict()
-    if "encoder.pos_embed" in mapped and mapped["encoder.pos_embed"].shape != own["encoder.pos_embed"].shape:
-        mapped["encoder.pos_embed"] = resize_pos_embed(mapped["encoder.pos_embed"], model.encoder.grid)
-    missing = [k for k in own if k not in mapped and not k.startswith("projection.")]
-    if missing:
-        raise DataError(f"{len(missing)} tensors of the model are not in the checkpoint (first: {missing[0]})", path=where)
-    for key, value in mapped.items():
-        if key not in own:
-            raise DataError(f"checkpoint tensor {key!r} has no place in the model", path=where)
-        if tuple(value.shape) != tuple(own[key].shape):
-            raise DataError(f"{key}: checkpoint shape {tuple(value.shape)} ≠ model {tuple(own[key].shape)}", path=where)
-    model.load_state_dict(mapped, strict=False)
-    return {"loaded": len(mapped), "model_tensors": len(own)}
-
-
-def resize_pos_embed(pos, grid: tuple[int, int]):
-    """(1, 1 + h·w, D) → (1, 1 + H·W, D), bicubic over the patch grid (the extra slot kept)."""
-    import torch
-
-    extra, patches = pos[:, :1], pos[:, 1:]
-    n = patches.shape[1]
-    # official ViTPose-B: 16×12 patches for 256×192 crops; assume the 4:3 aspect when square fails
-    side = int(math.isqrt(n))
-    if side * side == n:
-        old = (side, side)
-    else:
-        h = int(round(math.sqrt(n * 4 / 3)))
-        old = (h, n // h)
-    grid_pos = patches.reshape(1, old[0], old[1], -1).permute(0, 3, 1, 2)
-    grid_pos = torch.nn.functional.interpolate(grid_pos, size=grid, mode="bicubic", align_corners=False)
-    return torch.cat([extra, grid_pos.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], -1)], 1)
+    _, mapped, layout = read_published(path)
+    return load_into(model, mapped, layout, where=str(path))
 
 
 def official_vitpose_shapes(num_keypoints: int = 17, *, dim: int = 768, depth: int = 12, grid=(16, 12),

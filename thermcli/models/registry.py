@@ -10,7 +10,7 @@ from typing import Any, Callable
 from thermcli.errors import UsageError
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
-_INFRA_MODULES = {"registry", "checkpoint"}
+_INFRA_MODULES = {"registry", "checkpoint", "weights", "vitpose"}
 _loaded = False
 
 

@@ -223,6 +223,12 @@ def _watch_parent(parent: int) -> None:
 def _worker_init(parent: int | None = None) -> None:
     if parent is not None:
         die_with_parent(parent)
+        # A terminal's Ctrl-C reaches the whole process group. The parent stops the pool (it
+        # cancels what is queued and waits for the blocks in hand); a worker that died of the
+        # signal instead printed multiprocessing's traceback beside the one-line message.
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     keep_freed_memory()
     # one process per core already: keep OpenCV/NumPy from oversubscribing the cores
     import cv2

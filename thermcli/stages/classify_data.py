@@ -45,8 +45,8 @@ def fit_normalization(frames: np.ndarray, mode: str) -> Normalization:
     x = frames.astype(np.float64)
     if mode == "none":
         return Normalization("none", 0.0, 1.0)
-    if mode in ("frame", "window"):
-        x = x - np.nanmean(x.reshape(len(x), -1), axis=1)[:, None, None]
+    if mode in ("frame", "window"):  # (N, H, W) or 3-channel (N, 3, H, W): one mean per frame
+        x = x - np.nanmean(x.reshape(len(x), -1), axis=1).reshape(-1, *[1] * (x.ndim - 1))
         return Normalization(mode, 0.0, float(np.nanstd(x)) or 1.0)
     return Normalization("dataset", float(np.nanmean(x)), float(np.nanstd(x)) or 1.0)
 
@@ -57,7 +57,7 @@ def apply_normalization(frames: np.ndarray, norm: Normalization | dict) -> np.nd
         norm = Normalization(**norm)
     x = frames.astype(np.float32, copy=True)
     if norm.mode == "frame":
-        x -= np.nanmean(x.reshape(len(x), -1), axis=1).astype(np.float32)[:, None, None]
+        x -= np.nanmean(x.reshape(len(x), -1), axis=1).astype(np.float32).reshape(-1, *[1] * (x.ndim - 1))
     x = (x - np.float32(norm.mean)) / np.float32(norm.std)
     return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
 
@@ -111,9 +111,16 @@ class ClassifyData:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    @property
+    def channels(self) -> int:
+        """Channels of one frame: 1 (thermal, grey) or 3 (RGB / pseudo-colour)."""
+        return int(self.inputs.shape[1]) if self.inputs.ndim == 4 else 1
+
     def batch(self, rows):
         """rows (B,) int64 tensor → (x (B, K, H, W), y (B,))."""
         x = self.inputs[self.windows[rows]]
+        if x.ndim == 5:  # 3-channel frames: (B, K, 3, H, W) → K·3 input channels
+            x = x.flatten(1, 2)
         if self.center_window:
             x = x - x.mean(dim=(1, 2, 3), keepdim=True)
         return x, self.labels[rows]
@@ -125,16 +132,23 @@ class ClassifyData:
         return torch.nonzero(self.labels >= 0).flatten()
 
 
-def read_frames_labels(path: str | Path, *, need_labels: bool = True):
-    """Read a dataset for classification; frames (N, H, W) float, labels (N,) int64 or None."""
+def read_frames_labels(path: str | Path, *, need_labels: bool = True, grey: bool = False):
+    """Read a dataset for classification; frames (N, H, W) float — or (N, 3, H, W) for RGB /
+    pseudo-colour frames, unless ``grey`` converts them (ITU-R BT.601 luma, as OpenCV) —, labels
+    (N,) int64 or None."""
     from thermcli.io import read_dataset
 
     ds = read_dataset(path)
     frames = ds.frames
     if frames.ndim == 4:
-        if frames.shape[3] != 1:
-            raise DataError(f"classification takes single-channel frames, got {frames.shape[3]} channels", path=str(path))
-        frames = frames[..., 0]
+        if frames.shape[3] not in (1, 3):
+            raise DataError(f"classification takes 1- or 3-channel frames, got {frames.shape[3]} channels", path=str(path))
+        if frames.shape[3] == 1:
+            frames = frames[..., 0]
+        elif grey:
+            frames = frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        else:
+            frames = np.moveaxis(frames, 3, 1)
     if need_labels:
         if ds.labels is None:
             raise DataError("has no labels; --task classify needs per-frame class labels", path=str(path))
@@ -160,9 +174,10 @@ def window_groups(ds) -> np.ndarray | None:
 
 
 def load_split(path: str | Path, *, frames_k: int, norm: Normalization | None, normalize: str = "frame",
-               class_names: list[str] | None = None, need_labels: bool = True, centered: bool = False):
+               class_names: list[str] | None = None, need_labels: bool = True, centered: bool = False,
+               grey: bool = False):
     """(ClassifyData, Normalization, Dataset): fit the normalisation here when ``norm`` is None (training)."""
-    ds, frames = read_frames_labels(path, need_labels=need_labels)
+    ds, frames = read_frames_labels(path, need_labels=need_labels, grey=grey)
     data, norm = prepare(ds, frames, str(path), frames_k=frames_k, norm=norm, normalize=normalize, class_names=class_names,
                          centered=centered)
     return data, norm, ds
@@ -186,7 +201,7 @@ def prepare(ds, frames: np.ndarray, where: str, *, frames_k: int, norm: Normaliz
         labels=torch.from_numpy(labels.astype(np.int64)),
         windows=torch.from_numpy(windows),
         class_names=list(names),
-        frame_shape=tuple(frames.shape[1:3]),
+        frame_shape=tuple(frames.shape[-2:]),
         path=where,
         center_window=norm.mode == "window",
     )

@@ -62,3 +62,12 @@ def check_frame_shape(config: dict[str, Any], shape: tuple[int, int], path: Path
     want = config.get("frame_shape")
     if want and tuple(want) != tuple(shape):
         raise DataError(f"frames are {shape[0]}×{shape[1]} but the model was trained on {want[0]}×{want[1]}", path=str(path))
+
+
+def check_channels(config: dict[str, Any], channels: int, path: Path) -> None:
+    """The model's input channels = frames × channels of one frame (1 grey, 3 RGB / pseudo-colour)."""
+    want = config.get("model_kwargs", {}).get("in_chans")
+    frames = int(config.get("frames", 1))
+    if want is not None and int(want) != frames * channels:
+        per_frame = int(want) // max(frames, 1)
+        raise DataError(f"frames have {channels} channel(s) but the model was trained on {per_frame}", path=str(path))

@@ -50,13 +50,16 @@ def check_cache(cache: str) -> str:
     return cache
 
 
-def _frame_shape(reader, where: str) -> tuple[int, int]:
+def _frame_shape(reader, where: str, grey: bool = False) -> tuple[tuple[int, int], int]:
+    """((H, W), channels of one network input frame: 1, or 3 for RGB / pseudo-colour unless grey)."""
     shape = tuple(reader.frame_shape)
+    channels = 1
     if len(shape) == 3:
-        if shape[2] != 1:
-            raise DataError(f"classification takes single-channel frames, got {shape[2]} channels", path=where)
+        if shape[2] not in (1, 3):
+            raise DataError(f"classification takes 1- or 3-channel frames, got {shape[2]} channels", path=where)
+        channels = 1 if shape[2] == 1 or grey else 3
         shape = shape[:2]
-    return int(shape[0]), int(shape[1])
+    return (int(shape[0]), int(shape[1])), channels
 
 
 def block_rows(reader, frame_bytes: int) -> int:
@@ -94,10 +97,17 @@ class _Moments:
         return float(np.sqrt(self.m2 / self.n)) if self.n else 0.0
 
 
-def _frames_of(batch, where: str) -> np.ndarray:
+def _frames_of(batch, where: str, grey: bool = False) -> np.ndarray:
+    """A block's frames as the in-memory path reads them (:func:`classify_data.read_frames_labels`):
+    (n, H, W), or (n, 3, H, W) for 3-channel frames unless ``grey`` (BT.601 luma)."""
     frames = batch.frames
     if frames.ndim == 4:
-        frames = frames[..., 0]
+        if frames.shape[3] == 1:
+            frames = frames[..., 0]
+        elif grey:
+            frames = frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        else:
+            frames = np.moveaxis(frames, 3, 1)
     return frames
 
 
@@ -108,6 +118,8 @@ class Scan:
     n: int
     frame_shape: tuple[int, int]
     block: int
+    channels: int  # of one frame as the network sees it (1, or 3 for RGB / pseudo-colour)
+    grey: bool
     labels: np.ndarray  # (N,) int64, −1 unlabelled
     windows: np.ndarray  # (N, K) int64
     class_names: list[str]
@@ -116,7 +128,7 @@ class Scan:
 
 
 def scan(path: str | Path, *, frames_k: int, centered: bool, norm: Normalization | None, normalize: str = "frame",
-         need_labels: bool = True) -> Scan:
+         need_labels: bool = True, grey: bool = False) -> Scan:
     """One pass over ``path`` in blocks: per-frame fields, windows and (``norm`` None) the fit."""
     from thermcli import interrupt
     from thermcli.io import open_dataset
@@ -125,9 +137,9 @@ def scan(path: str | Path, *, frames_k: int, centered: bool, norm: Normalization
     if norm is None and normalize not in NORMALIZE:
         raise UsageError(f"{normalize!r}: expected one of {', '.join(NORMALIZE)}", param="--normalize")
     with open_dataset(path) as reader:
-        shape = _frame_shape(reader, where)
+        shape, channels = _frame_shape(reader, where, grey)
         n = len(reader)
-        block = block_rows(reader, shape[0] * shape[1] * 4)
+        block = block_rows(reader, shape[0] * shape[1] * 4 * channels)
         meta = reader.meta
         if need_labels and meta.label_kind not in (None, "multiclass"):
             raise DataError("multi-label labels are not supported by --task classify", path=where)
@@ -150,9 +162,9 @@ def scan(path: str | Path, *, frames_k: int, centered: bool, norm: Normalization
                 if name in batch.columns:
                     copies.setdefault(name, []).append(np.asarray(batch.columns[name]))
             if norm is None and normalize != "none":
-                x = _frames_of(batch, where).astype(np.float64)
-                if normalize in ("frame", "window"):
-                    x = x - np.nanmean(x.reshape(len(x), -1), axis=1)[:, None, None]
+                x = _frames_of(batch, where, grey).astype(np.float64)
+                if normalize in ("frame", "window"):  # one mean per frame (over its channels too)
+                    x = x - np.nanmean(x.reshape(len(x), -1), axis=1).reshape(-1, *[1] * (x.ndim - 1))
                 moments.add(x.ravel())
     if need_labels and not has_labels:
         raise DataError("has no labels; --task classify needs per-frame class labels", path=where)
@@ -172,7 +184,7 @@ def scan(path: str | Path, *, frames_k: int, centered: bool, norm: Normalization
     )
     windows = sequence_windows(n, frames_k, window_groups(info), np.concatenate(timestamp) if timestamp else None,
                                where=where, centered=centered)
-    return Scan(n, shape, block, label_array, windows, list(meta.class_names or []), norm, meta.label_kind)
+    return Scan(n, shape, block, channels, grey, label_array, windows, list(meta.class_names or []), norm, meta.label_kind)
 
 
 class BlockFrames:
@@ -193,6 +205,7 @@ class BlockFrames:
         self.center_window = info.norm.mode == "window"
         self.class_names = info.class_names
         self.frame_shape = info.frame_shape
+        self.channels = info.channels
         self.labels = torch.from_numpy(info.labels)
         self.windows = info.windows
         self.block_of = np.arange(info.n, dtype=np.int64) // info.block
@@ -245,7 +258,7 @@ class BlockFrames:
         runs = np.split(need, np.flatnonzero(np.diff(need) > 1) + 1)  # contiguous runs: one read each
         for run in runs:
             batch = reader.read(int(run[0]), int(run[-1]) + 1)
-            parts.append(apply_normalization(_frames_of(batch, self.path).astype(np.float32), self.norm))
+            parts.append(apply_normalization(_frames_of(batch, self.path, self.info.grey).astype(np.float32), self.norm))
         self.reads.append(j)
         if self._trace:
             with open(self._trace, "a") as fh:
@@ -282,12 +295,13 @@ class BlockFrames:
             self._remaining = None
 
     def batch(self, rows):
-        """rows (B,) frame indices → (x (B, K, H, W) float32 tensor, y (B,) int64 tensor)."""
+        """rows (B,) frame indices → (x (B, K·C, H, W) float32 tensor, y (B,) int64 tensor)."""
         import torch
 
         rows = np.asarray(rows.numpy() if hasattr(rows, "numpy") else rows, np.int64)
         k = self.windows.shape[1]
-        x = np.empty((len(rows), k, *self.frame_shape), np.float32)
+        per_frame = (self.channels, *self.frame_shape) if self.channels > 1 else self.frame_shape
+        x = np.empty((len(rows), k, *per_frame), np.float32)
         blocks = self.block_of[rows]
         with self._lock:
             for j in np.unique(blocks):
@@ -302,13 +316,15 @@ class BlockFrames:
                     else:
                         self._remaining[int(j)] = left
         xt = torch.from_numpy(x)
+        if xt.ndim == 5:  # 3-channel frames: (B, K, 3, H, W) → K·3 input channels
+            xt = xt.flatten(1, 2)
         if self.center_window:
             xt = xt - xt.mean(dim=(1, 2, 3), keepdim=True)
         return xt, self.labels[torch.from_numpy(rows)]
 
 
 def dataset_bytes(info: Scan) -> int:
-    return int(info.n) * info.frame_shape[0] * info.frame_shape[1] * 4
+    return int(info.n) * info.frame_shape[0] * info.frame_shape[1] * 4 * info.channels
 
 
 def available_memory() -> int:
@@ -332,9 +348,12 @@ def hold_in_memory(info: Scan, cache: str) -> bool:
 
 
 def open_split(path: str | Path, *, frames_k: int, centered: bool, norm: Normalization | None, normalize: str = "frame",
-               cache: str = "auto", class_names: list[str] | None = None, need_labels: bool = True) -> BlockFrames:
-    """A training/validation split, streamed or held according to ``cache``."""
-    info = scan(path, frames_k=frames_k, centered=centered, norm=norm, normalize=normalize, need_labels=need_labels)
+               cache: str = "auto", class_names: list[str] | None = None, need_labels: bool = True,
+               grey: bool = False) -> BlockFrames:
+    """A training/validation split, streamed or held according to ``cache``; 3-channel frames stay
+    3 channels (or ``grey``: one luma channel), as the in-memory path reads them."""
+    info = scan(path, frames_k=frames_k, centered=centered, norm=norm, normalize=normalize, need_labels=need_labels,
+                grey=grey)
     if class_names is not None and info.class_names and list(info.class_names) != list(class_names):
         raise DataError(f"classes {info.class_names} differ from the training set's {class_names}", path=str(path))
     if not info.class_names and class_names:
@@ -344,5 +363,5 @@ def open_split(path: str | Path, *, frames_k: int, centered: bool, norm: Normali
 
 def shuffle_buffer(data: BlockFrames, lanes: int) -> int:
     """Rows each lane shuffles together: :data:`BUFFER_BYTES` over the lanes, at least a block."""
-    frame_bytes = data.frame_shape[0] * data.frame_shape[1] * 4 * data.windows.shape[1]
+    frame_bytes = data.frame_shape[0] * data.frame_shape[1] * 4 * data.channels * data.windows.shape[1]
     return max(data.info.block, BUFFER_BYTES // max(frame_bytes * lanes, 1))

@@ -93,6 +93,10 @@ def variant_affines(people, input_size, copies: int, seed: int) -> np.ndarray:
 def load_teacher(path: str | Path):
     """A keypoint teacher checkpoint → (model, config), checked to expose a projectable latent."""
     from thermcli.models.checkpoint import load_checkpoint
+    from thermcli.models.vitpose import is_published_pose_file, published_teacher
+
+    if is_published_pose_file(path):  # a ViTPose / MMPose .pth as published: frozen as it is, no training
+        return published_teacher(path)
 
     model, config, _ = load_checkpoint(path, expect_task="keypoints")
     if config.get("arch") != "topdown_pose" or not hasattr(model, "encode") or not hasattr(model, "decoder"):
@@ -255,7 +259,7 @@ def build_student(config: KeypointDistillConfig, tconfig: dict[str, Any], teache
     return model, kwargs
 
 
-class DistillTask:
+class DistillTask(KD.PeopleRowsTask):
     """The student's encoder (+ projection) learns the teacher's latents and heatmaps (the
     trainer's Task); the decoder, the teacher's, stays frozen (BN statistics too)."""
 
@@ -312,14 +316,8 @@ class DistillTask:
         return self.beta * l1 + (1 - self.beta) * aw, l1, aw
 
     # -- the Task protocol --------------------------------------------------------------------
-    def sample_count(self) -> int:
-        return len(self.train_idx)
-
-    def sample_weights(self):
-        return None
-
     def batch(self, rows, device, rng):
-        index = self.train_idx[np.asarray(rows, dtype=np.int64)]
+        index = self.person_rows(rows)
         variant = rng.integers(0, self.config.copies, len(index))  # which cached crop of each pair
         return self._batch(index, variant, device)
 
@@ -436,6 +434,8 @@ def beta_plot_png(runs: Sequence[dict[str, Any]]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from thermcli.runs import figure_png
+
     betas = [r["beta"] for r in runs]
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
     for key, style in (("AP", "o-"), ("AP50", "s--"), ("AP75", "^:")):
@@ -446,11 +446,7 @@ def beta_plot_png(runs: Sequence[dict[str, Any]]) -> bytes:
     ax.set_title("Distilled thermal student: AP against β")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 @dataclass(frozen=True)

@@ -193,13 +193,10 @@ def families() -> dict[str, Any]:
 
 
 def metric_index() -> dict[str, str]:
-    """metric name → family name (a family's own name selects all its metrics)."""
-    index: dict[str, str] = {}
-    for family, module in families().items():
-        index[family] = family
-        for name in getattr(module, "METRICS", ()):
-            index.setdefault(name, family)
-    return index
+    """metric name → family name, over :func:`families` (the COCO families included)."""
+    from thermcli.metrics import metric_index as index_of
+
+    return index_of(families())
 
 
 def resolve_metrics(names: list[str]) -> dict[str, list[str]]:

@@ -67,6 +67,9 @@ def _summarize_dataset(path: Path, batch_size: int) -> dict[str, Any]:
             "columns": list(reader.column_names),
             "attrs": meta.attrs,
         }
+        camera = meta.attrs.get("camera")
+        if isinstance(camera, dict):  # a radiometric recording's camera and lens (thermcli.io.fff)
+            summary["camera"] = {k: camera[k] for k in ("make", "model", "serial", "lens") if k in camera}
         if "labels" in reader.fields:
             labels = reader.read_field("labels")
             names = meta.class_names

@@ -23,6 +23,23 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 MIN_STD_CELSIUS = 0.5
 
 
+class PeopleRowsTask:
+    """The sampling half of a keypoint training Task (``stages.trainer.Task``): the samples are
+    the person rows ``self.train_idx``, drawn as a uniform permutation."""
+
+    train_idx: np.ndarray
+
+    def sample_count(self) -> int:
+        return len(self.train_idx)
+
+    def sample_weights(self):
+        return None
+
+    def person_rows(self, rows) -> np.ndarray:
+        """The person rows for the loop's sample numbers ``rows``."""
+        return self.train_idx[np.asarray(rows, dtype=np.int64)]
+
+
 @dataclass
 class People:
     """Every person slot of a dataset (or of its RGB side) with a box, one row each.

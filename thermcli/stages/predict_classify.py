@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from thermcli.stages.classify_forward import check_frame_shape
+from thermcli.stages.classify_forward import check_channels, check_frame_shape
 
 
 def classifier_probabilities(source: Path, data_path: Path, *, device, batch_size: int = 512):
@@ -29,8 +29,9 @@ def classifier_probabilities(source: Path, data_path: Path, *, device, batch_siz
     model, config, _ = load_checkpoint(source, expect_task="classify")
     norm = Normalization(**config["normalization"])
     data, _, ds = load_split(data_path, frames_k=int(config.get("frames", 1)), norm=norm, need_labels=False,
-                               centered=config.get("window") == "centered")
+                               centered=config.get("window") == "centered", grey=bool(config.get("grey", False)))
     check_frame_shape(config, data.frame_shape, data_path)
+    check_channels(config, data.channels, data_path)
     model.to(device)
     logits = predict_logits(model, data, device, batch_size=batch_size)
     if config.get("label_kind") == "multilabel":  # one sigmoid per label (e.g. `adapt` on multi-label data)
@@ -74,14 +75,14 @@ def write_predictions(source: Path, data_path: Path, out: Path, *, device, batch
     from thermcli.io import Meta, create_writer, open_dataset
     from thermcli.models.checkpoint import load_checkpoint
     from thermcli.stages.classify_data import Normalization
-    from thermcli.stages.classify_forward import check_frame_shape
     from thermcli.stages.classify_stream import BlockFrames, scan
 
     model, config, _ = load_checkpoint(source, expect_task="classify")
     norm = Normalization(**config["normalization"])
     info = scan(data_path, frames_k=int(config.get("frames", 1)), centered=config.get("window") == "centered", norm=norm,
-                need_labels=False)
+                need_labels=False, grey=bool(config.get("grey", False)))
     check_frame_shape(config, info.frame_shape, data_path)
+    check_channels(config, info.channels, data_path)
     data = BlockFrames(data_path, info, memory=False)
     names = list(config.get("class_names") or [])
     multilabel = config.get("label_kind") == "multilabel"

@@ -38,6 +38,9 @@ class ClassifyConfig:
     embed_dim: int = 128
     label_smoothing: float = 0.0
     model_kwargs: tuple = ()  # extra (key, value) pairs for create_model, e.g. (("norm", "group"),)
+    input_size: tuple | None = None  # (H, W): the model resizes its input (recorded: predict does the same)
+    stem: str = "sum"  # sum (first conv's RGB filters summed) | conv2x3 (BreathAI: two 3×3 convs → RGB stem)
+    grey: bool = False  # 3-channel frames → one grey channel
     # distillation (distill --task classify)
     teacher: str | None = None
     temperature: float = 4.0
@@ -228,12 +231,14 @@ class ClassifyTask:
             "task": "classify",
             "class_names": self.train.class_names,
             "frames": self.cfg.frames,
+            "grey": self.cfg.grey,  # predict converts 3-channel frames as training did
             "window": self.cfg.window,
             "frame_shape": list(self.train.frame_shape),
             "normalization": self.norm.to_json(),
             "train_config": {**asdict(self.cfg), "model_kwargs": dict(self.cfg.model_kwargs)},
             "loop": self.loop.to_json(),
             "provenance": self.provenance,
+            "weights": getattr(self, "weights_record", None),
         }
 
 
@@ -287,19 +292,22 @@ def quick_metrics(y: np.ndarray, pred: np.ndarray, n_classes: int, *, prefix: st
     }
 
 
-def build_classifier(cfg: ClassifyConfig, n_classes: int):
+def build_classifier(cfg: ClassifyConfig, n_classes: int, channels: int = 1):
     """(model, model_kwargs, weights record): the registry's model, pretrained weights loaded."""
     from thermcli.models.classifier import load_pretrained
     from thermcli.models.registry import check_name, create_model
 
     check_name(cfg.arch)
-    kwargs = {"in_chans": cfg.frames, "num_classes": n_classes, "embed_dim": cfg.embed_dim, "dropout": cfg.dropout}
+    kwargs = {"in_chans": cfg.frames * channels, "num_classes": n_classes, "embed_dim": cfg.embed_dim,
+              "dropout": cfg.dropout}
     kwargs.update(dict(cfg.model_kwargs))
+    kwargs.update({"stem": cfg.stem} if cfg.stem != "sum" else {})  # issue 21: input front end
+    kwargs.update({"input_size": list(cfg.input_size)} if cfg.input_size else {})
     try:
         model = create_model(cfg.arch, **kwargs)
     except TypeError as exc:
         raise UsageError(f"{cfg.arch} does not take these options ({exc})", param="--arch") from None
-    record = load_pretrained(model, cfg.arch, cfg.weights, in_chans=cfg.frames)
+    record = load_pretrained(model, cfg.arch, cfg.weights, in_chans=cfg.frames * channels)
     return model, kwargs, record
 
 
@@ -351,12 +359,13 @@ def train_on(train, val, norm, run, *, cfg: ClassifyConfig, loop: LoopConfig, re
     n_classes = check_trainable(train)
     torch.manual_seed(loop.seed)  # the model's initial weights
     teacher = load_teacher(cfg.teacher, train, cfg.frames, cfg.window) if cfg.teacher else None
-    model, model_kwargs, weights_record = build_classifier(cfg, n_classes)
+    model, model_kwargs, weights_record = build_classifier(cfg, n_classes, channels=train.channels)
     if teacher is not None:
         teacher.to(resolve_device(loop.device))
     kind = StreamedClassifyTask if hasattr(train, "block_of") else ClassifyTask
     task = kind(cfg, loop, train, val, n_classes, norm, teacher=teacher, provenance=provenance,
                 model_kwargs=model_kwargs)
+    task.weights_record = weights_record  # the checkpoint names its initial weights (name, file, SHA-256)
     return fit(model, task, loop, run, resume=resume, run_config={**run_config, "weights": weights_record},
                show_progress=not quiet)
 
@@ -373,16 +382,19 @@ def run_train_classify(train_path: Path, val_path: Path | None, out: Path, *, cf
     from thermcli.stages.classify_stream import check_cache, open_split
     from thermcli.stages.trainer import distributed_from_env
 
+    from thermcli.models.weights import check_weights
+
     check_cache(cache)
     dist_info = distributed_from_env()
+    check_weights(cfg.arch, cfg.weights)  # a missing or unsafe weights file: refused before any run folder
     with open_run(out, force=force, resume=resume, writer=dist_info.main) as run:
         train = open_split(train_path, frames_k=cfg.frames, norm=_teacher_normalization(cfg), normalize=cfg.normalize,
-                           centered=cfg.window == "centered", cache=cache)
+                           centered=cfg.window == "centered", cache=cache, grey=cfg.grey)
         norm = train.norm
         val = None
         if val_path is not None:
             val = open_split(val_path, frames_k=cfg.frames, norm=norm, class_names=train.class_names,
-                             centered=cfg.window == "centered", cache=cache)
+                             centered=cfg.window == "centered", cache=cache, grey=cfg.grey)
         inputs = [train_path] + ([val_path] if val_path else []) + ([Path(cfg.teacher)] if cfg.teacher else [])
         command = "thermcli distill --task classify" if cfg.teacher else "thermcli train --task classify"
         provenance = make_provenance(command, options, inputs=inputs, seed=loop.seed)
@@ -411,6 +423,9 @@ def run_cv_loso(data_path: Path, out: Path, *, cfg: ClassifyConfig, loop: LoopCo
     from thermcli.runs import open_run
     from thermcli.stages.trainer import distributed_from_env
 
+    from thermcli.models.weights import check_weights
+
+    check_weights(cfg.arch, cfg.weights)  # a missing or unsafe weights file: refused before any run folder
     with open_run(out, force=force, writer=distributed_from_env().main) as parent:
         return _cv_loso(data_path, parent, cfg=cfg, loop=loop, options=options, quiet=quiet)
 
@@ -425,7 +440,7 @@ def _cv_loso(data_path: Path, parent, *, cfg: ClassifyConfig, loop: LoopConfig, 
     from thermcli.io import make_provenance, write_text_atomic
     from thermcli.stages.classify_data import prepare, read_frames_labels
 
-    ds, frames = read_frames_labels(data_path)
+    ds, frames = read_frames_labels(data_path, grey=cfg.grey)
     if ds.subject is None:
         raise DataError("has no subject ids; --cv loso needs them", path=str(data_path))
     subjects = sorted(set(np.asarray(ds.subject).astype(str)))

@@ -91,7 +91,16 @@ def build_pose_model(arch: str, *, in_chans: int, input_size, num_keypoints: int
     return create_model("topdown_pose", **kwargs), kwargs
 
 
-class KeypointTask:
+def _initial_weights(model, config) -> dict[str, Any] | None:
+    """What the model started from (name, file, SHA-256): --weights or --teacher-weights."""
+    from thermcli.models.weights import weights_record
+
+    if config.teacher_weights:
+        return weights_record(str(config.teacher_weights), config.teacher_weights)
+    return getattr(model.encoder, "weights_record", None)
+
+
+class KeypointTask(KD.PeopleRowsTask):
     """Heatmap regression on person crops (the trainer's Task)."""
 
     name = "keypoints"
@@ -109,14 +118,8 @@ class KeypointTask:
             loss_fn = functools.partial(loss_fn, map_weight=config.map_weight)
         self.loss_fn = loss_fn
 
-    def sample_count(self) -> int:
-        return len(self.train_idx)
-
-    def sample_weights(self):
-        return None
-
     def batch(self, rows, device, rng):
-        index = self.train_idx[np.asarray(rows, dtype=np.int64)]
+        index = self.person_rows(rows)
         x, target, weight = _batch(self.people, index, self.config, self.in_chans, self.heatmap_size,
                                    rng if self.config.augment else None, self.kmeta)
         return x.to(device), target.to(device), weight.to(device)
@@ -162,6 +165,7 @@ def _prepare(config: KeypointTrainConfig, loop: LoopConfig, people, train_idx, v
         "input_shape": [in_chans, *config.input_size], "heatmap_size": list(model.heatmap_size),
         "sigma": config.sigma, **kmeta, "train_config": {**_jsonable(asdict(config)), "loop": loop.to_json()},
         "provenance": provenance,
+        "weights": _initial_weights(model, config),
     }
     task = KeypointTask(config, people, train_idx, val_people, val_idx, kmeta, model, ckpt_config, loop.batch_size)
     return model, task

@@ -24,6 +24,7 @@ class AdaptConfig:
     method: str = "adda"
     encoder: str = "lenet_encoder"
     backbone: str = "small_cnn"  # for encoder = backbone_encoder: a registered CNN classifier
+    weights: str = "none"  # backbone_encoder: pretrained weights of the source stage's backbone (torchvision name or file)
     target_encoder: str | None = None  # ADDA: an untied target encoder built fresh (not initialised from the source)
     feature_dim: int = 500
     source_epochs: int = 10
@@ -86,6 +87,14 @@ class AdaptConfig:
         uses_backbone = "backbone_encoder" in ((self.target_encoder,) if source_model else (self.encoder, self.target_encoder))
         if self.backbone != defaults.backbone and not uses_backbone:
             raise UsageError("only --encoder/--target-encoder backbone_encoder takes a backbone", param="--backbone")
+        if self.weights != "none":
+            from thermcli.models.weights import check_weights
+
+            if source_model:
+                raise UsageError("--source-model skips the source stage that --weights starts", param="--weights")
+            if "backbone_encoder" != self.encoder:
+                raise UsageError("pretrained weights start --encoder backbone_encoder's backbone", param="--weights")
+            check_weights(self.backbone, self.weights)  # unusable weights refused before the run folder is written
         if source_model:
             # stage 1's options (the architecture ones are checked against the given model when
             # it is read: an --encoder/--feature-dim/--dropout that differs from it is refused)

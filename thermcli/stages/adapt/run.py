@@ -124,6 +124,7 @@ def run_one(
 
     # the networks, built (and checked against the frames) before anything is written
     seed_everything(seed)
+    weights_record = None
     in_chans, size = int(src.x.shape[1]), (int(src.x.shape[2]), int(src.x.shape[3]))
     if source_model is not None:
         model, ck = load_source_model(source_model, names, kind, in_chans, size, cfg)
@@ -133,6 +134,10 @@ def run_one(
         model, model_kwargs = build_classifier(cfg, in_chans, size, len(names))
         encoder_name = cfg.encoder
         check_encoder_fits(model.encoder, model.head, src.x, encoder_name, str(source))
+        if cfg.weights != "none":  # a pretrained backbone to start the source stage from
+            from thermcli.models.classifier import load_adapt_encoder_pretrained
+
+            weights_record = load_adapt_encoder_pretrained(model, model_kwargs, cfg.weights)
     untied = None  # ADDA's untied target network (--target-encoder), trained from scratch
     if cfg.method == "adda" and cfg.target_encoder is not None:
         untied, untied_kwargs = build_classifier(cfg, in_chans, size, len(names), encoder=cfg.target_encoder)
@@ -142,6 +147,8 @@ def run_one(
     run = RunDir(out, force=force, resume=stage is not None)
     run.write_config({"adapt": cfg.to_json(), "seed": seed, "class_names": names, "label_kind": kind, "notes": notes, "provenance": provenance})
     source_config = checkpoint_config(model_kwargs, names, kind, src.input_spec, {"domain": "source", "method": "source-only", "provenance": provenance})
+    if weights_record is not None:
+        source_config["weights"] = weights_record
 
     # stage 1: source encoder + classifier
     if source_model is None and stage != "adapt":

@@ -22,6 +22,8 @@ class ImportOptions:
     fps: float | None = None
     emissivity: float | None = None
     ambient: float | None = None
+    distance: float | None = None  # m, FLIR .seq/.csq/.fff only
+    humidity: float | None = None  # %, FLIR .seq/.csq/.fff only
     overrides: Path | None = None
     plausible: tuple[float, float] = DEFAULT_PLAUSIBLE
     skip_bad: bool = False

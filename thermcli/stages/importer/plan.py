@@ -13,7 +13,14 @@ import numpy as np
 from thermcli.errors import DataError, UsageError
 from thermcli.io.schema import COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES, COCO_SIGMAS, Meta
 from thermcli.stages.importer.options import ImportOptions, ImportReport
-from thermcli.stages.importer.sources import _decide_unit, _frame_size, _selection, _Unit, units_of_source
+from thermcli.stages.importer.sources import (
+    _decide_unit,
+    _frame_size,
+    _selection,
+    _Unit,
+    flir_video_attrs,
+    units_of_source,
+)
 from thermcli.stages.importer.tables import _check_columns, _labels_from, _load_tables, _overrides_table
 
 
@@ -23,6 +30,10 @@ def validate_options(options: ImportOptions) -> None:
         raise UsageError("must be ≥ 1", param="--stride")
     if options.emissivity is not None and not 0 < options.emissivity <= 1:
         raise UsageError("must be in (0, 1]", param="--emissivity")
+    if options.distance is not None and not 0 <= options.distance < 1e5:
+        raise UsageError("must be ≥ 0 (metres)", param="--distance")
+    if options.humidity is not None and not 0 <= options.humidity <= 100:
+        raise UsageError("must be in [0, 100] (percent)", param="--humidity")
     if options.palette is not None:
         from thermcli.ops.palette import palette_lut
 
@@ -68,8 +79,11 @@ def plan_import(sources: list[Path], options: ImportOptions, provenance: dict[st
     if options.yolo is not None:
         if not Path(options.yolo).is_dir():
             raise DataError("no such folder", path=str(options.yolo))
-        if any(u.kind in ("video", "coco") for u in units):
+        if any(u.kind in ("video", "coco", "flir_video") for u in units):
             raise UsageError("YOLO labels go with image folders (not videos or COCO files)", param="--yolo")
+    for value, param in ((options.distance, "--distance"), (options.humidity, "--humidity")):
+        if value is not None and any(u.kind != "flir_video" for u in units):
+            raise UsageError("applies to FLIR radiometric video (.seq, .csq, .fff) only", param=param)
     unit = _decide_unit(units, options)
     overrides = _overrides_table(options)
 
@@ -120,7 +134,7 @@ def plan_import(sources: list[Path], options: ImportOptions, provenance: dict[st
 
     # timestamps for all frames or none: videos carry their rate, image sequences need --fps
     has_timestamp = options.fps is not None or all(
-        u.kind == "video" or (u.kind == "coco" and all("timestamp" in (im.extra or {}) for im in u.coco.images)) for u in units
+        u.is_stream or (u.kind == "coco" and all("timestamp" in (im.extra or {}) for im in u.coco.images)) for u in units
     )
     return ImportPlan(
         sources=list(sources), units=units, unit=unit, meta=meta, overrides=overrides, label_tables=label_tables,
@@ -170,6 +184,7 @@ def _meta(sources, units: list[_Unit], unit: str, class_names: list[str] | None,
             f"frames were converted from the {options.palette} palette to a relative 8-bit intensity, not °C: "
             "the camera's colour scale is not in the pixels"
         )
+    attrs.update(flir_video_attrs(units))
     meta.attrs = attrs
     meta.provenance = provenance
     return meta, people

@@ -12,6 +12,7 @@ import numpy as np
 
 from thermcli.errors import DataError, UsageError
 from thermcli.io.camera import radiometric_kind, read_radiometric
+from thermcli.io.fff import is_flir_video
 from thermcli.io.images import read_image
 from thermcli.io.pngdir import IMAGE_SUFFIXES, decode_temperature
 from thermcli.io.video import VideoInfo, is_video, probe_video
@@ -23,15 +24,23 @@ RADIOMETRIC_SUFFIXES = (".irg",)
 @dataclass
 class _Unit:
     source: Path
-    kind: str  # "images", "radiometric", "video", "coco"
+    kind: str  # "images", "radiometric", "video", "coco", "flir_video"
     files: list[Path]
     video: VideoInfo | None = None
     coco: Any = None
     source_index: int = 0  # which SOURCE argument it came from
+    recording: Any = None  # thermcli.io.fff.FlirRecording of a "flir_video" unit
 
     @property
     def n(self) -> int:
+        if self.recording is not None:
+            return self.recording.n
         return self.video.n_frames if self.video is not None else len(self.files)
+
+    @property
+    def is_stream(self) -> bool:
+        """One file holding many frames (its frames are not files of their own)."""
+        return self.kind in ("video", "flir_video")
 
 
 # ---- sources ------------------------------------------------------------------------------------
@@ -52,10 +61,13 @@ def units_of_source(source: Path, options: ImportOptions, report: ImportReport) 
         entries = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
         images = [p for p in entries if _is_image(p)]
         videos = [p for p in entries if is_video(p)]
+        recordings = [p for p in entries if is_flir_video(p)]
         if images:
             return [_image_unit(source, images)]
         if videos:
             return [u for v in videos if (u := _video_unit(v, options, report)) is not None]
+        if recordings:
+            return [u for r in recordings if (u := _flir_video_unit(r, options, report)) is not None]
         raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES + RADIOMETRIC_SUFFIXES)}) or videos in folder", path=where)
     suffix = source.suffix.lower()
     if suffix == ".json":
@@ -65,6 +77,9 @@ def units_of_source(source: Path, options: ImportOptions, report: ImportReport) 
         if not coco.images:
             raise DataError("COCO file lists no images", path=where)
         return [_Unit(source, "coco", [im.path for im in coco.images], coco=coco)]
+    if is_flir_video(source):
+        unit = _flir_video_unit(source, options, report)
+        return [unit] if unit is not None else []
     if is_video(source):
         unit = _video_unit(source, options, report)
         return [unit] if unit is not None else []
@@ -93,6 +108,63 @@ def _video_unit(path: Path, options: ImportOptions, report: ImportReport) -> _Un
     return _Unit(path, "video", [path], video=info)
 
 
+def _flir_video_unit(path: Path, options: ImportOptions, report: ImportReport) -> _Unit | None:
+    """A FLIR .seq/.csq/.fff file, indexed (record headers only)."""
+    from thermcli.io.fff import FlirRecording
+
+    try:
+        recording = FlirRecording(path)
+    except DataError as exc:
+        if not options.skip_bad:
+            raise
+        report.skipped.append({"path": str(path), "error": exc.message})
+        return None
+    return _Unit(path, "flir_video", [path], recording=recording)
+
+
+def _iter_flir_video(u: _Unit, selection: np.ndarray, options: ImportOptions, overrides: dict, report: ImportReport):
+    """(index, °C frame, extras) of the selected records; a bad frame is skipped with --skip-bad."""
+    from thermcli.io.fff import Overrides
+    from thermcli.stages.blocks import keep_freed_memory
+
+    keep_freed_memory()  # frames and batches of a few MB each, reused rather than faulted in
+    per_file = overrides.get(u.source.name) or overrides.get(str(u.source)) or {}
+    values = Overrides(
+        emissivity=per_file.get("emissivity", options.emissivity),
+        ambient_c=per_file.get("ambient", options.ambient),
+        distance_m=options.distance,
+        humidity_pct=options.humidity,
+    )
+    for index in selection:
+        try:
+            frame = u.recording.frame(int(index), values, options.plausible)
+        except DataError as exc:
+            if not options.skip_bad:
+                raise
+            report.skipped.append({"path": f"{u.source} (frame {int(index)})", "error": exc.message})
+            continue
+        yield int(index), frame.celsius, {"timestamp": frame.timestamp}
+
+
+def flir_video_attrs(units: list[_Unit]) -> dict[str, Any]:
+    """Camera (when every recording shares it) and one provenance entry per recording."""
+    from thermcli.io.fff import recording_attrs
+
+    recordings = [u for u in units if u.kind == "flir_video"]
+    if not recordings:
+        return {}
+    cameras = [u.recording.first.camera_attrs() for u in recordings]
+    attrs: dict[str, Any] = {"recordings": []}
+    if all(c == cameras[0] for c in cameras):
+        attrs["camera"] = cameras[0]
+    for u, camera in zip(recordings, cameras):
+        entry = recording_attrs(u.recording)
+        if "camera" not in attrs:
+            entry["camera"] = camera
+        attrs["recordings"].append(entry)
+    return attrs
+
+
 def _selection(n: int, options: ImportOptions) -> np.ndarray:
     start, stop = options.frames or (None, None)
     return np.arange(n)[slice(start, stop, options.stride)]
@@ -108,6 +180,9 @@ def read_unit_frames(u: _Unit, selection: np.ndarray, unit: str, options: Import
     kind is read — the other half of the dispatch of file kinds (``units_of_source``). A file
     that cannot be read stops the import, or with ``skip_bad`` is recorded in ``report`` and
     left out."""
+    if u.kind == "flir_video":
+        yield from _iter_flir_video(u, selection, options, overrides, report)
+        return
     if u.kind == "video":
         from thermcli.io.video import iter_video
 
@@ -193,8 +268,8 @@ def _auto_unit(first: np.ndarray, path: Path) -> str:
 
 def _decide_unit(units: list[_Unit], options: ImportOptions) -> str:
     kinds = {u.kind for u in units}
-    if "radiometric" in kinds:
-        if kinds != {"radiometric"}:
+    if kinds & {"radiometric", "flir_video"}:
+        if not kinds <= {"radiometric", "flir_video"}:
             raise UsageError("mixes radiometric files with plain images or videos; import them separately", param="SOURCE")
         if options.unit not in ("auto", "celsius"):
             raise UsageError("radiometric files import as celsius", param="--unit")

@@ -15,6 +15,11 @@ from thermcli.stages.importer.plan import ImportPlan
 from thermcli.stages.importer.sources import _selection, read_unit_frames
 from thermcli.stages.importer.tables import _group_id, _id_text
 
+# a batch is flushed at --batch-size frames or at this many bytes of frames, whichever comes
+# first: large frames (a 1024×768 °C video frame is 3 MB) keep memory flat, and batches under
+# glibc's 32 MB mmap threshold reuse their memory instead of faulting it in again every batch
+_BATCH_BYTES = 24 << 20
+
 
 def stream_import(plan: ImportPlan, out: Path, *, options: ImportOptions, report: ImportReport, force: bool) -> ImportReport:
     """Write the planned import into ``out``; fills and returns ``report``."""
@@ -53,7 +58,7 @@ def stream_import(plan: ImportPlan, out: Path, *, options: ImportOptions, report
         for ui, u in enumerate(units):
             frames = read_unit_frames(u, _selection(u.n, options), plan.unit, options, plan.overrides, plan.people, report)
             for index, frame, extras in frames:
-                source_path = u.files[index] if u.kind != "video" else u.source
+                source_path = u.source if u.is_stream else u.files[index]
                 size = (int(frame.shape[0]), int(frame.shape[1]))
                 try:
                     frame = _pad(frame, plan.pad_shape, str(source_path))
@@ -71,7 +76,7 @@ def stream_import(plan: ImportPlan, out: Path, *, options: ImportOptions, report
                     report.skipped.append({"path": str(skip.path), "error": skip.message})
                     continue
                 batch.append((ui, index, frame, extras, size))
-                if len(batch) >= options.batch_size:
+                if len(batch) >= options.batch_size or len(batch) * frame.nbytes >= _BATCH_BYTES:
                     flush()
         if writer is None and not batch:
             raise DataError("no frames to import" + (" (every file was skipped)" if report.skipped else ""),
@@ -87,6 +92,10 @@ def stream_import(plan: ImportPlan, out: Path, *, options: ImportOptions, report
         if writer is not None:
             writer.abort()
         raise
+    finally:
+        for u in units:
+            if u.recording is not None:
+                u.recording.close()
     report.unit = plan.unit
     report.frame_shape = frame_shape or ()
     report.columns = sorted(plan.signal_names)
@@ -150,7 +159,7 @@ def _batch_dataset(batch, meta, units, options, labels_all, signal_tables, signa
             values = []
             for ui, index, *_ in batch:
                 u = units[ui]
-                path = u.source if u.kind == "video" else u.files[index]
+                path = u.source if u.is_stream else u.files[index]
                 values.append(_group_id(path, regex, f"--{field_name}-regex"))
         if values is not None:
             kwargs[field_name] = np.array(values, dtype=object)

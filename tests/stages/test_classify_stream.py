@@ -111,6 +111,45 @@ def test_streamed_batches_equal_the_in_memory_data(frames_h5, tiny_blocks, k, ce
     assert len(streamed._cache) <= 2  # without a plan it keeps only the last blocks
 
 
+@pytest.fixture
+def colour_h5(tmp_path):
+    """3-channel intensity frames (RGB / pseudo-colour), HDF5 chunks of 8 rows."""
+    from thermcli.io import write_dataset
+
+    ds = make_dataset(n=40, h=12, w=10, unit="intensity", channels=3, seed=5)
+    ds.labels = (np.arange(40) // 3 % 2).astype(np.int64)
+    path = tmp_path / "colour.h5"
+    write_dataset(path, ds, batch_size=8)
+    return path
+
+
+@pytest.mark.parametrize("grey,k,normalize", [(False, 1, "frame"), (False, 2, "dataset"), (True, 2, "frame")])
+def test_streamed_colour_frames_equal_the_in_memory_inputs(colour_h5, tiny_blocks, grey, k, normalize):
+    """3-channel frames stream as the in-memory path reads them: K·3 channels, or --grey luma."""
+    from thermcli.stages.classify_data import load_split
+    from thermcli.stages.classify_stream import open_split
+
+    streamed = open_split(colour_h5, frames_k=k, centered=False, norm=None, normalize=normalize, cache="none", grey=grey)
+    held, norm, _ = load_split(colour_h5, frames_k=k, norm=None, normalize=normalize, grey=grey)
+    assert streamed.channels == held.channels == (1 if grey else 3)
+    assert streamed.norm.mode == norm.mode and np.isclose(streamed.norm.std, norm.std, rtol=1e-9)
+    assert np.isclose(streamed.norm.mean, norm.mean, rtol=1e-9)
+    held, _, _ = load_split(colour_h5, frames_k=k, norm=streamed.norm, grey=grey)
+    rows = np.random.default_rng(1).permutation(40)[:25]
+    x, y = streamed.batch(rows)
+    x_ref, y_ref = held.batch(torch.from_numpy(rows))
+    assert x.shape == (25, k * streamed.channels, 12, 10)
+    assert torch.equal(x, x_ref) and torch.equal(y, y_ref)
+
+
+def test_colour_frames_resized_give_the_same_weights_streamed_or_held(cli, colour_h5, tiny_blocks, tmp_path):
+    """--cache memory and none through the model's input front end (--input-size resize per batch)."""
+    held = _train(cli, colour_h5, tmp_path / "memory", "--cache", "memory", "--input-size", "16x16")
+    streamed = _train(cli, colour_h5, tmp_path / "none", "--cache", "none", "--input-size", "16x16")
+    assert held.keys() == streamed.keys()
+    assert all(torch.equal(held[k], streamed[k]) for k in held)
+
+
 def test_plan_reads_each_block_once_and_drops_it_after_its_last_use(frames_h5, tiny_blocks):
     from thermcli.stages.classify_stream import open_split
     from thermcli.stages.trainer import block_batches

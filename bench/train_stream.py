@@ -2,8 +2,10 @@
 
 Generates (in a temporary folder, deleted afterwards) HDF5 datasets of 240×320 float32 °C frames
 with two classes, written block by block, then runs ``thermcli train`` / ``predict`` / ``eval`` as
-subprocesses and reads each one's peak resident memory from ``os.wait4`` (the kernel's
-``ru_maxrss`` of that child alone):
+subprocesses and reads each one's peak resident memory (``VmHWM`` of the child's own address space,
+written by a small wrapper as it exits — not ``ru_maxrss`` from ``os.wait4``: Python spawns children
+with vfork, and the kernel carries the *parent's* high-water mark into the child's ``ru_maxrss``
+at exec, so it would count this script's dataset generation):
 
 1. one epoch with ``--cache none`` on the big set (default 6,000 frames = 1.8 GB) and on a
    quarter of it (1,500 frames): both peaks < 1.5 GB and their difference < 100 MB;
@@ -55,17 +57,32 @@ def make_dataset(path: Path, n: int, seed: int = 0) -> None:
                                   timestamp=np.arange(lo, lo + m, dtype=np.float64) / 20.0))
 
 
+# runs thermcli in this process and, as it exits, writes the peak resident memory of this
+# process's own address space (VmHWM, kB) to argv[1]
+WRAPPER = """
+import runpy, sys
+out = sys.argv[1]
+sys.argv = ["thermcli", *sys.argv[2:]]
+try:
+    runpy.run_module("thermcli", run_name="__main__", alter_sys=True)
+finally:
+    with open("/proc/self/status") as fh:
+        hwm = next(line.split()[1] for line in fh if line.startswith("VmHWM:"))
+    with open(out, "w") as fh:
+        fh.write(hwm)
+"""
+
+
 def measure(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(seconds, peak resident MB) of ``python -m thermcli ARGS`` run as a child."""
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "thermcli", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: thermcli {' '.join(args)}\n{out}\n{err}")
-    return seconds, usage.ru_maxrss / 1024  # KB on Linux
+    with tempfile.NamedTemporaryFile("r", suffix=".hwm") as hwm:
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", WRAPPER, hwm.name, *args], cwd=REPO, env=env,
+                              capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"failed: thermcli {' '.join(args)}\n{proc.stdout}\n{proc.stderr}")
+        return seconds, int(hwm.read()) / 1024
 
 
 def train_seconds(run: Path) -> float:

@@ -51,6 +51,7 @@ def train(
     ensemble_weights: Annotated[str, typer.Option("--ensemble-weights", help="With --head svm+rf: learn (on --val) or W_SVM,W_RF[,W_NET] (W_NET: the feature network's own softmax).")] = "learn",
     svm_c: Annotated[str, typer.Option("--svm-c", help="With --head svm+rf: the SVM's C, or auto (the best of 0.1, 1, 10 on --val; 1 without --val).")] = "auto",
     trees: Annotated[int, typer.Option("--trees", min=1, help="With --head svm+rf: random-forest trees.")] = 200,
+    cache: Annotated[str, typer.Option("--cache", help="Classify: memory (hold the frames), none (stream them from disk in blocks: flat memory) or auto (by size). Same batches and weights either way.")] = "auto",
     input_size: InputSize = None,
     stem: Stem = "sum",
     grey: Grey = False,
@@ -117,7 +118,7 @@ LOOP = {"epochs", "batch_size", "lr", "weight_decay", "optimizer", "scheduler", 
         "device"}
 RUN = {"train", "out", "val", "task", "resume", "force", "json_out"}
 CLASSIFY_MODEL = {"arch", "weights", "frames", "window", "normalize", "finetune", "balance", "contrastive_weight",
-                  "margin", "dropout", "norm", "width", "input_size", "stem", "grey"}
+                  "margin", "dropout", "norm", "width", "input_size", "stem", "grey", "cache"}
 KEYPOINT_MODEL = {"arch", "weights", "input_size", "sigma", "loss", "map_weight", "color_jitter", "side",
                   "teacher_weights", "flip_test", "augment", "subjects", "exclude_subjects"}
 DETECT_MODEL = {"arch", "weights", "input_size", "augment"}
@@ -155,7 +156,7 @@ def train_applicable(task: str, params: dict[str, Any]) -> tuple[set[str], str]:
     model = CLASSIFY_MODEL | {"head"} if task == "classify" else KEYPOINT_MODEL
     used = RUN | LOOP | model | {"cv"}
     if params.get("cv"):
-        return used - {"val", "resume", "patience"}, f"--task {task} --cv {params['cv']}"
+        return used - {"val", "resume", "patience", "cache"}, f"--task {task} --cv {params['cv']}"
     return used, f"--task {task}"
 
 
@@ -209,7 +210,7 @@ def build_train_job(task: str, params: dict[str, Any], given: set[str]):
             raise UsageError(f"{params['head']!r}: expected softmax or svm+rf", param="--head")
         return ClassifyJob(data=Path(params["train"]), out=Path(params["out"]), cfg=classify_config(params, arch=params["arch"]),
                            loop=loop_from(params, **classify_monitor(params)), val=_path(params.get("val")), cv=params.get("cv"),
-                           force=params["force"], resume=params["resume"])
+                           force=params["force"], resume=params["resume"], cache=params.get("cache") or "auto")
     if task == "keypoints":
         from thermcli.cli.options import parse_size
         from thermcli.stages.keypoints_data import parse_subjects

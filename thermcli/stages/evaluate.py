@@ -72,9 +72,7 @@ class EvalContext:
 
             return task_module(self.task).predict(self.source, self.data, device=self.device(),
                                                   batch_size=max(self.batch_size, 256), provenance={})
-        from thermcli.io import read_dataset
-
-        predictions = read_dataset(self.source)
+        predictions = read_without_frames(self.source)
         if not isinstance(predictions.meta.attrs.get("predictions"), dict):
             # ground truth scored as its own predictions is a perfect score: a gate that passes
             raise DataError("is neither a model (.pt/.pth checkpoint, .skops ensemble) nor a predictions dataset "
@@ -84,11 +82,9 @@ class EvalContext:
 
     @cached_property
     def ground_truth(self):
-        from thermcli.io import read_dataset
-
         if self.data is None:
             raise UsageError("give DATA with the ground truth", param="DATA")
-        return read_dataset(self.data)
+        return read_without_frames(self.data)
 
     def classification_arrays(self):
         """(y_true, y_pred, y_score or None, class_names) aligned frame by frame: (N,) class
@@ -141,6 +137,27 @@ class EvalContext:
         if shape is None:
             raise UsageError("the model does not record its input size; give DATA", param="DATA")
         return model.eval(), shape
+
+
+def read_without_frames(path: Path):
+    """A dataset as eval needs it: every per-frame field and column, read block by block, and in
+    place of the frames (no metric reads a pixel) a zero-memory read-only array of their shape, so
+    memory stays flat in the number of frames."""
+    from thermcli import interrupt
+    from thermcli.io import Dataset, open_dataset
+
+    with open_dataset(path) as reader:
+        n = len(reader)
+        row_bytes = int(np.prod(reader.frame_shape)) * np.dtype(getattr(reader, "frame_dtype", np.float32)).itemsize
+        step = max(1, (32 << 20) // max(row_bytes, 1))
+        parts = []
+        for lo in range(0, n, step):
+            interrupt.check()
+            batch = reader.read(lo, min(lo + step, n))
+            shape, dtype = batch.frames.shape[1:], batch.frames.dtype
+            parts.append(batch.replace(frames=batch.frames[(slice(None),) + (slice(0, 1),) * len(shape)].copy()))
+    whole = Dataset.concat(parts) if len(parts) > 1 else parts[0]
+    return whole.replace(frames=np.broadcast_to(np.zeros((1, *shape), dtype), (n, *shape)))
 
 
 def _check_shapes(truth: np.ndarray, pred: np.ndarray, source: Path) -> None:

@@ -40,7 +40,18 @@ def run_predict(source: Path, data_path: Path, out: Path, *, device: str, batch_
 
     task = model_task(source)
     provenance = make_provenance("thermcli predict", options, inputs=[source, data_path])
-    predictions = task_module(task).predict(source, data_path, device=resolve_device(device), batch_size=batch_size,
-                                            provenance=provenance)
+    module = task_module(task)
+    if hasattr(module, "write_predictions") and _streamable(source):  # flat memory in N
+        frames = module.write_predictions(source, data_path, out, device=resolve_device(device), batch_size=batch_size,
+                                          provenance=provenance, force=force)
+        return {"task": task, "frames": frames, "out": str(out)}
+    predictions = module.predict(source, data_path, device=resolve_device(device), batch_size=batch_size,
+                                 provenance=provenance)
     write_dataset(out, predictions, force=force)
     return {"task": task, "frames": len(predictions), "out": str(out)}
+
+
+def _streamable(source: Path) -> bool:
+    from thermcli.stages.ensemble import is_ensemble
+
+    return not is_ensemble(source)

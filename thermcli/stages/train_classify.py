@@ -65,8 +65,12 @@ class ClassifyJob:
     cv: str | None = None
     force: bool = False
     resume: bool = False
+    cache: str = "auto"  # auto | memory | none: frames held in memory or streamed from disk
 
     def __post_init__(self) -> None:
+        from thermcli.stages.classify_stream import check_cache
+
+        check_cache(self.cache)
         if self.cv not in (None, "loso"):
             raise UsageError(f"{self.cv!r}: the only protocol is loso (leave one subject out)", param="--cv")
         if self.cv and self.val is not None:
@@ -239,6 +243,36 @@ class ClassifyTask:
         }
 
 
+class StreamedClassifyTask(ClassifyTask):
+    """:class:`ClassifyTask` on block-read data (:mod:`thermcli.stages.classify_stream`): the
+    engine orders each epoch by blocks and prepares batches in a background thread."""
+
+    prefetch = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._rows_np = self.rows.numpy()
+
+    def sample_blocks(self) -> np.ndarray:
+        return self.train.block_of[self._rows_np]
+
+    def shuffle_buffer(self, lanes: int) -> int:
+        from thermcli.stages.classify_stream import shuffle_buffer
+
+        return shuffle_buffer(self.train, lanes)
+
+    def plan_epoch(self, local_batches: list) -> None:
+        self.train.plan([self._rows_np[b] for b in local_batches])
+
+    def end_epoch(self) -> None:
+        self.train.unplan()
+
+    def batch(self, order_rows, device):
+        rows = self._rows_np[np.asarray(order_rows, np.int64)]
+        x, y = self.train.batch(rows)
+        return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
 def quick_metrics(y: np.ndarray, pred: np.ndarray, n_classes: int, *, prefix: str = "") -> dict[str, float]:
     """Accuracy, balanced accuracy and macro F1 from a confusion matrix (validation each epoch)."""
     from thermcli.metrics.classification import confusion
@@ -332,31 +366,38 @@ def train_on(train, val, norm, run, *, cfg: ClassifyConfig, loop: LoopConfig, re
     check_input_fits(model, train.frame_shape, where=str(train.path), arch=cfg.arch)
     if teacher is not None:
         teacher.to(resolve_device(loop.device))
-    task = ClassifyTask(cfg, loop, train, val, n_classes, norm, teacher=teacher, provenance=provenance,
-                        model_kwargs=model_kwargs, weights_record=weights_record)
+    kind = StreamedClassifyTask if hasattr(train, "block_of") else ClassifyTask
+    task = kind(cfg, loop, train, val, n_classes, norm, teacher=teacher, provenance=provenance,
+                model_kwargs=model_kwargs, weights_record=weights_record)
     return fit(model, task, loop, run, resume=resume, run_config={**run_config, "weights": weights_record},
                show_progress=not quiet)
 
 
 def run_train_classify(train_path: Path, val_path: Path | None, out: Path, *, cfg: ClassifyConfig, loop: LoopConfig,
-                       force: bool, resume: bool, options: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
-    """Train a classifier; returns a summary (best epoch, best validation metric, run folder)."""
+                       force: bool, resume: bool, options: dict[str, Any], quiet: bool = False,
+                       cache: str = "auto") -> dict[str, Any]:
+    """Train a classifier; returns a summary (best epoch, best validation metric, run folder).
+
+    ``cache``: hold the frames in memory (memory), stream them from disk in blocks (none) or
+    decide by size (auto); the same batches and weights either way."""
     from thermcli.io import make_provenance
     from thermcli.runs import open_run
-    from thermcli.stages.classify_data import load_split
+    from thermcli.stages.classify_stream import check_cache, open_split
     from thermcli.stages.trainer import distributed_from_env
 
     from thermcli.models.weights import check_weights
 
+    check_cache(cache)
     dist_info = distributed_from_env()
     check_weights(cfg.arch, cfg.weights)  # a missing or unsafe weights file: refused before any run folder
     with open_run(out, force=force, resume=resume, writer=dist_info.main) as run:
-        train, norm, _ = load_split(train_path, frames_k=cfg.frames, norm=_teacher_normalization(cfg),
-                                    normalize=cfg.normalize, centered=cfg.window == "centered", grey=cfg.grey)
+        train = open_split(train_path, frames_k=cfg.frames, norm=_teacher_normalization(cfg), normalize=cfg.normalize,
+                           centered=cfg.window == "centered", cache=cache, grey=cfg.grey)
+        norm = train.norm
         val = None
         if val_path is not None:
-            val, _, _ = load_split(val_path, frames_k=cfg.frames, norm=norm, class_names=train.class_names,
-                                   centered=cfg.window == "centered", grey=cfg.grey)
+            val = open_split(val_path, frames_k=cfg.frames, norm=norm, class_names=train.class_names,
+                             centered=cfg.window == "centered", cache=cache, grey=cfg.grey)
         inputs = [train_path] + ([val_path] if val_path else []) + ([Path(cfg.teacher)] if cfg.teacher else [])
         command = "thermcli distill --task classify" if cfg.teacher else "thermcli train --task classify"
         provenance = make_provenance(command, options, inputs=inputs, seed=loop.seed)
@@ -481,7 +522,7 @@ def run(job: ClassifyJob | EnsembleJob, *, options: dict[str, Any], quiet: bool 
     if job.cv:
         return run_cv_loso(job.data, job.out, cfg=job.cfg, loop=job.loop, force=job.force, options=options, quiet=quiet)
     summary = run_train_classify(job.data, job.val, job.out, cfg=job.cfg, loop=job.loop, force=job.force,
-                                 resume=job.resume, options=options, quiet=quiet)
+                                 resume=job.resume, options=options, quiet=quiet, cache=job.cache)
     if job.cfg.teacher:
         summary.update({"teacher": job.cfg.teacher, "temperature": job.cfg.temperature, "alpha": job.cfg.alpha})
     return summary

@@ -21,6 +21,14 @@ DDP: ``--batch-size`` is the *global* batch. Under ``torchrun`` each of the W pr
 W-th sample of each global batch; DDP averages the gradients, which equals the single-process
 gradient of the same global batch when the local batches have the same size (so B % W == 0 and an
 incomplete last batch is dropped).
+
+Streamed data: a task with ``sample_blocks()`` (the disk block of each sample) and
+``shuffle_buffer(lanes)`` gets its epoch from :func:`block_batches` instead — blocks shuffled,
+rows shuffled within buffers, cut into lanes of which each process takes its own share, so it
+reads only its share of the blocks and the global batches are the same for 1, 2, 4 or 8
+processes. Optional hooks: ``plan_epoch(local_batches)`` (the batches still to come, so a reader
+can drop a block after its last use), ``end_epoch()``, and ``prefetch = True`` (batches prepared
+in a background thread, in order, while the model trains).
 """
 
 from __future__ import annotations
@@ -154,6 +162,109 @@ def global_batches(order, batch_size: int, drop_last: bool) -> list:
         return [order]
     stop = (n // batch_size) * batch_size if drop_last else n
     return [order[i : i + batch_size] for i in range(0, stop, batch_size)]
+
+
+def lanes_for(batch_size: int, world: int) -> int:
+    """How many lanes a block-ordered epoch is cut into: the most of 8, 4, 2, 1 that divides the
+    batch and that the processes divide, so a 1- and a 2-process run (or 4, 8) draw the same
+    global batches; otherwise one lane per process."""
+    for lanes in (8, 4, 2, 1):
+        if batch_size % lanes == 0 and lanes % world == 0:
+            return lanes
+    return world
+
+
+def block_batches(block_of: np.ndarray, epoch: int, seed: int, batch_size: int, drop_last: bool,
+                  weights: np.ndarray | None = None, *, buffer: int, rank: int = 0, world: int = 1) -> list[np.ndarray]:
+    """This process's batches of sample indices for one epoch of block-streamed data.
+
+    ``block_of[i]``: the block (a run of rows read from disk together) sample i lies in. The
+    blocks are shuffled by (seed, epoch) and the samples of each block shuffled among themselves;
+    that order is cut into L equal contiguous *lanes* (:func:`lanes_for`), each lane shuffled
+    again within consecutive buffers of ``buffer`` samples (``weights``: drawn with replacement in
+    proportion to them within the buffer instead: resampling). Global batch s is the s-th
+    ``batch_size / L`` samples of every lane; process r of W takes the lanes r·L/W … (r+1)·L/W − 1,
+    so it reads only about 1/W of the blocks (DistributedSampler semantics, reshuffled each epoch),
+    and the global batches do not depend on W. A streamed reader then holds only the blocks of the
+    current buffer of each of its lanes.
+    """
+    n = len(block_of)
+    base = int(seed) % 2**32
+    lanes = lanes_for(batch_size, world)
+    if n < lanes * world and world == 1:
+        lanes = 1
+    gen = np.random.default_rng([base, epoch, 1])
+    n_blocks = int(block_of.max()) + 1 if n else 0
+    position = gen.permutation(n_blocks)
+    order = np.lexsort((gen.random(n), position[block_of])) if n else np.zeros(0, np.int64)
+    lane_len = n // lanes
+    per_lane = batch_size // lanes
+    mine = []
+    for lane in range(rank * lanes // world, (rank + 1) * lanes // world):
+        rows = order[lane * lane_len : (lane + 1) * lane_len]
+        parts = []
+        for k, lo in enumerate(range(0, lane_len, buffer)):
+            part = rows[lo : lo + buffer]
+            rng = np.random.default_rng([base, epoch, 2, lane, k])
+            if weights is None:
+                parts.append(part[rng.permutation(len(part))])
+            else:
+                w = np.asarray(weights, np.float64)[part]
+                parts.append(part[rng.choice(len(part), len(part), p=w / w.sum())])
+        mine.append(np.concatenate(parts) if parts else rows)
+    if lane_len <= per_lane:
+        return [np.concatenate(mine)] if lane_len else []
+    steps = lane_len // per_lane if drop_last else -(-lane_len // per_lane)
+    return [np.concatenate([lane[s * per_lane : (s + 1) * per_lane] for lane in mine]) for s in range(steps)]
+
+
+class Prefetch:
+    """Prepare ``make(step)`` for the next ``depth`` steps in a background thread (disk reads and
+    normalisation overlap the model's step). The steps come back in order; a failure in the
+    thread is raised where its step is taken; leaving early stops the thread."""
+
+    def __init__(self, make, steps, depth: int = 3):
+        import queue
+        import threading
+
+        self._queue: Any = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+
+        def work() -> None:
+            try:
+                for step in steps:
+                    if self._stop.is_set():
+                        return
+                    item = (step, make(step), None)
+                    while not self._stop.is_set():
+                        try:
+                            self._queue.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+            except BaseException as exc:  # handed to the consumer
+                self._queue.put((None, None, exc))
+
+        self._thread = threading.Thread(target=work, daemon=True, name="thermcli-prefetch")
+        self._thread.start()
+
+    def get(self, step):
+        got, value, error = self._queue.get()
+        if error is not None:
+            raise error
+        assert got == step, (got, step)
+        return value
+
+    def close(self) -> None:
+        import queue
+
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self._thread.join()
 
 
 def make_optimizer(params, loop: LoopConfig):
@@ -381,8 +492,16 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
         train_model.train()
         for module in getattr(model, "_frozen_modules", []):
             module.eval()  # frozen BatchNorm layers keep their statistics
-        order = epoch_order(task.sample_count(), epoch, loop.seed, task.sample_weights())
-        batches = global_batches(order, loop.batch_size, loop.drop_last)
+        if hasattr(task, "sample_blocks"):  # streamed data: batches follow the block order
+            block_of = task.sample_blocks()
+            lanes = lanes_for(loop.batch_size, dist_info.world)
+            batches = block_batches(block_of, epoch, loop.seed, loop.batch_size, loop.drop_last, task.sample_weights(),
+                                    buffer=task.shuffle_buffer(lanes), rank=dist_info.rank, world=dist_info.world)
+            local_of = lambda step: batches[step]  # noqa: E731 (already this process's share)
+        else:
+            order = epoch_order(task.sample_count(), epoch, loop.seed, task.sample_weights())
+            batches = global_batches(order, loop.batch_size, loop.drop_last)
+            local_of = lambda step: batches[step][dist_info.rank :: dist_info.world]  # noqa: E731
         totals, seen = (resumed_totals, resumed_seen) if epoch == start_epoch else ({}, 0)
         first = skip if epoch == start_epoch else 0
         if interrupt.requested():
@@ -392,23 +511,35 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
             from thermcli.progress import track
 
             steps = track(steps, total=len(steps), description=f"epoch {epoch + 1}/{loop.epochs}")
-        for step in steps:
-            local = batches[step][dist_info.rank :: dist_info.world]
+        if hasattr(task, "plan_epoch"):
+            task.plan_epoch([local_of(step) for step in range(first, len(batches))])
+
+        def make(step: int, epoch: int = epoch):
+            local = local_of(step)
             if takes_rng:
-                batch = task.batch(local, device, rng=batch_rng(loop.seed, epoch, step, dist_info.rank))
-            else:
-                batch = task.batch(local, device)
-            if hasattr(task, "train_step"):  # a task with its own step (several optimisers)
-                logs = task.train_step(train_model, batch, optimizers)
-            else:
-                loss, logs = _train_step(train_model, task, batch, optimizer, scaler, loop.grad_clip, amp)
-                logs = {"train_loss": float(loss.detach()), **logs}
-            count = len(local)
-            seen += count
-            for key, value in logs.items():
-                totals[key] = totals.get(key, 0.0) + value * count
-            if interrupt.requested():  # Ctrl-C / SIGTERM: stop after this batch, resumable from the next
-                stop_here(epoch, step + 1, totals, seen)
+                return local, task.batch(local, device, rng=batch_rng(loop.seed, epoch, step, dist_info.rank))
+            return local, task.batch(local, device)
+
+        prefetch = Prefetch(make, range(first, len(batches))) if getattr(task, "prefetch", False) else None
+        try:
+            for step in steps:
+                local, batch = prefetch.get(step) if prefetch is not None else make(step)
+                if hasattr(task, "train_step"):  # a task with its own step (several optimisers)
+                    logs = task.train_step(train_model, batch, optimizers)
+                else:
+                    loss, logs = _train_step(train_model, task, batch, optimizer, scaler, loop.grad_clip, amp)
+                    logs = {"train_loss": float(loss.detach()), **logs}
+                count = len(local)
+                seen += count
+                for key, value in logs.items():
+                    totals[key] = totals.get(key, 0.0) + value * count
+                if interrupt.requested():  # Ctrl-C / SIGTERM: stop after this batch, resumable from the next
+                    stop_here(epoch, step + 1, totals, seen)
+        finally:
+            if prefetch is not None:
+                prefetch.close()
+            if hasattr(task, "end_epoch"):
+                task.end_epoch()
         model.eval()
         with torch.no_grad():
             metrics = task.validate(model, device)

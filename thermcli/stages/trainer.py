@@ -497,11 +497,11 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
             lanes = lanes_for(loop.batch_size, dist_info.world)
             batches = block_batches(block_of, epoch, loop.seed, loop.batch_size, loop.drop_last, task.sample_weights(),
                                     buffer=task.shuffle_buffer(lanes), rank=dist_info.rank, world=dist_info.world)
-            local_of = lambda step: batches[step]  # noqa: E731 (already this process's share)
+            local_of = lambda step, batches=batches: batches[step]  # noqa: E731 (already this process's share)
         else:
             order = epoch_order(task.sample_count(), epoch, loop.seed, task.sample_weights())
             batches = global_batches(order, loop.batch_size, loop.drop_last)
-            local_of = lambda step: batches[step][dist_info.rank :: dist_info.world]  # noqa: E731
+            local_of = lambda step, batches=batches: batches[step][dist_info.rank :: dist_info.world]  # noqa: E731
         totals, seen = (resumed_totals, resumed_seen) if epoch == start_epoch else ({}, 0)
         first = skip if epoch == start_epoch else 0
         if interrupt.requested():
@@ -514,7 +514,7 @@ def fit(model, task: Task, loop: LoopConfig, run, *, resume: bool = False, run_c
         if hasattr(task, "plan_epoch"):
             task.plan_epoch([local_of(step) for step in range(first, len(batches))])
 
-        def make(step: int, epoch: int = epoch):
+        def make(step: int, epoch: int = epoch, local_of=local_of):
             local = local_of(step)
             if takes_rng:
                 return local, task.batch(local, device, rng=batch_rng(loop.seed, epoch, step, dist_info.rank))

@@ -103,7 +103,7 @@ Augment = Annotated[bool, typer.Option("--augment/--no-augment", help="--task ke
 Subjects = Annotated[Optional[str], typer.Option("--subjects", help="Use only these subjects' rows (comma list).")]
 ExcludeSubjects = Annotated[Optional[str], typer.Option("--exclude-subjects", help="Leave out these subjects' rows (comma list), e.g. the test subjects.")]
 MapWeight = Annotated[float, typer.Option("--map-weight", min=0.0, help="--task keypoints: Adaptive Wing's weighted loss map W (foreground pixels × (W + 1); the paper's 10; 0 = off).")]
-ColorJitter = Annotated[bool, typer.Option("--color-jitter/--no-color-jitter", help="--task keypoints on RGB, with --augment: also random brightness, contrast, saturation, channel order and grey.")]
+ColorJitter = Annotated[bool, typer.Option("--color-jitter/--no-color-jitter", help="--task keypoints on RGB and --task detect, with --augment: also random brightness, contrast, saturation, channel order and grey.")]
 Adapter = Annotated[bool, typer.Option("--adapter/--no-adapter", help="--task keypoints: a learned 1×1 projection from the student's latent to the teacher's also when their widths agree.")]
 LatentNorm = Annotated[str, typer.Option("--latent-norm", help="--task keypoints: none (L1 on raw latents) or channel (L1 on latents standardised by the teacher's per-channel mean/std).")]
 

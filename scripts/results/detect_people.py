@@ -174,6 +174,7 @@ def main() -> None:
 
 def render(record: dict) -> None:
     d, h, held = record["detector"], record["heuristic"], record["held_out"]
+    bbox = record["coco"]["metrics"]["bbox"]
     goal = d["recall"] >= 0.80 and d["precision"] >= 0.5 and record["train_cpu_s"] <= 1200
     body = [
         f"**Goal** (issue 19): person box recall at IoU 0.5 ≥ 0.80 with precision ≥ 0.5 on `valid/`, trained "
@@ -187,7 +188,7 @@ def render(record: dict) -> None:
         ]),
         "",
         f"COCO box AP of the detector on valid/ (both classes, `eval --metric bbox`): "
-        f"AP {record['coco'].get('AP', float('nan')):.3f}, AP50 {record['coco'].get('AP50', float('nan')):.3f}.",
+        f"AP {bbox['AP']:.3f}, AP50 {bbox['AP50']:.3f}.",
         "",
         "## Recipe",
         "",

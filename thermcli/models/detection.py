@@ -73,6 +73,9 @@ def _compact_fcos(arch: str, num_classes: int, min_size: int, max_size: int, **e
     sizes = ((16,), (32,), (64,), (128,))
     anchors = AnchorGenerator(sizes, ((1.0,),) * len(sizes))
     head = FCOSHead(spec["fpn_channels"], 1, num_classes, num_convs=spec["head_convs"])
+    # torchvision's zero bias leaves the ReLU'd box distances at the edge of dying: from scratch they
+    # went all ≤ 0 in the first epoch (GIoU loss stuck at 1). Start them at one anchor size.
+    torch.nn.init.constant_(head.regression_head.bbox_reg.bias, 1.0)
     return FCOS(backbone, num_classes, min_size=min_size, max_size=max_size, anchor_generator=anchors, head=head,
                 **extra)
 

@@ -105,7 +105,7 @@ def test_every_option_is_used_or_refused(cli, command, task, mode, selectors):
     if (command, task) == ("distill", "keypoints"):
         assert "--temperature" in checked["refused"] and "--optimizer" in checked["used"]
     if (command, task) == ("train", "detect"):
-        assert {"--optimizer", "--seed", "--resume", "--weights", "--augment"} <= set(checked["used"])
+        assert {"--optimizer", "--seed", "--resume", "--weights", "--augment", "--color-jitter"} <= set(checked["used"])
         assert {"--sigma", "--cv", "--frames", "--head"} <= set(checked["refused"])
     if (command, task) == ("train", "keypoints") and not mode:
         assert {"--optimizer", "--weight-decay", "--cv"} <= set(checked["used"])
@@ -118,6 +118,7 @@ def test_combinations_are_checked_by_the_configs():
     from thermcli.errors import UsageError
     from thermcli.stages.distill_keypoints import KeypointDistillConfig, KeypointDistillJob
     from thermcli.stages.train_classify import ClassifyConfig, ClassifyJob
+    from thermcli.stages.train_detect import DetectConfig
     from thermcli.stages.train_keypoints import KeypointJob, KeypointTrainConfig
     from thermcli.stages.trainer import LoopConfig
 
@@ -127,6 +128,7 @@ def test_combinations_are_checked_by_the_configs():
         (lambda: LoopConfig(grad_clip=-1.0), "--grad-clip"),
         (lambda: KeypointTrainConfig(loss="mse", map_weight=10), "--map-weight"),
         (lambda: KeypointTrainConfig(augment=False, color_jitter=True), "--color-jitter"),
+        (lambda: DetectConfig(augment=False, color_jitter=True), "--color-jitter"),
         (lambda: KeypointTrainConfig(arch="vit_tiny", weights="imagenet"), "--weights"),  # ViTs ignored it
         (lambda: KeypointDistillConfig(student="vit_tiny", weights="x.pt"), "--weights"),
         (lambda: KeypointJob(Path("d"), Path("o"), KeypointTrainConfig(cv="loso"), loop, val=Path("v")), "--val"),

@@ -47,7 +47,8 @@ def align(
     clock_offset: Annotated[str, typer.Option("--clock-offset", help="How far the RGB clock runs ahead of the thermal one (20ms, -1.5s), or auto to estimate it.")] = "0",
     crop: Annotated[Optional[str], typer.Option("--crop", help="Top-down person crops HEIGHTxWIDTH (e.g. 256x192) of both modalities; implies --apply.")] = None,
     padding: Annotated[float, typer.Option("--padding", min=1.0, help="Crop box enlargement after fitting the crop's aspect ratio.")] = 1.25,
-    boxes: Annotated[str, typer.Option("--boxes", help="Boxes to crop around: dataset, find (built-in thermal person finder) or a CSV row,x,y,w,h (thermal rows and pixels).")] = "dataset",
+    boxes: Annotated[str, typer.Option("--boxes", help="Boxes to crop around: dataset, find (built-in thermal person finder), a CSV row,x,y,w,h (thermal rows and pixels) or a detect checkpoint MODEL.pt (train --task detect: its person boxes on the thermal frames).")] = "dataset",
+    min_score: Annotated[Optional[float], typer.Option("--min-score", min=0.0, max=1.0, help="With --boxes MODEL.pt: keep detections scoring at least this (default 0.5).", show_default=False)] = None,
     labels: Annotated[str, typer.Option("--labels", help="Keypoints/boxes from: auto (thermal if it has them), thermal or rgb; the other stream's keypoints go to columns/<stream>_keypoints.")] = "auto",
     pattern: Annotated[str, typer.Option("--pattern", help="Calibration target: inner corners (or circles) COLUMNSxROWS.")] = "6x5",
     target: Annotated[str, typer.Option("--target", help="Calibration target kind: chessboard or circles.")] = "chessboard",
@@ -73,6 +74,7 @@ def align(
     from thermcli.errors import UsageError
     from thermcli.io import check_output, is_hdf5_path, make_provenance
     from thermcli.progress import say
+    from thermcli.stages.align.run import is_model as stage_is_model
 
     if len(paths) not in (1, 3):
         raise UsageError(f"expected THERMAL RGB OUT, or only OUT.json with --calib/--points; got {len(paths)} paths",
@@ -119,7 +121,12 @@ def align(
         for path, name in zip(streams, ("THERMAL", "RGB")):
             if not path.exists():
                 raise UsageError(f"{path} does not exist", param=name)
-    align_inputs = [*paths[:-1], calib, points, transform, initial]
+    box_model = Path(boxes) if stage_is_model(boxes) else None
+    if min_score is not None and box_model is None:
+        raise UsageError("--min-score filters the detections of --boxes MODEL.pt", param="--min-score")
+    if box_model is not None and not box_model.is_file():
+        raise UsageError(f"{box_model} does not exist", param="--boxes")
+    align_inputs = [*paths[:-1], calib, points, transform, initial, box_model]
     check_output(out, force=force, inputs=align_inputs)
     if save_transform is not None:
         check_output(save_transform, force=force, param="--save-transform", inputs=align_inputs)
@@ -127,10 +134,11 @@ def align(
     from thermcli.stages import align as stage
 
     options = resolved_options(ctx)
-    inputs = [p for p in (*(streams or []), calib, points, transform, initial) if p is not None]
+    inputs = [p for p in (*(streams or []), calib, points, transform, initial, box_model) if p is not None]
     provenance = make_provenance("thermcli align", options, inputs=inputs)
     config = stage.AlignConfig(apply=apply, reverse=reverse, max_skew=skew, clock_offset=offset, crop=crop_size,
-                               padding=padding, boxes=boxes, labels=labels, batch_size=batch_size)
+                               padding=padding, boxes=boxes, min_score=min_score, labels=labels,
+                               batch_size=batch_size)
     estimated, report = stage.align(
         tuple(streams) if streams else None, out, method=methods[0].lstrip("-"), calib=calib, points=points,
         transform_path=transform, initial_path=initial, calib_options=calib_options, ransac_px=ransac_px,

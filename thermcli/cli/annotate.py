@@ -14,7 +14,7 @@ def annotate(
     ctx: typer.Context,
     data: InputPath,
     out: Annotated[Path, typer.Argument(help="A folder (one PNG a frame), a contact sheet (.png) or a video (.mp4).", show_default=False)],
-    model: Annotated[Optional[Path], typer.Option("--model", help="A keypoint model (.pt) to run on the frames: its predictions are drawn.", show_default=False)] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="A keypoint or detect model (.pt) to run on the frames: its predictions (keypoints, or boxes with class and score) are drawn.", show_default=False)] = None,
     pred: Annotated[Optional[Path], typer.Option("--pred", help="A predictions dataset (thermcli predict): its keypoints, boxes, scores and labels are drawn.", show_default=False)] = None,
     palette: Annotated[str, typer.Option("--palette", help="Palette for temperatures: ironbow, white-hot, black-hot, rainbow, ...")] = "ironbow",
     window: Annotated[Optional[str], typer.Option("--window", help="Temperature window LO:HI in the frames' unit (default: 0.5th–99.9th percentile of the selected frames, one window for all).")] = None,
@@ -25,6 +25,7 @@ def annotate(
     columns: Annotated[int, typer.Option("--columns", min=1, help="Contact sheet: frames a row.")] = 6,
     fps: Annotated[float, typer.Option("--fps", min=0.1, help="MP4: frames per second.")] = 5.0,
     min_confidence: Annotated[float, typer.Option("--min-confidence", min=0.0, help="Hide predicted keypoints whose confidence (heatmap peak) is at most this.")] = 0.0,
+    min_score: Annotated[float, typer.Option("--min-score", min=0.0, max=1.0, help="Hide predicted boxes (and their people) scoring below this, e.g. a detector's chosen threshold.")] = 0.0,
     device: Device = "auto",
     force: Force = False,
 ) -> None:
@@ -43,7 +44,7 @@ def annotate(
     config = AnnotateConfig(
         palette=palette, window=parse_interval(window, "--window") if window else None, scale=scale,
         colorbar=colorbar, show_gt=gt, columns=columns, fps=fps, min_confidence=min_confidence,
-        rows=parse_frame_range(frames, "--frames"), device=device,
+        min_score=min_score, rows=parse_frame_range(frames, "--frames"), device=device,
     )
     inputs = [data] + [p for p in (model, pred) if p is not None]
     summary = run(data, out, config, model=model, predictions=pred, force=force,

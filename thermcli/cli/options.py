@@ -103,7 +103,7 @@ Augment = Annotated[bool, typer.Option("--augment/--no-augment", help="--task ke
 Subjects = Annotated[Optional[str], typer.Option("--subjects", help="Use only these subjects' rows (comma list).")]
 ExcludeSubjects = Annotated[Optional[str], typer.Option("--exclude-subjects", help="Leave out these subjects' rows (comma list), e.g. the test subjects.")]
 MapWeight = Annotated[float, typer.Option("--map-weight", min=0.0, help="--task keypoints: Adaptive Wing's weighted loss map W (foreground pixels × (W + 1); the paper's 10; 0 = off).")]
-ColorJitter = Annotated[bool, typer.Option("--color-jitter/--no-color-jitter", help="--task keypoints on RGB, with --augment: also random brightness, contrast, saturation, channel order and grey.")]
+ColorJitter = Annotated[bool, typer.Option("--color-jitter/--no-color-jitter", help="--task keypoints on RGB and --task detect, with --augment: also random brightness, contrast, saturation, channel order and grey.")]
 # classify model options shared by train and distill (the student, for distill)
 Window = Annotated[str, typer.Option("--window", help="With --frames K: causal (frame i and the K−1 before it) or centered (frames around i; offline analysis).")]
 Finetune = Annotated[str, typer.Option("--finetune", help="full, frozen (backbone fixed), last:N (top N stages) or gradual:E (one more stage every E epochs).")]

@@ -121,7 +121,7 @@ CLASSIFY_MODEL = {"arch", "weights", "frames", "window", "normalize", "finetune"
                   "margin", "dropout", "norm", "width", "input_size", "stem", "grey", "cache"}
 KEYPOINT_MODEL = {"arch", "weights", "input_size", "sigma", "loss", "map_weight", "color_jitter", "side",
                   "teacher_weights", "flip_test", "augment", "subjects", "exclude_subjects"}
-DETECT_MODEL = {"arch", "weights", "input_size", "augment"}
+DETECT_MODEL = {"arch", "weights", "input_size", "augment", "color_jitter"}
 ENSEMBLE = {"train", "out", "val", "task", "head", "features", "ensemble_weights", "svm_c", "trees", "seed", "device",
             "force", "json_out"}
 
@@ -235,7 +235,7 @@ def build_train_job(task: str, params: dict[str, Any], given: set[str]):
         size = params.get("input_size") or "320x320"
         cfg = DetectConfig(arch=params["arch"] if "arch" in given else DEFAULT_ARCH, weights=params["weights"],
                            input_size=parse_size(size if "x" in size else f"{size}x{size}", "--input-size"),
-                           augment=params["augment"])
+                           augment=params["augment"], color_jitter=params["color_jitter"])
         return DetectJob(data=Path(params["train"]), out=Path(params["out"]), cfg=cfg, loop=loop_from(params),
                          val=_path(params.get("val")), force=params["force"], resume=params["resume"])
     raise UsageError(f"no job builder for task {task!r}", param="--task")

@@ -26,7 +26,12 @@ DETECTORS = (
     "fcos_resnet50_fpn",
     "retinanet_resnet50_fpn",
     "fasterrcnn_resnet50_fpn",
+    "fcos_mobilenet_v3_small_fpn",
 )
+
+# Compact detectors built here from torchvision's parts (not in torchvision's model zoo, so no
+# published weights): small enough to train from scratch on a CPU in minutes.
+COMPACT = {"fcos_mobilenet_v3_small_fpn": {"fpn_channels": 64, "head_convs": 2}}
 
 
 def _torchvision_detector(arch: str, num_classes: int, min_size: int, max_size: int, size=None, **extra: Any):
@@ -34,6 +39,8 @@ def _torchvision_detector(arch: str, num_classes: int, min_size: int, max_size: 
 
     if arch not in DETECTORS:
         raise UsageError(f"unknown detector {arch!r}; choose from {', '.join(DETECTORS)}", param="--arch")
+    if arch in COMPACT:
+        return _compact_fcos(arch, int(num_classes) + 1, min_size, max_size, **extra)
     builder = getattr(torchvision.models.detection, arch)
     kwargs: dict[str, Any] = {"weights": None, "weights_backbone": None, "num_classes": int(num_classes) + 1}
     if not arch.startswith("ssdlite"):
@@ -44,6 +51,33 @@ def _torchvision_detector(arch: str, num_classes: int, min_size: int, max_size: 
         h, w = (int(v) for v in (size or (min_size, min_size)))
         net.transform.min_size, net.transform.max_size, net.transform.fixed_size = (min(h, w),), max(h, w), (h, w)
     return net
+
+
+def _compact_fcos(arch: str, num_classes: int, min_size: int, max_size: int, **extra: Any):
+    """FCOS (torchvision's, anchor-free) on MobileNetV3-Small (trainable BatchNorm, from scratch)
+    with a narrow FPN over its stride-8/16/32 stages plus a stride-64 level, and a 2-conv head."""
+    import torch
+    from torchvision.models import mobilenet_v3_small
+    from torchvision.models.detection import FCOS
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.models.detection.fcos import FCOSHead
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+    spec = COMPACT[arch]
+    features = mobilenet_v3_small(weights=None, norm_layer=torch.nn.BatchNorm2d).features
+    # the last block of each stride (8, 16, 32) of MobileNetV3-Small's 13 feature blocks
+    ends = {"3": "0", "8": "1", "12": "2"}
+    chans = [features[int(k)].out_channels for k in ends]
+    backbone = BackboneWithFPN(features, ends, chans, spec["fpn_channels"], extra_blocks=LastLevelMaxPool())
+    sizes = ((16,), (32,), (64,), (128,))
+    anchors = AnchorGenerator(sizes, ((1.0,),) * len(sizes))
+    head = FCOSHead(spec["fpn_channels"], 1, num_classes, num_convs=spec["head_convs"])
+    # torchvision's zero bias leaves the ReLU'd box distances at the edge of dying: from scratch they
+    # went all ≤ 0 in the first epoch (GIoU loss stuck at 1). Start them at one anchor size.
+    torch.nn.init.constant_(head.regression_head.bbox_reg.bias, 1.0)
+    return FCOS(backbone, num_classes, min_size=min_size, max_size=max_size, anchor_generator=anchors, head=head,
+                **extra)
 
 
 def _module():
@@ -57,7 +91,7 @@ def _module():
                      size=None, score_thresh: float = 0.001, detections_per_img: int = 100):
             super().__init__()
             extra: dict[str, Any] = {}
-            if arch.startswith("ssdlite") or arch.startswith("retinanet") or arch.startswith("fcos"):
+            if arch.startswith(("ssdlite", "retinanet", "fcos")):
                 extra = {"score_thresh": score_thresh, "detections_per_img": detections_per_img}
             else:
                 extra = {"box_score_thresh": score_thresh, "box_detections_per_img": detections_per_img}

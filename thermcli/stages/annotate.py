@@ -29,6 +29,7 @@ class AnnotateConfig:
     columns: int = 6
     fps: float = 5.0
     min_confidence: float = 0.0
+    min_score: float = 0.0  # predicted boxes/people scoring below this are not drawn
     rows: tuple[int | None, int | None] | None = None
     device: str = "auto"
 
@@ -57,7 +58,14 @@ def annotate(data: Path, out: Path, config: AnnotateConfig, *, model: Path | Non
     kind = output_kind(out)
     ds = read_dataset(data)
     pred = None
-    if model is not None:
+    if model is not None and checkpoint_task(model) == "detect":
+        from thermcli.device import resolve_device
+        from thermcli.stages.predict_detect import predict as predict_boxes
+
+        p = predict_boxes(model, data, device=resolve_device(config.device), batch_size=16, provenance={})
+        pred = {"keypoints": None, "scores": p.scores, "boxes": p.boxes, "labels": None, "class_names": None,
+                "box_classes": p.box_classes, "box_class_names": p.meta.box_class_names}
+    elif model is not None:
         from thermcli.device import resolve_device
         from thermcli.stages.predict_keypoints import predict_arrays
 
@@ -113,6 +121,13 @@ def annotate(data: Path, out: Path, config: AnnotateConfig, *, model: Path | Non
             "window": list(window) if window else None, "palette": config.palette}
 
 
+def checkpoint_task(path: Path) -> str | None:
+    """The task a checkpoint was trained for (its config's ``task``), read without building it."""
+    from thermcli.models.checkpoint import read_checkpoint
+
+    return read_checkpoint(path)["config"].get("task")
+
+
 def _title(ds, pred, i: int) -> str:
     parts = [f"#{i}"]
     if ds.subject is not None:
@@ -135,6 +150,9 @@ def _draw_people(image, keypoints, boxes, scores, i, names, skeleton, scale, sty
     if boxes is not None:
         people = max(people, boxes.shape[1])
     for p in range(people):
+        if style == "pred" and scores is not None and scores.ndim == 2 and p < scores.shape[1] \
+                and np.isfinite(scores[i, p]) and scores[i, p] < config.min_score:
+            continue
         if boxes is not None and p < boxes.shape[1]:
             label = None
             if style == "pred" and scores is not None and np.isfinite(scores[i, p]):

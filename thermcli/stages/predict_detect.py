@@ -33,3 +33,36 @@ def predict(source: Path, data_path: Path, *, device, batch_size: int, provenanc
     keypoints = None  # the frames' people are the detections now: the labels' keypoints do not index them
     return ds.replace(meta=meta, boxes=boxes, scores=scores, box_classes=classes, keypoints=keypoints,
                       columns=columns)
+
+
+class BoxDetector:
+    """A detect checkpoint as a box source (``align --boxes MODEL.pt``): loaded once, then
+    ``boxes(frames, unit)`` → per frame the (x, y, w, h) boxes (float64) of one class (``person``
+    when the model has it, else every class) scoring at least ``min_score``."""
+
+    def __init__(self, path: str | Path, *, min_score: float = 0.5, device="cpu", class_name: str = "person"):
+        from thermcli.models.checkpoint import load_checkpoint
+
+        self.model, self.config, _ = load_checkpoint(path, expect_task="detect")
+        if self.config.get("task") != "detect":
+            from thermcli.errors import DataError
+
+            raise DataError(f"is a {self.config.get('task') or 'untyped'} checkpoint, not a detect model "
+                            "(train --task detect)", path=str(path))
+        self.model.to(device)
+        self.device, self.min_score = device, float(min_score)
+        names = list(self.config.get("box_class_names") or [])
+        self.class_index = names.index(class_name) if class_name in names else None
+
+    def boxes(self, frames: np.ndarray, unit: str) -> list[np.ndarray]:
+        from thermcli.models.detection import frames_to_images
+        from thermcli.stages.train_detect import detect
+
+        out = []
+        for b, s, c in detect(self.model, frames_to_images(frames, unit), device=self.device):
+            keep = s >= self.min_score
+            if self.class_index is not None:
+                keep &= c == self.class_index
+            order = np.argsort(-s[keep], kind="stable")
+            out.append(b[keep][order].astype(np.float64))
+        return out

@@ -27,6 +27,7 @@ class DetectConfig:
     weights: str = "none"  # none, or a file: torchvision detection state dict or a thermcli detect checkpoint
     input_size: tuple[int, int] = (320, 320)  # HxW the detector resizes to (R-CNN/FCOS: min and max side)
     augment: bool = True
+    color_jitter: bool = False  # with augment: brightness, contrast, saturation, channel order, grey
     val_fraction: float = 0.2
 
     def __post_init__(self) -> None:
@@ -36,6 +37,8 @@ class DetectConfig:
             raise UsageError(f"unknown detector {self.arch!r}; choose from {', '.join(DETECTORS)}", param="--arch")
         if len(self.input_size) != 2 or min(self.input_size) < 32:
             raise UsageError(f"{self.input_size!r}: expected HxW, each ≥ 32", param="--input-size")
+        if self.color_jitter and not self.augment:
+            raise UsageError("--color-jitter is part of --augment: drop --no-augment", param="--color-jitter")
         from thermcli.models.weights import is_weight_name
 
         if self.weights not in ("none", "") and not Path(self.weights).suffix and not is_weight_name(self.weights):
@@ -120,9 +123,13 @@ def class_names(ds, targets) -> list[str]:
     return [str(i) for i in range(most + 1)]
 
 
-def augment(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, rng: np.random.Generator):
-    """Horizontal flip (p = 0.5) and a zoom crop (side 0.6–1 of the frame, p = 0.5), resized back;
-    boxes are moved and clipped; a box keeping < 40 % of its area is dropped."""
+def augment(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, rng: np.random.Generator, *,
+            color_jitter: bool = False):
+    """Horizontal flip (p = 0.5), then a zoom crop (side 0.6–1 of the frame, p = 0.5) or a zoom
+    out (the frame shrunk to 0.5–1 of its side on a canvas of its mean colour, p = 0.25), resized
+    back; boxes are moved and clipped; a box keeping < 40 % of its area is dropped. With
+    ``color_jitter``: brightness, contrast, saturation, channel order and grey (pseudo-colour
+    palettes differ between cameras)."""
     import cv2
 
     _, h, w = image.shape
@@ -130,7 +137,8 @@ def augment(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, rng: np.r
     if rng.random() < 0.5:
         image = image[:, :, ::-1]
         boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
-    if rng.random() < 0.5:
+    draw = rng.random()
+    if draw < 0.5:
         s = rng.uniform(0.6, 1.0)
         cw, ch = max(8, int(round(w * s))), max(8, int(round(h * s)))
         x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
@@ -143,7 +151,22 @@ def augment(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, rng: np.r
         kept = (moved[:, 2] - moved[:, 0]) * (moved[:, 3] - moved[:, 1]) >= 0.4 * np.maximum(area, 1e-6)
         boxes = (moved[kept] * np.array([w / cw, h / ch, w / cw, h / ch], np.float32)).astype(np.float32)
         classes = classes[kept]
-    return np.ascontiguousarray(image), boxes, classes
+    elif draw < 0.75:
+        s = rng.uniform(0.5, 1.0)
+        sw, sh = max(8, int(round(w * s))), max(8, int(round(h * s)))
+        x0, y0 = int(rng.integers(0, w - sw + 1)), int(rng.integers(0, h - sh + 1))
+        small = cv2.resize(np.ascontiguousarray(image.transpose(1, 2, 0)), (sw, sh), interpolation=cv2.INTER_AREA)
+        canvas = np.empty((h, w, image.shape[0]), np.float32)
+        canvas[:] = image.reshape(image.shape[0], -1).mean(1)
+        canvas[y0:y0 + sh, x0:x0 + sw] = small.reshape(sh, sw, -1)
+        image = canvas.transpose(2, 0, 1)
+        boxes = (boxes * np.array([sw / w, sh / h, sw / w, sh / h], np.float32)
+                 + np.array([x0, y0, x0, y0], np.float32)).astype(np.float32)
+    if color_jitter and image.shape[0] == 3:
+        from thermcli.stages.keypoints_data import color_jitter as jitter
+
+        image = jitter(np.ascontiguousarray(image.transpose(1, 2, 0))[None], rng)[0].transpose(2, 0, 1)
+    return np.ascontiguousarray(image, dtype=np.float32), boxes, classes
 
 
 # ---- predictions and validation ---------------------------------------------------------------
@@ -219,7 +242,7 @@ class DetectTask:
             i = int(self.train_idx[r])
             image, (boxes, classes) = self.images[i], self.targets[i]
             if self.cfg.augment:
-                image, boxes, classes = augment(image, boxes, classes, rng)
+                image, boxes, classes = augment(image, boxes, classes, rng, color_jitter=self.cfg.color_jitter)
             images.append(torch.from_numpy(np.ascontiguousarray(image)).to(device))
             targets.append({"boxes": torch.from_numpy(boxes.reshape(-1, 4)).float().to(device),
                             "labels": torch.from_numpy(classes + 1).long().to(device)})

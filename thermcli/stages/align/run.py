@@ -44,6 +44,11 @@ def read_box_file(path: str | Path) -> dict[int, np.ndarray]:
     return {k: np.array(v, np.float64) for k, v in boxes.items()}
 
 
+def is_model(boxes: str) -> bool:
+    """``--boxes`` names a detect checkpoint (``train --task detect``'s best.pt / last.pt)."""
+    return Path(boxes).suffix.lower() in (".pt", ".pth")
+
+
 # ---- the whole command -----------------------------------------------------------------------
 
 
@@ -55,7 +60,8 @@ class AlignConfig:
     clock_offset: float | str = 0.0
     crop: tuple[int, int] | None = None  # (height, width)
     padding: float = 1.25
-    boxes: str = "dataset"  # dataset | find | path to a CSV
+    boxes: str = "dataset"  # dataset | find | path to a CSV | a detect checkpoint (.pt)
+    min_score: float | None = None  # with a detect checkpoint: keep detections scoring at least this (0.5)
     labels: str = "auto"  # auto | thermal | rgb
     batch_size: int = 64
 
@@ -101,7 +107,17 @@ def run_align(thermal_path: Path, rgb_path: Path, out: Path, transform: Transfor
         label_reader = thermal_reader if labels_from == "thermal" else rgb_reader
         other_name = "rgb" if labels_from == "thermal" else "thermal"
         box_file = None
-        if config.boxes not in ("dataset", "find"):
+        if config.min_score is not None and not is_model(config.boxes):
+            from thermcli.errors import UsageError
+
+            raise UsageError("--min-score filters the detections of --boxes MODEL.pt", param="--min-score")
+        if is_model(config.boxes):
+            from thermcli.stages.predict_detect import BoxDetector
+
+            if not Path(config.boxes).is_file():
+                raise DataError("no such detect checkpoint", path=str(config.boxes))
+            box_file = BoxDetector(config.boxes, min_score=0.5 if config.min_score is None else config.min_score)
+        elif config.boxes not in ("dataset", "find"):
             box_file = read_box_file(config.boxes)
         elif config.crop is not None and config.boxes == "dataset" and "boxes" not in label_reader.fields:
             raise DataError("has no person boxes to crop around; use --boxes find or --boxes FILE.csv",
@@ -231,6 +247,9 @@ def _crop_batch(paired, config: AlignConfig, box_file, meta):
 
     rows, people, boxes_per_row = [], [], []
     missing = 0
+    detected = None
+    if box_file is not None and not isinstance(box_file, dict):  # a detector on the thermal frames
+        detected = box_file.boxes(paired.frames, paired.meta.unit)
     for i in range(len(paired)):
         if config.boxes == "dataset":
             found = paired.boxes[i] if paired.boxes is not None else np.zeros((0, 4))
@@ -241,6 +260,8 @@ def _crop_batch(paired, config: AlignConfig, box_file, meta):
             if paired.meta.unit == "kelvin":
                 frame = frame - 273.15
             found = [(p, b) for p, b in enumerate(find_people(frame, relative=relative))]
+        elif detected is not None:
+            found = list(enumerate(detected[i]))
         else:
             row = int(paired.columns["thermal_row"][i])
             raw = box_file.get(row, np.zeros((0, 4)))

@@ -129,3 +129,9 @@ def test_checkpoint_with_an_impossible_config(cli, tmp_path, trained, change):
     assert_clean_error(cli("predict", tmp_path / "bad.pt", data, tmp_path / "p.h5"), 1, "bad.pt", key)
     assert_clean_error(cli("eval", tmp_path / "bad.pt", data), 1, "bad.pt", key)
     assert not (tmp_path / "p.h5").exists()
+    # as initial weights: the file says it is a model that cannot exist (it was used silently)
+    run = tmp_path / "run"
+    train = ["train", data, "--task", "classify", "--arch", "small_cnn", "--width", "4", "--epochs", "1", "--out", run]
+    assert_clean_error(cli(*train, "--weights", tmp_path / "bad.pt"), 1, "bad.pt", key)
+    assert not run.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bad.pt"]
+    assert cli(*train, "--weights", best).exit_code == 0  # the same file, config intact: used

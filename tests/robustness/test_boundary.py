@@ -257,3 +257,26 @@ def test_ground_truth_without_area_takes_the_box_area(cli, tmp_path, metric):
         reports.append(json.loads(result.stdout)["metrics"][metric])
     assert {k: v for k, v in reports[0].items() if k != "per_class"} == {k: v for k, v in reports[1].items() if k != "per_class"}
     assert reports[0]["APm"] != reports[0]["APl"] or reports[0]["APm"] > -1  # the areas split the people
+
+
+@pytest.mark.parametrize("command", ["train", "distill"])
+def test_frames_smaller_than_the_model_takes(cli, tmp_path, trained, command):
+    """1×1 frames failed with "RuntimeError: Given input size: (16x1x1) ..."; now one line naming
+    the file and the minimum size — and that minimum trains, one pixel less does not."""
+    from thermcli.models.input_size import minimum_side
+    from thermcli.models.registry import create_model
+
+    side = minimum_side(create_model("small_cnn", in_chans=1, num_classes=2, width=4), 1, (1, 1))
+    assert side is not None and side > 1
+    args = {"train": ["train", "--task", "classify", "--arch", "small_cnn", "--width", "4", "--epochs", "1"],
+            "distill": ["distill", "--task", "classify", "--teacher", trained[1], "--student", "small_cnn", "--width", "4",
+                        "--epochs", "1"]}[command]
+    write_dataset(tmp_path / "one.h5", make_dataset(n=12, h=1, w=1))
+    assert_clean_error(cli(args[0], tmp_path / "one.h5", *args[1:], "--out", tmp_path / "r1"), 1, "one.h5", "1×1",
+                       f"at least {side}×{side}")
+    assert not (tmp_path / "r1").exists()
+    if command == "train":
+        write_dataset(tmp_path / "small.h5", make_dataset(n=12, h=side - 1, w=side - 1))
+        assert cli(args[0], tmp_path / "small.h5", *args[1:], "--out", tmp_path / "r2").exit_code == 1
+        write_dataset(tmp_path / "ok.h5", make_dataset(n=12, h=side, w=side))
+        assert cli(args[0], tmp_path / "ok.h5", *args[1:], "--out", tmp_path / "r3").exit_code == 0

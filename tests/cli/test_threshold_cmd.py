@@ -242,49 +242,46 @@ def test_worker_results_through_ram_files_or_the_pipe_are_identical(cli, tmp_pat
     assert glob.glob(f"/dev/shm/thermcli-blocks-{os.getpid()}-*") == []
 
 
-@pytest.mark.parametrize(
-    "argv,expected",
-    [
-        (["threshold", "--workers", "2", "in.h5", "out.h5"], ("threshold", 2)),
-        (["--quiet", "-v", "augment", "--copies", "2", "--workers=3", "in.h5", "out"], ("augment", 3)),
-        (["threshold", "--workers", "2", "--workers", "1", "in.h5", "out.h5"], None),  # the last one counts
-        (["threshold", "in.h5", "out.h5"], None),
-        (["threshold", "--workers", "two", "in.h5", "out.h5"], None),  # typer reports it
-        (["threshold", "--workers", "2", "--help"], None),
-        (["threshold", "--", "--workers", "2"], None),  # positional after --
-        (["train", "--workers", "2", "in.h5"], None),  # not a block command
-        (["--verbose"], None),
-        ([], None),
-    ],
-)
-def test_prestart_reads_workers_from_the_command_line(argv, expected):
-    from thermcli.stages.blocks import _workers_request
-
-    assert _workers_request(argv) == expected
+POOL_SPY = """
+import sys
+from pathlib import Path
+import thermcli.stages.blocks as blocks
+new_pool, marker = blocks._new_pool, Path(sys.argv[1])
+def spy(*args):
+    marker.write_text(repr(args))
+    return new_pool(*args)
+blocks._new_pool = spy
+from thermcli.cli.main import main
+sys.argv = ["thermcli", *sys.argv[2:]]
+main()
+"""
 
 
-def test_prestarted_workers_are_the_ones_the_command_uses(cli, tmp_path, monkeypatch):
-    """The console script starts `--workers N`'s processes before the command's imports;
-    write_blocks takes that pool instead of starting another, and the output is unchanged."""
-    from thermcli.stages import blocks
+def test_workers_start_only_after_the_command_checks(tmp_path):
+    """The console script used to start `--workers N`'s processes from the raw command line,
+    before the command's checks; a command refused on bad input then sometimes hung at exit
+    (issue #23). Now a refused command starts no worker; a good one starts its pool."""
+    bad, good = tmp_path / "bad.h5", tmp_path / "good.h5"
+    write_dataset(good, make_dataset(n=13, h=16, w=20))
+    write_dataset(bad, make_dataset(n=13, h=16, w=20))
+    import h5py
 
-    started = []
-    new_pool = blocks._new_pool
-    monkeypatch.setattr(blocks, "_new_pool", lambda *a: started.append(a) or new_pool(*a))
-    src = tmp_path / "src.h5"
-    write_dataset(src, make_dataset(n=13, h=16, w=20))
-    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
-    assert cli("threshold", "--batch-size", "4", src, one).exit_code == 0
-    argv = ["threshold", "--batch-size", "4", "--workers", "2", str(src), str(two)]
-    assert blocks.prestart_workers(argv) and started == [(1, "thermcli.stages.threshold")]
-    result = cli(*argv)
-    assert result.exit_code == 0, result.stderr
-    assert started == [(1, "thermcli.stages.threshold")] and blocks._PRESTARTED == {}
-    assert_same_data(one, two)
+    with h5py.File(bad, "a") as fh:
+        fh["timestamp"][5] = np.nan
+    runs = {
+        "bad-input": (["threshold", str(bad), str(tmp_path / "o1.h5"), "--workers", "2"], 1),
+        "bad-usage": (["augment", str(good), str(tmp_path / "o2.h5"), "--rotate", "inf", "--workers", "2"], 2),
+        "good": (["threshold", str(good), str(tmp_path / "o3.h5"), "--workers", "2", "--batch-size", "4"], 0),
+    }
+    for name, (argv, code) in runs.items():
+        marker = tmp_path / f"pool-{name}"
+        done = subprocess.run([sys.executable, "-c", POOL_SPY, str(marker), *argv], capture_output=True, text=True, timeout=120)
+        assert done.returncode == code, (name, done.stderr)
+        assert marker.exists() == (code == 0), (name, "pool started" if marker.exists() else "no pool")
 
 
-def test_prestarted_workers_left_unused_exit_quietly(tmp_path):
-    """A usage error after the console script started the workers: one line, exit 2, no output,
+def test_usage_error_with_workers_exits_quietly(tmp_path):
+    """A usage error of a `--workers 2` command: one line, exit 2, no output,
     and no noise from the pool's shutdown at interpreter exit."""
     src = tmp_path / "src.h5"
     write_dataset(src, make_dataset(n=4))

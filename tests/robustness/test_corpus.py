@@ -113,6 +113,8 @@ def test_broken_input(cli, tmp_path, command, case, monkeypatch, request):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+    # a message, not a bare Python exception ("KeyError: 'x' (run with --verbose ...)")
+    assert "(run with --verbose for the traceback)" not in lines[0], lines[0]
     assert bad.name in lines[0] or "--" in lines[0] or "OUT" in lines[0], lines[0]
     assert _snapshot(out) == set(), "output written"
     assert (sha256(bad) if bad.exists() else None) == before

@@ -214,14 +214,9 @@ _register()
 def main() -> None:
     """Console-script entry point: SIGTERM (cluster pre-emption) stops as cleanly as Ctrl-C."""
     from thermcli import interrupt
-    from thermcli.stages import blocks
 
     interrupt.install()
-    blocks.prestart_workers(sys.argv[1:])  # --workers N: their start-up overlaps with ours
-    try:
-        app()
-    finally:
-        blocks.discard_prestarted()
+    app()  # worker pools start inside a command, after its checks (stages.blocks._start_pool)
 
 
 if __name__ == "__main__":

@@ -180,10 +180,15 @@ def atomic_path(final: str | os.PathLike, *, force: bool = False, directory: boo
 def write_bytes_atomic(final: str | os.PathLike, data: bytes, *, force: bool = True) -> None:
     """Write ``data`` to ``final`` atomically (small sidecar files: JSON, CSV)."""
     with atomic_path(final, force=force) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            if is_no_space(exc):
+                raise no_space_error(final) from None
+            raise
 
 
 def write_text_atomic(final: str | os.PathLike, text: str, *, force: bool = True) -> None:
@@ -219,7 +224,9 @@ def no_space_error(final: str | os.PathLike, need: int | None = None, free: int 
     import re
 
     # name the output, not the hidden temporary folder it is being built in
-    shown = Path(*[re.sub(rf"^\.(.+){re.escape(TMP_MARK)}\d+$", r"\1", part) for part in Path(final).parts])
+    # (or the hidden staging folder of a run: ``.NAME.run-PID``, see thermcli.runs)
+    hidden = rf"^\.(.+)(?:{re.escape(TMP_MARK)}|\.run-)\d+$"
+    shown = Path(*[re.sub(hidden, r"\1", part) for part in Path(final).parts])
     return DataError(f"no space left on device{detail}; nothing was written", path=str(shown))
 
 

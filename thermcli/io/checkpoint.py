@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from thermcli.errors import DataError
-from thermcli.io.atomic import atomic_path
+from thermcli.io.atomic import SPACE_MARGIN, atomic_path, check_space, free_bytes, is_no_space, no_space_error
 
 FORMAT = "thermcli.checkpoint"
 VERSION = 1
@@ -46,7 +46,28 @@ def save_checkpoint(
         "extra": extra or {},
     }
     with atomic_path(path, force=True) as tmp:
-        torch.save(payload, tmp)
+        check_space(tmp.parent, _tensor_bytes(payload), path)
+        try:
+            torch.save(payload, tmp)
+        except (OSError, RuntimeError) as exc:
+            # torch's zip writer reports a full disk as "[enforce fail at inline_container.cc]
+            # ... file write failed", without the errno: a write that failed with the disk (near)
+            # full is taken for what it is
+            free = free_bytes(tmp.parent)
+            if is_no_space(exc) or (free is not None and free < SPACE_MARGIN):
+                raise no_space_error(path) from None
+            raise
+
+
+def _tensor_bytes(value: Any) -> int:
+    """The bytes of the tensors in ``value`` (nested dicts/lists): what ``torch.save`` writes,
+    less its small headers."""
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in value)
+    nbytes = getattr(value, "nbytes", None)
+    return int(nbytes) if isinstance(nbytes, int) else 0
 
 
 def read_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu") -> dict[str, Any]:

@@ -19,6 +19,7 @@ documents into flat arrays, checked as pycocotools' ``COCO``/``COCO.loadRes`` ch
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,19 +111,41 @@ def read_coco(path: str | os.PathLike, *, image_root: str | os.PathLike | None =
         image_id = _int(ann.get("image_id"), "annotation image_id", where)
         if image_id not in images:
             raise DataError(f"annotation {ann.get('id')} refers to unknown image id {image_id}", path=where)
-        if k is not None and ann.get("keypoints") is None:
-            raise DataError(f"annotation {ann.get('id')} has no 'keypoints' although the file's category "
-                            f"defines {k} keypoints (give all zeros for a person without any)", path=where)
-        if k is not None and len(ann["keypoints"]) != 3 * k:
+        if k is not None and ann.get("keypoints") is not None and len(ann["keypoints"]) != 3 * k:
             raise DataError(f"annotation {ann.get('id')} has {len(ann['keypoints'])} keypoint values, expected {3 * k}", path=where)
         bbox = ann.get("bbox")
         if bbox is not None and (not isinstance(bbox, list) or len(bbox) != 4):
             raise DataError(f"annotation {ann.get('id')} bbox {bbox!r} is not [x, y, w, h]", path=where)
+        _check_annotation(ann, keypoint_category, where)
         images[image_id].annotations.append(ann)
     ordered = list(images.values())
     max_people = max([len(im.annotations) for im in ordered] + [1])
     info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
     return CocoSet(ordered, categories, keypoint_names, skeleton, info, max_people)
+
+
+def _finite_numbers(values: Any) -> bool:
+    try:
+        return bool(np.isfinite(np.asarray(values, np.float64)).all())
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_annotation(ann: dict, keypoint_category: dict | None, where: str) -> None:
+    """Refuse an annotation an import would carry as nonsense: NaN/inf or non-numeric keypoints,
+    box or area, a negative box size, or no keypoints in a file whose keypoint category it is."""
+    name = f"annotation {ann.get('id')}"
+    for field in ("keypoints", "bbox", "area"):
+        value = ann.get(field)
+        if value is not None and not _finite_numbers(value):
+            raise DataError(f"{name}: {field!r} holds a value that is not a finite number", path=where)
+    bbox = ann.get("bbox")
+    if bbox is not None and (bbox[2] < 0 or bbox[3] < 0):
+        raise DataError(f"{name}: 'bbox' {bbox!r} has a negative width or height", path=where)
+    if keypoint_category is not None and ann.get("keypoints") is None:
+        if ann.get("category_id", keypoint_category.get("id")) == keypoint_category.get("id"):
+            raise DataError(f"{name} has no 'keypoints', though its category "
+                            f"{keypoint_category.get('name', keypoint_category.get('id'))!r} has keypoints", path=where)
 
 
 def image_arrays(coco: CocoSet, image: CocoImage, people: int) -> dict[str, np.ndarray]:
@@ -262,7 +285,8 @@ class JsonFile:
 def read_json(path: str | os.PathLike, what: str = "JSON") -> JsonFile:
     """Read and parse ``path`` once (orjson), hashing the same bytes for provenance.
 
-    Raises :class:`DataError` naming the file when it is missing or not JSON.
+    Raises :class:`DataError` naming the file when it is missing or not JSON. NaN and Infinity
+    (not JSON, but what Python writes) are read, for the field checks to refuse by row and field.
     """
     import orjson
 
@@ -278,12 +302,13 @@ def read_json(path: str | os.PathLike, what: str = "JSON") -> JsonFile:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        at = raw[exc.pos : exc.pos + 9].lstrip(b"-")
-        if at.startswith((b"NaN", b"Infinity")):  # Python's json.dump writes these; JSON has none
-            raise DataError(f"{what} holds {at.split(b',')[0].split(b']')[0].decode(errors='replace')} at line "
-                            f"{exc.lineno} column {exc.colno}: not a number JSON allows (write null, or drop "
-                            "the entry)", path=str(path)) from None
-        raise DataError(f"{what} is not readable JSON ({' '.join(str(exc).split())[:80]})", path=str(path)) from None
+        # NaN/Infinity (what Python's json.dump writes for them) or a number beyond a double:
+        # orjson only says "unexpected character"; read leniently, so that the checks of the
+        # fields refuse the value naming its row and field
+        try:
+            value = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise DataError(f"{what} is not readable JSON ({' '.join(str(exc).split())[:80]})", path=str(path)) from None
     return JsonFile(path, value, hashlib.sha256(raw).hexdigest())
 
 
@@ -379,9 +404,21 @@ def _flat_rows(items: list, key: str, width: int | None, what: str, where: str) 
     from itertools import chain
 
     try:
-        return np.fromiter(chain.from_iterable(item[key] for item in items), np.float64, n * width).reshape(n, width)
+        rows = np.fromiter(chain.from_iterable(item[key] for item in items), np.float64, n * width).reshape(n, width)
     except (TypeError, ValueError):
         raise DataError(f"{what}: {key!r} holds a value that is not a number", path=where) from None
+    _check_finite(rows, key, what, where, items)
+    return rows
+
+
+def _check_finite(values: np.ndarray, key: str, what: str, where: str, items: list) -> None:
+    """NaN or inf in a numeric field: a one-line error naming the row (its id where it has one)."""
+    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        item_id = items[i].get("id") if isinstance(items[i], dict) else None
+        shown = f"{what} {i}" + (f" (id {item_id})" if item_id is not None else "")
+        raise DataError(f"{shown}: {key!r} holds NaN or infinity ({int(bad.sum())} such {what}s)", path=where)
 
 
 def eval_ground_truth(doc: Any, *, where: str = "ground truth", kind: str = "bbox") -> CocoAnnotations:
@@ -390,8 +427,9 @@ def eval_ground_truth(doc: Any, *, where: str = "ground truth", kind: str = "bbo
     ``kind``: ``"bbox"`` (every annotation needs a ``bbox``) or ``"keypoints"`` (every annotation
     needs ``keypoints``; a missing ``bbox`` is [0, 0, 0, 0], a missing ``num_keypoints`` the count
     of visible keypoints). A missing ``area`` is the box's w·h, as faster-coco-eval derives it
-    (pycocotools would fail with KeyError). An annotation of an image the file does not list, and
-    NaN or infinite boxes, areas or keypoints, are errors naming the annotation.
+    (pycocotools fails with KeyError). An annotation of an image the file does not list is an
+    error naming it (pycocotools silently leaves it out); one of an unlisted category is left
+    out, as pycocotools leaves it out. NaN/inf in keypoints, boxes, areas: an error naming the row.
     """
     if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list) or not isinstance(doc.get("images"), list):
         raise DataError("not a COCO ground-truth file (needs 'images' and 'annotations' lists)", path=where)
@@ -438,17 +476,15 @@ def eval_ground_truth(doc: Any, *, where: str = "ground truth", kind: str = "bbo
     else:
         raise ValueError(f"kind {kind!r}")
     box_areas = boxes[:, 2] * boxes[:, 3]
-    areas = np.array([a.get("area", b) for a, b in zip(anns, box_areas.tolist())], np.float64) if n else np.zeros(0)
+    areas = _column(anns, "area", np.float64, "annotation", where, default=np.nan) if n else np.zeros(0)
+    areas = np.where(np.fromiter(("area" in a for a in anns), bool, n), areas, box_areas) if n else areas
+    _check_finite(areas, "area", "annotation", where, anns)
     image_ids = _column(anns, "image_id", np.int64, "annotation", where)
-    orphans = ~np.isin(image_ids, all_image_ids)
-    if orphans.any():
-        i = int(np.flatnonzero(orphans)[0])
-        raise DataError(f"annotation {int(ids[i])} refers to image id {int(image_ids[i])}, which no image has "
-                        f"({int(orphans.sum())} such annotation(s))", path=where)
-    _check_finite(boxes, "bbox", ids, "annotation", where)
-    _check_finite(areas, "area", ids, "annotation", where)
-    if keypoints is not None:
-        _check_finite(keypoints, "keypoints", ids, "annotation", where)
+    orphans = np.nonzero(~np.isin(image_ids, all_image_ids))[0]
+    if orphans.size:
+        i = int(orphans[0])
+        raise DataError(f"annotation {i} (id {int(ids[i])}) refers to image id {int(image_ids[i])}, which no image has "
+                        f"({orphans.size} such annotations)", path=where)
     return CocoAnnotations(
         boxes=boxes,
         areas=areas,
@@ -505,11 +541,7 @@ def eval_results(results: Any, gt: CocoAnnotations, *, where: str = "predictions
     else:
         raise ValueError(f"kind {kind!r}")
     scores = _column(results, "score", np.float64, "result", where, default=1.0)
-    index = np.arange(n)
-    _check_finite(scores, "score", index, "result", where)
-    for values, name in ((keypoints, "keypoints"), (boxes, "bbox")):
-        if values is not None:
-            _check_finite(values, name, index, "result", where)
+    _check_finite(scores, "score", "result", where, results)
     return CocoResults(
         scores=scores,
         areas=areas,
@@ -518,15 +550,6 @@ def eval_results(results: Any, gt: CocoAnnotations, *, where: str = "predictions
         keypoints=keypoints,
         boxes=boxes,
     )
-
-
-def _check_finite(values: np.ndarray, field: str, ids: np.ndarray, what: str, where: str) -> None:
-    """NaN or infinite numbers in ``field`` → DataError naming the first offending row."""
-    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1) if len(values) else np.zeros(0, bool)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{what} {int(ids[i])}: {field} holds NaN or infinite values "
-                        f"({int(bad.sum())} {what}(s) affected)", path=where)
 
 
 def keypoint_extent_area(keypoints: np.ndarray) -> np.ndarray:

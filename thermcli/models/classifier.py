@@ -114,48 +114,6 @@ def _small_cnn(in_chans: int, width: int, norm: str):
 STEMS = ("sum", "conv2x3")
 
 
-def check_input_fits(model, frame_hw: tuple[int, int], *, where: str, arch: str) -> None:
-    """Refuse frames smaller than ``model`` accepts, naming the smallest size that works.
-
-    A network with pooling stages and no adaptive resize fails deep inside its forward pass on
-    small frames ("Output size is too small"); one forward of zeros at the frame size finds that
-    before training, and a doubling search gives the minimum to tell the user."""
-    from thermcli.errors import DataError
-
-    torch, nn = _torch()
-    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    if conv is None:
-        return
-
-    def fits(h: int, w: int) -> bool:
-        was = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                model(torch.zeros(1, conv.in_channels, h, w))
-            return True
-        except RuntimeError:
-            return False
-        finally:
-            model.train(was)
-
-    h, w = (int(v) for v in frame_hw)
-    if fits(h, w):
-        return
-    side = 2
-    while side <= 4096 and not fits(side, side):
-        side *= 2
-    lo = side // 2
-    while lo + 1 < side:  # the smallest square that fits
-        mid = (lo + side) // 2
-        if fits(mid, mid):
-            side = mid
-        else:
-            lo = mid
-    raise DataError(f"frames of {h}×{w} px are smaller than {arch} accepts (at least {side}×{side} px): "
-                    "crop larger regions, or resize with --input-size", path=where)
-
-
 def parse_input_size(text) -> tuple[int, int] | None:
     """``"256x256"`` / ``(256, 256)`` / None → (H, W) or None (strings: ``parsing.parse_size``)."""
     from thermcli.parsing import parse_size

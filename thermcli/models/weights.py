@@ -190,6 +190,8 @@ def extract_state_dict(payload: Any, *, where: str) -> dict[str, Any]:
     """The tensors of a loaded ``.pth``: itself, or its ``state_dict`` / ``model`` entry."""
     import torch
 
+    if isinstance(payload, dict) and payload.get("format") == "thermcli.checkpoint":
+        _check_thermcli_config(payload.get("config"), where)
     if isinstance(payload, dict):
         for key in ("state_dict", "model", "module"):
             inner = payload.get(key)
@@ -201,6 +203,25 @@ def extract_state_dict(payload: Any, *, where: str) -> dict[str, Any]:
     raise DataError("holds no state dict (a mapping of tensor names to tensors)", path=where)
 
 
+def _check_thermcli_config(config: Any, where: str) -> None:
+    """A thermcli checkpoint used as --weights: its recorded model config must be possible (a
+    negative width there was accepted silently: the file is not what it says it is)."""
+    import json
+
+    from thermcli.models.checkpoint import model_kwargs_problem
+
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except ValueError:
+            raise DataError("checkpoint config is not readable JSON", path=where) from None
+    if not isinstance(config, dict):
+        raise DataError("checkpoint config is not an object", path=where)
+    problem = model_kwargs_problem(config.get("model_kwargs", {}))
+    if problem is not None:
+        raise DataError(f"impossible model config: {problem}", path=where)
+
+
 def check_weights(arch: str, spec: str | None, *, param: str = "--weights") -> None:
     """Refuse unusable initial weights before anything is written: a torchvision name that is not
     cached, a file that is missing or pickles code. (The full load happens when the model is built.)"""
@@ -210,4 +231,6 @@ def check_weights(arch: str, spec: str | None, *, param: str = "--weights") -> N
     if not path.is_file() and is_weight_name(spec):
         locate_torchvision(arch, spec, param=param)
         return
-    safe_load(path)
+    payload = safe_load(path)
+    if isinstance(payload, dict) and payload.get("format") == "thermcli.checkpoint":
+        _check_thermcli_config(payload.get("config"), str(path))

@@ -265,31 +265,6 @@ def run_blocks(
         _remove_spilled(spill)
 
 
-# The commands whose blocks run through write_blocks, and the module their blocks need.
-BLOCK_COMMANDS = {"threshold": "thermcli.stages.threshold", "augment": "thermcli.stages.augment"}
-_PRESTARTED: dict[tuple[int, str], Any] = {}
-
-
-def prestart_workers(argv: list[str]) -> bool:
-    """Start the worker processes of ``thermcli threshold|augment --workers N`` (N > 1) now,
-    from the raw command line, before the command's own imports and input checks.
-
-    A spawned worker spends about 0.3–0.5 s starting Python and importing NumPy, h5py, OpenCV
-    and the job's module before it can take a block. Started here, that start-up overlaps with
-    the parent's (the same imports, the input's checks and provenance) instead of following it:
-    on two cores it was most of the serial time of a ``--workers 2`` run. ``write_blocks`` takes
-    the pool when it asks for the same number of processes; ``discard_prestarted`` stops it
-    otherwise (a usage error, a run too small to share). Returns whether a pool was started."""
-    request = _workers_request(argv)
-    if request is None:
-        return False
-    command, workers = request
-    key = (workers - 1, BLOCK_COMMANDS[command])
-    if key not in _PRESTARTED:
-        _PRESTARTED[key] = _new_pool(*key)
-    return True
-
-
 def max_workers() -> int:
     """The most ``--workers`` a command accepts: twice the CPU cores this process may use, at
     least 4 (more processes than that only queue for the same cores and memory)."""
@@ -300,40 +275,13 @@ def max_workers() -> int:
     return max(4, 2 * cores)
 
 
-def _workers_request(argv: list[str]) -> tuple[str, int] | None:
-    """``(command, workers)`` when ``argv`` runs a block command with ``--workers`` above 1.
-    Global options are flags, so the command is the first word that is not an option; ``--help``
-    or a value that is not an integer starts nothing (typer reports the latter)."""
-    index = next((i for i, arg in enumerate(argv) if not arg.startswith("-")), None)
-    if index is None or argv[index] not in BLOCK_COMMANDS:
-        return None
-    workers, args = 1, argv[index + 1 :]
-    for i, arg in enumerate(args):
-        if arg == "--":
-            break
-        if arg in ("-h", "--help"):
-            return None
-        if arg == "--workers" or arg.startswith("--workers="):
-            value = arg.partition("=")[2] if "=" in arg else args[i + 1] if i + 1 < len(args) else ""
-            if not value.isdigit():
-                return None
-            workers = int(value)
-    return (argv[index], workers) if 1 < workers <= max_workers() else None  # typer refuses others
-
-
-def discard_prestarted() -> None:
-    """Stop pre-started workers that no command took. They exit once their imports are done:
-    waited for (``wait=False`` leaves CPython 3.11's exit handler writing to a closed pipe)."""
-    while _PRESTARTED:
-        _, pool = _PRESTARTED.popitem()
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 def _start_pool(workers: int, module: str = "thermcli.io"):
-    """``workers`` processes: the ones :func:`prestart_workers` started for this job, if any,
-    or new ones, started now (each imports its modules while the caller goes on)."""
-    pool = _PRESTARTED.pop((workers, module), None)
-    return pool if pool is not None else _new_pool(workers, module)
+    """``workers`` new processes, started now (each imports its modules while the caller goes on).
+
+    Only here, once the command's input and options are checked and its work is known: a pool
+    that the console script started from the raw command line, before those checks, outlived
+    commands that failed on bad input (hung at interpreter exit on h5py's lock, issue #23)."""
+    return _new_pool(workers, module)
 
 
 def _new_pool(workers: int, module: str):

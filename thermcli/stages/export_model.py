@@ -89,18 +89,23 @@ def export_onnx(
                 verbose=False,
             )
             program.save(str(tmp))
-        except Exception:  # some graphs only trace with the TorchScript exporter
+        except Exception as exc:  # some graphs only trace with the TorchScript exporter
+            _no_space(exc, tmp, out)  # a full disk is not a graph problem: no second try
             exporter = "torchscript"
-            torch.onnx.export(
-                model,
-                (example,),
-                str(tmp),
-                input_names=["input"],
-                output_names=["output"],
-                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-                opset_version=opset,
-                dynamo=False,
-            )
+            try:
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    str(tmp),
+                    input_names=["input"],
+                    output_names=["output"],
+                    dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                    opset_version=opset,
+                    dynamo=False,
+                )
+            except Exception as exc2:
+                _no_space(exc2, tmp, out)
+                raise
         session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         onnx_out = session.run(None, {"input": example.numpy()})[0]
         max_diff = float(np.max(np.abs(onnx_out - reference.numpy())))
@@ -123,3 +128,13 @@ def export_onnx(
         "onnxruntime_cpu_ms_batch1": onnx_s * 1e3,
         "speedup": torch_s / onnx_s if onnx_s > 0 else None,
     }
+
+
+def _no_space(exc: BaseException, tmp: Path, out: Path) -> None:
+    """Raise the one-line full-disk error naming ``out`` when ``exc`` is (or follows) a full disk:
+    the ONNX writers report it in their own words, not always with the errno."""
+    from thermcli.io.atomic import SPACE_MARGIN, free_bytes, is_no_space, no_space_error
+
+    free = free_bytes(tmp.parent)
+    if is_no_space(exc) or (free is not None and free < SPACE_MARGIN):
+        raise no_space_error(out) from None

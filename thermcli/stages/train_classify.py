@@ -361,16 +361,25 @@ def train_on(train, val, norm, run, *, cfg: ClassifyConfig, loop: LoopConfig, re
     torch.manual_seed(loop.seed)  # the model's initial weights
     teacher = load_teacher(cfg.teacher, train, cfg.frames, cfg.window) if cfg.teacher else None
     model, model_kwargs, weights_record = build_classifier(cfg, n_classes, channels=train.channels)
-    from thermcli.models.classifier import check_input_fits
-
-    check_input_fits(model, train.frame_shape, where=str(train.path), arch=cfg.arch)
+    check_frame_size(model, cfg.frames * train.channels, train, f"--arch {cfg.arch}")
     if teacher is not None:
+        check_frame_size(teacher, cfg.frames * train.channels, train, f"the teacher {cfg.teacher}")
         teacher.to(resolve_device(loop.device))
     kind = StreamedClassifyTask if hasattr(train, "block_of") else ClassifyTask
     task = kind(cfg, loop, train, val, n_classes, norm, teacher=teacher, provenance=provenance,
                 model_kwargs=model_kwargs, weights_record=weights_record)
     return fit(model, task, loop, run, resume=resume, run_config={**run_config, "weights": weights_record},
                show_progress=not quiet)
+
+
+def check_frame_size(model, in_chans: int, data, what: str) -> None:
+    """Frames smaller than ``model`` takes: one line naming the data file and the minimum size."""
+    from thermcli.models.input_size import minimum_side
+
+    side = minimum_side(model, in_chans, data.frame_shape)
+    if side is not None:
+        h, w = data.frame_shape
+        raise DataError(f"frames are {w}×{h}, smaller than {what} takes: at least {side}×{side}", path=data.path)
 
 
 def run_train_classify(train_path: Path, val_path: Path | None, out: Path, *, cfg: ClassifyConfig, loop: LoopConfig,

@@ -26,6 +26,7 @@ DETECTORS = (
     "fcos_resnet50_fpn",
     "retinanet_resnet50_fpn",
     "fasterrcnn_resnet50_fpn",
+    "fcos_small",  # torchvision's FCOS on a small backbone (thermcli.models.detection_small)
 )
 
 
@@ -34,6 +35,10 @@ def _torchvision_detector(arch: str, num_classes: int, min_size: int, max_size: 
 
     if arch not in DETECTORS:
         raise UsageError(f"unknown detector {arch!r}; choose from {', '.join(DETECTORS)}", param="--arch")
+    if arch == "fcos_small":
+        from thermcli.models.detection_small import fcos_small
+
+        return fcos_small(int(num_classes) + 1, int(min_size), int(max_size), **extra)
     builder = getattr(torchvision.models.detection, arch)
     kwargs: dict[str, Any] = {"weights": None, "weights_backbone": None, "num_classes": int(num_classes) + 1}
     if not arch.startswith("ssdlite"):

@@ -234,7 +234,7 @@ def test_results_pages_are_what_their_scripts_render(tmp_path):
     shutil.copytree(DOCS / "results" / "data", out / "data")
     env = {**os.environ, "THERMCLI_RESULTS_DIR": str(out), "PYTHONPATH": str(REPO)}
     scripts = REPO / "scripts" / "results"
-    for name in ("demo", "breathing_real", "respiration", "radiometric", "benchmarks"):
+    for name in ("demo", "breathing_real", "respiration", "radiometric", "benchmarks", "detect_faces"):
         if (out / "data" / f"{name.replace('_', '-')}.json").is_file():  # else carried.py writes the page
             subprocess.run([sys.executable, str(scripts / f"{name}.py"), "--render"], env=env, check=True, capture_output=True)
     for name in ("carried", "adda_digits", "index"):

@@ -9,7 +9,7 @@ Per fold, each a thermcli command (recorded): import the 657 images with their Y
 = participant from the file name), split --test P (the other four train), train --task detect
 (fcos_small, 120x160, CPU, one thread; best.pt by the box AP50 on ONE training participant that
 train holds out by itself — the test participant is never seen before the last step), predict the
-test participant, eval --metric bbox. Writes scripts/results/data/detect-faces.json and the page.
+test participant, eval --metric bbox. Writes docs/results/data/detect-faces.json and the page.
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ def main() -> None:
     faces = np.array([[float(r[f"face_{k}"]) for k in "xywh"] for r in rows])
     found = np.flatnonzero(np.isfinite(faces).all(1))
     if not len(found):
-        raise SystemExit(f"{a.series}: no frame has a face box")
+        print(f"warning: {a.series}: no frame has a face box (the frames are drawn without regions)")
+        found = np.arange(len(rows))
     picks = found[np.linspace(0, len(found) - 1, min(a.count, len(found))).round().astype(int)]
     tiles = []
     for i in picks:
@@ -43,10 +44,12 @@ def main() -> None:
                                  cv2.COLORMAP_INFERNO)
         boxes = {"face": faces[i], **{k: v[0] for k, v in face_subregions(faces[i:i + 1]).items()}}
         for name, (x, y, w, h) in boxes.items():
+            if not np.isfinite([x, y, w, h]).all():
+                continue
             p0 = (int(round(x * a.scale)), int(round(y * a.scale)))
             p1 = (int(round((x + w) * a.scale)), int(round((y + h) * a.scale)))
             cv2.rectangle(tile, p0, p1, COLOURS[name][::-1], 1)
-        held = " held" if rows[i].get("face_held") == "1" else ""
+        held = " held" if rows[i].get("face_held") == "1" else (" lost" if rows[i].get("face_lost") == "1" else "")
         cv2.putText(tile, f"frame {i}{held}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
         tiles.append(tile)
     while len(tiles) % 4:

@@ -122,7 +122,7 @@ Goal (issue 19): test AP50 ≥ 0.90 on participant 5 when trained on 1–4: {goa
 The detector is torchvision's FCOS on a small backbone (`--arch fcos_small`:
 `thermcli/models/detection_small.py`, about 0.1 M parameters, strides 4 and 8), trained from
 scratch (no pretrained weights exist on this machine) on the CPU: a Faster R-CNN MobileNetV3 epoch
-takes about ten minutes here, this one seconds. Caveats: five participants; the five palette
+takes about ten minutes here, this one about 13 s of CPU (26–104 s wall on this machine, load 8–17). Caveats: five participants; the five palette
 renderings of a capture are near-duplicates, so a fold has about a fifth as many distinct views as
 frames; the pseudo-colour is display intensity, not °C.
 """

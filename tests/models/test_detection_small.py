@@ -31,3 +31,11 @@ def test_fcos_small_trains_and_detects():
         out = model(images)
     # index 0 is the background slot (never a target: a trained model learns not to use it)
     assert len(out) == 2 and out[0]["boxes"].shape[1] == 4 and (out[0]["labels"] <= 2).all()
+
+
+def test_fcos_small_has_no_published_weights():
+    from thermcli.errors import UsageError
+    from thermcli.models.detection import published_file
+
+    with pytest.raises(UsageError, match="no published weights"):
+        published_file("fcos_small", "COCO_V1")

@@ -125,6 +125,8 @@ def published_file(arch: str, spec: str):
 
     if not is_weight_name(spec) or Path(spec).exists():
         return Path(spec)
+    if arch == "fcos_small":
+        raise UsageError(f"{spec!r}: fcos_small has no published weights (give none or a weights file)", param="--weights")
     import torchvision
 
     enum = torchvision.models.get_model_weights(arch)

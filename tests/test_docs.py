@@ -235,7 +235,7 @@ def test_results_pages_are_what_their_scripts_render(tmp_path):
     env = {**os.environ, "THERMCLI_RESULTS_DIR": str(out), "PYTHONPATH": str(REPO)}
     scripts = REPO / "scripts" / "results"
     for name in ("demo", "breathing_real", "respiration", "respiration_raw", "radiometric", "benchmarks", "keypoints_tug",
-                 "adapt_domains", "stream", "detect_people"):
+                 "adapt_domains", "stream", "detect_people", "detect_faces"):
         if (out / "data" / f"{name.replace('_', '-')}.json").is_file():  # else carried.py writes the page
             subprocess.run([sys.executable, str(scripts / f"{name}.py"), "--render"], env=env, check=True, capture_output=True)
     for name in ("carried", "adda_digits", "index"):

@@ -44,6 +44,8 @@ COMMANDS: dict[str, tuple[list[str], Argv]] = {
     "eval-model": (CHECKPOINT_CASES, lambda bad, out, good: ["eval", str(bad), str(good)]),
     "roi": (DATASET_CASES, lambda bad, out, good: ["roi", str(bad), str(out / "r"), "--band", "30:37"]),
     "tug": (DATASET_CASES, lambda bad, out, good: ["tug", str(bad), str(out / "t")]),
+    "roi-face-model": (CHECKPOINT_CASES, lambda bad, out, good: ["roi", str(good), str(out / "r"), "--anchor", "face",
+                                                                 "--face-model", str(bad)]),
     "adapt-source": (DATASET_CASES, lambda bad, out, good: ["adapt", str(bad), str(good), "--out", str(out / "run")]),
     "adapt-target": (DATASET_CASES, lambda bad, out, good: ["adapt", str(good), str(bad), "--out", str(out / "run")]),
     # the data side of the commands that also take a model (a small real one, see `model`)

@@ -22,8 +22,12 @@ def roi(
     close_px: Annotated[int, typer.Option("--close", min=0, help="Band mask: morphological closing, kernel diameter in px (0 = off).")] = 0,
     largest: Annotated[bool, typer.Option("--largest/--all-components", help="Band mask: keep only the largest connected component.")] = True,
     min_area: Annotated[int, typer.Option("--min-area", min=0, help="Band mask: drop components smaller than this (px).")] = 0,
-    anchor: Annotated[Optional[list[str]], typer.Option("--anchor", help="Keypoint-anchored region, repeatable: NAME=disc:KP:RADIUS or NAME=segment:KP1,KP2:WIDTH (KP may be a+b, the mean).")] = None,
+    anchor: Annotated[Optional[list[str]], typer.Option("--anchor", help="Keypoint-anchored region, repeatable: NAME=disc:KP:RADIUS or NAME=segment:KP1,KP2:WIDTH (KP may be a+b, the mean); or 'face': the face box and its sub-regions from --face-model.")] = None,
     model: Annotated[Optional[Path], typer.Option("--model", help="Keypoint model checkpoint for --anchor (default: the dataset's keypoints).")] = None,
+    face_model: Annotated[Optional[Path], typer.Option("--face-model", help="Face detector checkpoint (train --task detect) for --anchor face.")] = None,
+    face_score: Annotated[float, typer.Option("--face-score", help="--anchor face: lowest detection score taken as a face (0..1).")] = 0.5,
+    face_hold: Annotated[int, typer.Option("--face-hold", help="--anchor face: frames the last face box is held over missed detections before the face counts as lost.")] = 5,
+    face_smooth: Annotated[float, typer.Option("--face-smooth", help="--anchor face: weight of each new detection in the box's moving average (1 = no smoothing).")] = 0.5,
     person: Annotated[int, typer.Option("--person", min=0, help="Which person's keypoints anchor the regions.")] = 0,
     region: Annotated[Optional[list[str]], typer.Option("--region", help="A region found from the video alone: auto-airway (the disc 'airway' where the intensity oscillates in the breathing band, tracked).")] = None,
     airway_radius: Annotated[float, typer.Option("--airway-radius", min=0.5, help="Radius in px of the auto-airway disc.")] = 6.0,
@@ -66,10 +70,10 @@ def roi(
     from thermcli.io.jsonable import jsonable
     from thermcli.progress import say, warn
     from thermcli.stages import roi as stage
+    from thermcli.stages.roi import face as face_stage
 
-    check_output(out, force=force, inputs=[source, regions, model])
+    check_output(out, force=force, inputs=[source, regions, model, face_model])
     region_list = list(stage.load_regions(regions)) if regions is not None else []
-    region_list += [stage.parse_anchor(text) for text in anchor or []]
     for name in region or []:
         _choice(name, ["auto-airway"], "--region")
     if region:
@@ -78,6 +82,15 @@ def roi(
         region_list.append(auto_airway_region(airway_radius))
     elif airway_radius != 6.0:
         raise UsageError("--airway-radius needs --region auto-airway", param="--airway-radius")
+    face_anchor = face_stage.FACE_ANCHOR in (anchor or [])
+    region_list += [stage.parse_anchor(text) for text in anchor or [] if text != face_stage.FACE_ANCHOR]
+    if face_anchor:
+        if face_model is None:
+            raise UsageError("--anchor face needs --face-model (a train --task detect face model)", param="--face-model")
+        tracking = face_stage.FaceTracking(model=face_model, min_score=face_score, hold=face_hold, alpha=face_smooth)
+        region_list += face_stage.face_regions()
+    elif face_model is not None:
+        raise UsageError("--face-model only serves --anchor face", param="--face-model")
     band_spec = None
     if band is not None:
         low, high = parse_interval(band, "--band")
@@ -134,10 +147,16 @@ def roi(
         if not any(r.kind in ("adisc", "segment") for r in region_list):
             raise UsageError("--model only serves --anchor regions", param="--model")
         predictor, names = stage.model_keypoint_predictor(model, source, device=device, batch_size=min(batch_size, 64))
-    inputs = [source] + ([regions] if regions is not None else []) + ([model] if model is not None else [])
+    frame_columns = None
+    if face_anchor:
+        frame_columns, counts = face_stage.face_anchor_columns(source, tracking, device=device, batch_size=min(batch_size, 32))
+        say(f"face: detected in {counts['detected']} of {counts['frames']} frames, held in {counts['held']}, lost in {counts['lost']}")
+    inputs = [source] + ([regions] if regions is not None else []) + ([model] if model is not None else []) + \
+        ([face_model] if face_model is not None else [])
     provenance = make_provenance("thermcli roi", resolved_options(ctx), inputs=inputs)
     result = stage.run_roi(
-        source, out, config, provenance=provenance, force=force, keypoint_predictor=predictor, keypoint_names=names, warn=warn
+        source, out, config, provenance=provenance, force=force, keypoint_predictor=predictor, keypoint_names=names, warn=warn,
+        frame_columns=frame_columns,
     )
     if json_out:
         doc = {"summaries": result.summaries, "respiration": result.respiration_summary, "warnings": result.warnings}

@@ -27,6 +27,7 @@ DETECTORS = (
     "retinanet_resnet50_fpn",
     "fasterrcnn_resnet50_fpn",
     "fcos_mobilenet_v3_small_fpn",
+    "fcos_small",  # torchvision's FCOS on a small backbone (thermcli.models.detection_small)
 )
 
 # Compact detectors built here from torchvision's parts (not in torchvision's model zoo, so no
@@ -41,6 +42,10 @@ def _torchvision_detector(arch: str, num_classes: int, min_size: int, max_size: 
         raise UsageError(f"unknown detector {arch!r}; choose from {', '.join(DETECTORS)}", param="--arch")
     if arch in COMPACT:
         return _compact_fcos(arch, int(num_classes) + 1, min_size, max_size, **extra)
+    if arch == "fcos_small":
+        from thermcli.models.detection_small import fcos_small
+
+        return fcos_small(int(num_classes) + 1, int(min_size), int(max_size), **extra)
     builder = getattr(torchvision.models.detection, arch)
     kwargs: dict[str, Any] = {"weights": None, "weights_backbone": None, "num_classes": int(num_classes) + 1}
     if not arch.startswith("ssdlite"):
@@ -154,6 +159,8 @@ def published_file(arch: str, spec: str):
 
     if not is_weight_name(spec) or Path(spec).exists():
         return Path(spec)
+    if arch == "fcos_small":
+        raise UsageError(f"{spec!r}: fcos_small has no published weights (give none or a weights file)", param="--weights")
     import torchvision
 
     enum = torchvision.models.get_model_weights(arch)

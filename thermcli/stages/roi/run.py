@@ -38,12 +38,15 @@ def run_roi(
     keypoint_predictor: KeypointPredictor | None = None,
     keypoint_names: Sequence[str] | None = None,
     warn: Callable[[str], None] | None = None,
+    frame_columns: dict[str, np.ndarray] | None = None,
 ) -> RoiResult:
     """Compute the ROI series of ``source`` and write the output folder ``out``.
 
     ``keypoint_predictor`` (with its ``keypoint_names``) replaces the dataset's keypoints for
     anchored regions (see ``model_keypoint_predictor``); ``warn`` receives each warning as it
-    happens (they are also returned and stored in ``summary.json``).
+    happens (they are also returned and stored in ``summary.json``). ``frame_columns`` adds
+    per-frame columns (one row per frame) that regions may name as the dataset's own columns
+    (``roi --anchor face``); the 1-D ones are also written to the series.
     """
     from thermcli.io import open_dataset
     from thermcli.progress import track
@@ -74,7 +77,8 @@ def run_roi(
         if len(reader.frame_shape) == 3 and reader.frame_shape[2] != 1:
             raise DataError(f"needs single-channel frames, got shape {reader.frame_shape}; convert colour frames first", path=where)
         height, width = reader.frame_shape[:2]
-        _check_columns(config.regions, reader.column_names, where)
+        extra = dict(frame_columns or {})
+        _check_columns(config.regions, list(reader.column_names) + list(extra), where)
         anchors = [r for r in config.regions if r.kind in ("adisc", "segment")]
         keypoint_index: dict[str, int] = {}
         if anchors:
@@ -106,6 +110,9 @@ def run_roi(
         }
         tracks = airway_tracks(reader, regions, times, config.batch_size, where)
         for batch_start, batch in _batches(reader, config.batch_size, track):
+            if extra:
+                stop = batch_start + len(batch)
+                batch = batch.replace(columns={**batch.columns, **{k: v[batch_start:stop] for k, v in extra.items()}})
             keypoints = None
             if anchors:
                 keypoints = keypoint_predictor(batch, batch_start) if keypoint_predictor is not None else batch.keypoints
@@ -151,6 +158,9 @@ def run_roi(
         "subject": np.asarray(subjects, dtype=object),
         "time_s": times,
     }
+    for name, column in (frame_columns or {}).items():
+        if np.ndim(column) == 1:
+            series[name] = np.asarray(column)
     columns = list(series)
     for region in regions:
         for s, stat in enumerate(stat_names):

@@ -111,13 +111,14 @@ WRITERS = {
     "export-model": (lambda i, o: ["export-model", i / "run" / "best.pt", o / "m.onnx"], 0),
     "threshold-nocheck": (lambda i, o: ["threshold", i / "big.h5", o / "t.h5"], None),
     "split-nocheck": (lambda i, o: ["split", i / "big.h5", o / "s", "--by", "subject"], None),
+    "tug": (lambda i, o: ["tug", TUG / "thermal.h5", o / "t"], 16),
 }
 
 
 @pytest.mark.parametrize("writer", list(WRITERS))
 def test_full_disk_is_one_line_and_leaves_nothing(full_fs, inputs, writer):
     build, leave_kib = WRITERS[writer]
-    if writer.startswith("align") and not TUG.is_dir():
+    if writer.startswith(("align", "tug")) and not TUG.is_dir():
         pytest.skip("sample_data/tug is not in this checkout")
     out = full_fs / uuid.uuid4().hex[:8]
     out.mkdir()

@@ -117,7 +117,7 @@ def test_sigkill_of_the_parent_leaves_no_worker(tmp_path, command):
     write_dataset(src, make_dataset(n=3000, h=64, w=80, seed=3))
     argv = [command, str(src), str(tmp_path / "out.h5"), "--workers", "3", "--batch-size", "16"]
     if command == "augment":
-        argv += ["--copies", "4", "--rotate", "-10:10", "--noise", "0.05"]
+        argv += ["--copies", "4", "--rotate", "10", "--noise", "0.05"]
     proc = subprocess.Popen(THERMCLI + argv, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60

@@ -86,14 +86,11 @@ def test_synth_scale(cli, tmp_path):
 
 
 def test_workers_is_bounded(cli, small_h5, tmp_path):
-    from thermcli.stages.blocks import _workers_request, max_workers
+    from thermcli.stages.blocks import max_workers
 
     too_many = str(max_workers() + 1)
     assert_clean_error(cli("threshold", small_h5, tmp_path / "o.h5", "--workers", too_many), 2, "--workers")
     assert_clean_error(cli("augment", small_h5, tmp_path / "o.h5", "--workers", "0"), 2, "--workers")
-    # and the console script's pre-start does not start a pool for it either
-    assert _workers_request(["threshold", "a.h5", "b.h5", "--workers", too_many]) is None
-    assert _workers_request(["threshold", "a.h5", "b.h5", "--workers", "2"]) == ("threshold", 2)
 
 
 def test_durations_refuse_overflow(cli, small_h5, tmp_path):

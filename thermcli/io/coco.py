@@ -413,6 +413,8 @@ def _flat_rows(items: list, key: str, width: int | None, what: str, where: str) 
 
 def _check_finite(values: np.ndarray, key: str, what: str, where: str, items: list) -> None:
     """NaN or inf in a numeric field: a one-line error naming the row (its id where it has one)."""
+    if len(values) == 0:
+        return
     bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
     if bad.any():
         i = int(np.argmax(bad))

@@ -54,6 +54,18 @@ def _split_rows(text: str) -> list[list[str]]:
     return [[_clean(cell) for cell in row] for row in rows]
 
 
+def _read_text(path: str | os.PathLike) -> tuple[str, str]:
+    """(the path as shown in errors, the file's text); a missing or unreadable file → DataError."""
+    path = Path(path)
+    where = str(path)
+    try:
+        return where, path.read_text(encoding="utf-8-sig", errors="replace")
+    except FileNotFoundError:
+        raise DataError("no such file", path=where) from None
+    except OSError as exc:
+        raise DataError(f"cannot read ({' '.join(str(exc).split())[:100]})", path=where) from None
+
+
 def read_signal_table(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Columns of a per-frame table by name, in file order.
 
@@ -61,14 +73,7 @@ def read_signal_table(path: str | os.PathLike) -> dict[str, np.ndarray]:
     columns are named ``col0, col1, …``. Trailing empty cells (a trailing tab) are ignored.
     Raises ``DataError`` naming the file for a missing file, no rows, or ragged rows.
     """
-    path = Path(path)
-    where = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
-    except FileNotFoundError:
-        raise DataError("no such file", path=where) from None
-    except OSError as exc:
-        raise DataError(f"cannot read ({' '.join(str(exc).split())[:100]})", path=where) from None
+    where, text = _read_text(path)
     rows = _split_rows(text)
     # a trailing separator leaves an empty last cell on every row
     while rows and all(row and row[-1] == "" for row in rows):
@@ -110,14 +115,7 @@ def read_leading_columns(path: str | os.PathLike, names: tuple[str, ...] | list[
     spirometer's ``1_spiro.txt``). A non-numeric first row is a header and is skipped.
     Raises ``DataError`` naming the file for a missing file, no rows, a short row or a
     non-number in those columns."""
-    path = Path(path)
-    where = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
-    except FileNotFoundError:
-        raise DataError("no such file", path=where) from None
-    except OSError as exc:
-        raise DataError(f"cannot read ({' '.join(str(exc).split())[:100]})", path=where) from None
+    where, text = _read_text(path)
     rows = _split_rows(text)
     if rows and not all(_is_number(c) for c in rows[0][: len(names)]):
         rows = rows[1:]
